@@ -1,0 +1,29 @@
+// Limits every decoder applies to bytes that came from a peer or a file.
+// docs/PROTOCOL.md ("Limits") lists the same numbers; change both together.
+#ifndef TASKQ_PROTO_LIMITS_H_
+#define TASKQ_PROTO_LIMITS_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace taskq {
+
+// Largest message (one ZeroMQ frame). Sockets enforce it too
+// (ZMQ_MAXMSGSIZE), so a larger frame never reaches the decoder.
+constexpr std::size_t kMaxMessageBytes = 64u << 20;
+// Most items one put, items or result message carries.
+constexpr uint32_t kMaxBatch = 65536;
+// Most entries in any other array or map (message envelopes, values).
+constexpr uint32_t kMaxContainer = 1u << 20;
+// Deepest nesting of arrays and maps inside a message.
+constexpr int kMaxDepth = 32;
+// Longest queue name, kind, worker name or error code.
+constexpr std::size_t kMaxNameBytes = 255;
+// Longest error text carried in a result or an error reply.
+constexpr std::size_t kMaxErrorBytes = 4096;
+// Fields in a message envelope; a peer sending more is refused.
+constexpr uint32_t kMaxEnvelopeFields = 64;
+
+}  // namespace taskq
+
+#endif  // TASKQ_PROTO_LIMITS_H_

@@ -1,0 +1,623 @@
+#include "proto/message.h"
+
+#include <algorithm>
+
+#include "proto/limits.h"
+#include "proto/msgpack_reader.h"
+#include "proto/msgpack_writer.h"
+
+namespace taskq {
+namespace {
+
+constexpr std::string_view kUnknownOpPrefix = "unknown op";
+
+// --- encoding ---------------------------------------------------------------
+
+void RawOrNil(MsgpackWriter& w, std::string_view raw) {
+  if (raw.empty())
+    w.Nil();
+  else
+    w.Raw(raw);
+}
+
+void EncodeOutcome(MsgpackWriter& w, const Outcome& o) {
+  w.Array(4).Bool(o.ok);
+  if (o.ok)
+    RawOrNil(w, o.value);
+  else
+    w.Str(o.error);
+  w.Str(o.worker).Uint(o.elapsed_us);
+}
+
+void EncodeEntry(MsgpackWriter& w, const Entry& e) {
+  w.Array(e.has_outcome ? 5 : 4).Uint(e.id).Str(e.kind);
+  RawOrNil(w, e.arg);
+  w.Uint(e.attempt);
+  if (e.has_outcome) EncodeOutcome(w, e.outcome);
+}
+
+void EncodeResult(MsgpackWriter& w, const TaskResult& r) {
+  w.Array(r.ok ? 4 : 5).Uint(r.id).Bool(r.ok);
+  if (r.ok)
+    RawOrNil(w, r.value);
+  else
+    w.Str(r.error);
+  w.Uint(r.elapsed_us);
+  if (!r.ok) w.Bool(r.retry);
+}
+
+struct Encoder {
+  MsgpackWriter& w;
+
+  MsgpackWriter& Op(uint32_t fields, std::string_view op) {
+    return w.Map(fields + 1).Key("op").Str(op);
+  }
+
+  void operator()(const Hello& m) {
+    Op(6, "hello")
+        .Key("v")
+        .Uint(m.version)
+        .Key("role")
+        .Str(m.role)
+        .Key("name")
+        .Str(m.name)
+        .Key("capacity")
+        .Uint(m.capacity)
+        .Key("session")
+        .Uint(m.session)
+        .Key("heartbeat_ms")
+        .Uint(m.heartbeat_ms);
+  }
+  void operator()(const Welcome& m) {
+    Op(5, "welcome")
+        .Key("v")
+        .Uint(m.version)
+        .Key("master")
+        .Str(m.master)
+        .Key("instance")
+        .Uint(m.instance)
+        .Key("heartbeat_ms")
+        .Uint(m.heartbeat_ms)
+        .Key("max_batch")
+        .Uint(m.max_batch);
+  }
+  void operator()(const Put& m) {
+    Op(5, "put")
+        .Key("rid")
+        .Uint(m.rid)
+        .Key("queue")
+        .Str(m.queue)
+        .Key("reply_to")
+        .Str(m.reply_to)
+        .Key("timeout_ms")
+        .Uint(m.timeout_ms)
+        .Key("items")
+        .Array(static_cast<uint32_t>(m.items.size()));
+    for (const NewTask& t : m.items) {
+      w.Array(t.timeout_ms ? 3 : 2).Str(t.kind);
+      RawOrNil(w, t.arg);
+      if (t.timeout_ms) w.Map(1).Key("timeout_ms").Uint(t.timeout_ms);
+    }
+  }
+  void operator()(const PutOk& m) {
+    Op(3, "put_ok")
+        .Key("rid")
+        .Uint(m.rid)
+        .Key("first_id")
+        .Uint(m.first_id)
+        .Key("count")
+        .Uint(m.count);
+  }
+  void operator()(const Get& m) {
+    Op(6, "get")
+        .Key("rid")
+        .Uint(m.rid)
+        .Key("queue")
+        .Str(m.queue)
+        .Key("max")
+        .Uint(m.max)
+        .Key("timeout_ms")
+        .Uint(m.timeout_ms)
+        .Key("lease")
+        .Bool(m.lease)
+        .Key("kinds")
+        .Array(static_cast<uint32_t>(m.kinds.size()));
+    for (std::string_view k : m.kinds) w.Str(k);
+  }
+  void operator()(const Items& m) {
+    Op(3, "items")
+        .Key("rid")
+        .Uint(m.rid)
+        .Key("queue")
+        .Str(m.queue)
+        .Key("items")
+        .Array(static_cast<uint32_t>(m.items.size()));
+    for (const Entry& e : m.items) EncodeEntry(w, e);
+  }
+  void operator()(const ResultMsg& m) {
+    Op(2, "result")
+        .Key("rid")
+        .Uint(m.rid)
+        .Key("results")
+        .Array(static_cast<uint32_t>(m.results.size()));
+    for (const TaskResult& r : m.results) EncodeResult(w, r);
+  }
+  void operator()(const ResultOk& m) {
+    Op(3, "result_ok")
+        .Key("rid")
+        .Uint(m.rid)
+        .Key("accepted")
+        .Uint(m.accepted)
+        .Key("duplicates")
+        .Uint(m.duplicates);
+  }
+  void operator()(const Stats& m) { Op(1, "stats").Key("rid").Uint(m.rid); }
+  void operator()(const StatsOk& m) {
+    Op(4, "stats_ok")
+        .Key("rid")
+        .Uint(m.rid)
+        .Key("queues")
+        .Array(static_cast<uint32_t>(m.queues.size()));
+    for (const QueueStats& q : m.queues)
+      w.Map(4)
+          .Key("name")
+          .Str(q.name)
+          .Key("ready")
+          .Uint(q.ready)
+          .Key("leased")
+          .Uint(q.leased)
+          .Key("failed")
+          .Uint(q.failed);
+    w.Key("workers").Array(static_cast<uint32_t>(m.workers.size()));
+    for (const WorkerStats& s : m.workers)
+      w.Map(5)
+          .Key("name")
+          .Str(s.name)
+          .Key("in_flight")
+          .Uint(s.in_flight)
+          .Key("capacity")
+          .Uint(s.capacity)
+          .Key("done")
+          .Uint(s.done)
+          .Key("idle_ms")
+          .Uint(s.idle_ms);
+    w.Key("counters").Map(static_cast<uint32_t>(m.counters.size()));
+    for (const auto& [name, value] : m.counters) w.Key(name).Uint(value);
+  }
+  void operator()(const Ping&) { Op(0, "ping"); }
+  void operator()(const ErrorMsg& m) {
+    Op(3, "error").Key("rid").Uint(m.rid).Key("code").Str(m.code).Key("message").Str(m.message);
+  }
+  void operator()(const Shutdown& m) { Op(1, "shutdown").Key("reason").Str(m.reason); }
+  void operator()(const Goodbye&) { Op(0, "goodbye"); }
+};
+
+// --- decoding ---------------------------------------------------------------
+
+Status Bad(std::string what) { return Status::Error(Code::kInvalid, std::move(what)); }
+
+// The top-level map, read once: each key with the bytes of its value.
+class Envelope {
+ public:
+  Status Parse(std::string_view bytes) {
+    MsgpackReader r(bytes);
+    uint32_t n;
+    if (r.Peek() != MsgType::kMap) return Bad("a message must be a msgpack map");
+    if (!r.ReadMapHeader(&n, kMaxEnvelopeFields))
+      return Bad(r.truncated() ? "the message is truncated" : "the message has too many fields");
+    for (uint32_t i = 0; i < n; ++i) {
+      Field& f = fields_[i];
+      if (!r.ReadStr(&f.key))
+        return Bad(r.truncated() ? "the message is truncated" : "map keys must be strings");
+      if (!r.Skip(&f.raw)) {
+        return Bad(r.truncated()
+                       ? "the message is truncated"
+                       : "field '" + Clip(f.key) + "' is not valid msgpack or nests too deeply");
+      }
+    }
+    count_ = n;
+    if (!r.at_end()) return Bad("the message has trailing bytes after the map");
+    return Status::Ok();
+  }
+
+  // Each getter leaves *out unchanged when the key is absent and not required.
+  Status Uint(std::string_view key, uint64_t* out, bool required = false) const {
+    MsgpackReader r;
+    TASKQ_TRY(Find(key, &r, required));
+    if (r.at_end()) return Status::Ok();
+    if (!r.ReadUint(out)) return WrongType(key, "a non-negative integer");
+    return Status::Ok();
+  }
+  Status Uint32(std::string_view key, uint32_t* out, bool required = false) const {
+    uint64_t v = *out;
+    TASKQ_TRY(Uint(key, &v, required));
+    if (v > UINT32_MAX) return Bad("field '" + std::string(key) + "' is out of range");
+    *out = static_cast<uint32_t>(v);
+    return Status::Ok();
+  }
+  Status Str(std::string_view key, std::string_view* out, bool required = false,
+             std::size_t max = kMaxNameBytes) const {
+    MsgpackReader r;
+    TASKQ_TRY(Find(key, &r, required));
+    if (r.at_end()) return Status::Ok();
+    if (!r.ReadStr(out)) return WrongType(key, "a string");
+    if (out->size() > max)
+      return Bad("field '" + std::string(key) + "' is longer than " + std::to_string(max) +
+                 " bytes");
+    return Status::Ok();
+  }
+  Status Bool(std::string_view key, bool* out) const {
+    MsgpackReader r;
+    TASKQ_TRY(Find(key, &r, false));
+    if (r.at_end()) return Status::Ok();
+    if (!r.ReadBool(out)) return WrongType(key, "a boolean");
+    return Status::Ok();
+  }
+  // The array under key: *r is left positioned on its first element. An
+  // absent key gives count 0 unless required.
+  Status Array(std::string_view key, MsgpackReader* r, uint32_t* count, uint32_t limit,
+               bool required) const {
+    *count = 0;
+    TASKQ_TRY(Find(key, r, required));
+    if (r->at_end()) return Status::Ok();
+    if (r->Peek() != MsgType::kArray) return WrongType(key, "an array");
+    if (!r->ReadArrayHeader(count, limit))
+      return Bad("field '" + std::string(key) + "' has more than " + std::to_string(limit) +
+                 " elements");
+    return Status::Ok();
+  }
+  Status Map(std::string_view key, MsgpackReader* r, uint32_t* count) const {
+    *count = 0;
+    TASKQ_TRY(Find(key, r, false));
+    if (r->at_end()) return Status::Ok();
+    if (!r->ReadMapHeader(count)) return WrongType(key, "a map");
+    return Status::Ok();
+  }
+
+  static std::string Clip(std::string_view s) { return std::string(s.substr(0, 64)); }
+
+ private:
+  struct Field {
+    std::string_view key;
+    std::string_view raw;
+  };
+
+  // Positions *r on the value of key (the last one if repeated); an absent
+  // key leaves *r empty (at_end) or fails when required.
+  Status Find(std::string_view key, MsgpackReader* r, bool required) const {
+    for (uint32_t i = count_; i-- > 0;) {
+      if (fields_[i].key == key) {
+        *r = MsgpackReader(fields_[i].raw);
+        return Status::Ok();
+      }
+    }
+    *r = MsgpackReader(std::string_view());
+    if (required) return Bad("field '" + std::string(key) + "' is missing");
+    return Status::Ok();
+  }
+  static Status WrongType(std::string_view key, const char* want) {
+    return Bad("field '" + std::string(key) + "' must be " + want);
+  }
+
+  Field fields_[kMaxEnvelopeFields];
+  uint32_t count_ = 0;
+};
+
+// Reads one positional array item: its header, then its elements in order.
+// Elements beyond those a reader knows are skipped (room to grow).
+class ItemReader {
+ public:
+  ItemReader(MsgpackReader& r, const char* what) : r_(r), what_(what) {}
+
+  Status Open(uint32_t min_elements) {
+    if (!r_.ReadArrayHeader(&count_, kMaxContainer) || count_ < min_elements)
+      return Bad(std::string("each ") + what_ + " must be an array of at least " +
+                 std::to_string(min_elements) + " elements");
+    return Status::Ok();
+  }
+  bool Has(uint32_t index) const { return index < count_; }
+  Status Uint(uint64_t* out) { return Next(r_.ReadUint(out), "a non-negative integer"); }
+  Status Bool(bool* out) { return Next(r_.ReadBool(out), "a boolean"); }
+  Status Str(std::string_view* out, std::size_t max) {
+    TASKQ_TRY(Next(r_.ReadStr(out), "a string"));
+    if (out->size() > max) return Bad(std::string("a string in a ") + what_ + " is too long");
+    return Status::Ok();
+  }
+  Status Any(std::string_view* raw) { return Next(r_.Skip(raw), "a valid msgpack value"); }
+  // Skips the elements not read.
+  Status Close() {
+    for (; read_ < count_; ++read_)
+      if (!r_.Skip()) return Bad(std::string("a ") + what_ + " is not valid msgpack");
+    return Status::Ok();
+  }
+
+ private:
+  Status Next(bool ok, const char* want) {
+    if (!ok)
+      return Bad(std::string("element ") + std::to_string(read_) + " of a " + what_ + " must be " +
+                 want);
+    ++read_;
+    return Status::Ok();
+  }
+
+  MsgpackReader& r_;
+  const char* what_;
+  uint32_t count_ = 0;
+  uint32_t read_ = 0;
+};
+
+// Task options: nil or a map; unknown options are ignored.
+Status DecodeTaskOptions(std::string_view raw, NewTask* t) {
+  MsgpackReader m(raw);
+  if (m.ReadNil()) return Status::Ok();
+  uint32_t n;
+  if (!m.ReadMapHeader(&n)) return Bad("task options must be a map");
+  for (uint32_t i = 0; i < n; ++i) {
+    std::string_view key;
+    if (!m.ReadStr(&key)) return Bad("task option names must be strings");
+    uint64_t v;
+    if (key == "timeout_ms") {
+      if (!m.ReadUint(&v) || v > UINT32_MAX)
+        return Bad("task option 'timeout_ms' must be an integer");
+      t->timeout_ms = static_cast<uint32_t>(v);
+    } else if (!m.Skip()) {
+      return Bad("task options are not valid msgpack");
+    }
+  }
+  return Status::Ok();
+}
+
+Status DecodeNewTask(MsgpackReader& r, NewTask* t) {
+  ItemReader it(r, "put item");
+  TASKQ_TRY(it.Open(2));
+  TASKQ_TRY(it.Str(&t->kind, kMaxNameBytes));
+  if (t->kind.empty()) return Bad("a task's kind must not be empty");
+  TASKQ_TRY(it.Any(&t->arg));
+  if (it.Has(2)) {
+    std::string_view options;
+    TASKQ_TRY(it.Any(&options));
+    TASKQ_TRY(DecodeTaskOptions(options, t));
+  }
+  return it.Close();
+}
+
+Status DecodeOutcome(MsgpackReader& r, Outcome* o) {
+  ItemReader it(r, "outcome");
+  TASKQ_TRY(it.Open(4));
+  TASKQ_TRY(it.Bool(&o->ok));
+  if (o->ok) {
+    TASKQ_TRY(it.Any(&o->value));
+  } else {
+    TASKQ_TRY(it.Str(&o->error, kMaxErrorBytes));
+  }
+  TASKQ_TRY(it.Str(&o->worker, kMaxNameBytes));
+  TASKQ_TRY(it.Uint(&o->elapsed_us));
+  return it.Close();
+}
+
+Status DecodeEntry(MsgpackReader& r, Entry* e) {
+  ItemReader it(r, "entry");
+  TASKQ_TRY(it.Open(4));
+  TASKQ_TRY(it.Uint(&e->id));
+  TASKQ_TRY(it.Str(&e->kind, kMaxNameBytes));
+  TASKQ_TRY(it.Any(&e->arg));
+  uint64_t attempt = 1;
+  TASKQ_TRY(it.Uint(&attempt));
+  e->attempt = static_cast<uint32_t>(std::min<uint64_t>(attempt, UINT32_MAX));
+  if (it.Has(4) && r.Peek() != MsgType::kNil) {
+    std::string_view raw;
+    TASKQ_TRY(it.Any(&raw));
+    MsgpackReader sub(raw);
+    e->has_outcome = true;
+    TASKQ_TRY(DecodeOutcome(sub, &e->outcome));
+  }
+  return it.Close();
+}
+
+Status DecodeResult(MsgpackReader& r, TaskResult* t) {
+  ItemReader it(r, "result");
+  TASKQ_TRY(it.Open(4));
+  TASKQ_TRY(it.Uint(&t->id));
+  TASKQ_TRY(it.Bool(&t->ok));
+  if (t->ok) {
+    TASKQ_TRY(it.Any(&t->value));
+  } else {
+    TASKQ_TRY(it.Str(&t->error, kMaxErrorBytes));
+  }
+  TASKQ_TRY(it.Uint(&t->elapsed_us));
+  if (it.Has(4)) TASKQ_TRY(it.Bool(&t->retry));
+  return it.Close();
+}
+
+// Decodes the array under key into *out, one element at a time with decode.
+template <typename T, typename Fn>
+Status DecodeBatch(const Envelope& env, std::string_view key, std::vector<T>* out, Fn decode) {
+  MsgpackReader r{std::string_view()};
+  uint32_t n;
+  TASKQ_TRY(env.Array(key, &r, &n, kMaxBatch, true));
+  out->resize(n);
+  for (uint32_t i = 0; i < n; ++i) TASKQ_TRY(decode(r, &(*out)[i]));
+  return Status::Ok();
+}
+
+Status DecodeBody(const Envelope& f, Hello* m) {
+  TASKQ_TRY(f.Uint32("v", &m->version, true));
+  TASKQ_TRY(f.Str("role", &m->role));
+  TASKQ_TRY(f.Str("name", &m->name));
+  TASKQ_TRY(f.Uint32("capacity", &m->capacity));
+  TASKQ_TRY(f.Uint("session", &m->session));
+  return f.Uint32("heartbeat_ms", &m->heartbeat_ms);
+}
+Status DecodeBody(const Envelope& f, Welcome* m) {
+  TASKQ_TRY(f.Uint32("v", &m->version, true));
+  TASKQ_TRY(f.Str("master", &m->master));
+  TASKQ_TRY(f.Uint("instance", &m->instance));
+  TASKQ_TRY(f.Uint32("heartbeat_ms", &m->heartbeat_ms));
+  return f.Uint32("max_batch", &m->max_batch);
+}
+Status DecodeBody(const Envelope& f, Put* m) {
+  TASKQ_TRY(f.Uint("rid", &m->rid));
+  TASKQ_TRY(f.Str("queue", &m->queue, true));
+  TASKQ_TRY(f.Str("reply_to", &m->reply_to));
+  TASKQ_TRY(f.Uint32("timeout_ms", &m->timeout_ms));
+  return DecodeBatch(f, "items", &m->items, DecodeNewTask);
+}
+Status DecodeBody(const Envelope& f, PutOk* m) {
+  TASKQ_TRY(f.Uint("rid", &m->rid));
+  TASKQ_TRY(f.Uint("first_id", &m->first_id, true));
+  return f.Uint("count", &m->count, true);
+}
+Status DecodeBody(const Envelope& f, Get* m) {
+  TASKQ_TRY(f.Uint("rid", &m->rid));
+  TASKQ_TRY(f.Str("queue", &m->queue, true));
+  TASKQ_TRY(f.Uint32("max", &m->max));
+  TASKQ_TRY(f.Uint32("timeout_ms", &m->timeout_ms));
+  TASKQ_TRY(f.Bool("lease", &m->lease));
+  MsgpackReader r{std::string_view()};
+  uint32_t n;
+  TASKQ_TRY(f.Array("kinds", &r, &n, 256, false));
+  m->kinds.resize(n);
+  for (uint32_t i = 0; i < n; ++i)
+    if (!r.ReadStr(&m->kinds[i]) || m->kinds[i].size() > kMaxNameBytes)
+      return Bad("field 'kinds' must be an array of short strings");
+  return Status::Ok();
+}
+Status DecodeBody(const Envelope& f, Items* m) {
+  TASKQ_TRY(f.Uint("rid", &m->rid));
+  TASKQ_TRY(f.Str("queue", &m->queue));
+  return DecodeBatch(f, "items", &m->items, DecodeEntry);
+}
+Status DecodeBody(const Envelope& f, ResultMsg* m) {
+  TASKQ_TRY(f.Uint("rid", &m->rid));
+  return DecodeBatch(f, "results", &m->results, DecodeResult);
+}
+Status DecodeBody(const Envelope& f, ResultOk* m) {
+  TASKQ_TRY(f.Uint("rid", &m->rid));
+  TASKQ_TRY(f.Uint("accepted", &m->accepted));
+  return f.Uint("duplicates", &m->duplicates);
+}
+Status DecodeBody(const Envelope& f, Stats* m) { return f.Uint("rid", &m->rid); }
+
+// Stats maps are small and read by people: decode them key by key.
+template <typename T, typename Fn>
+Status DecodeStatsArray(const Envelope& f, std::string_view key, std::vector<T>* out, Fn field) {
+  MsgpackReader r{std::string_view()};
+  uint32_t n;
+  TASKQ_TRY(f.Array(key, &r, &n, kMaxContainer, false));
+  out->resize(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    uint32_t fields;
+    if (!r.ReadMapHeader(&fields))
+      return Bad("each element of '" + std::string(key) + "' must be a map");
+    for (uint32_t k = 0; k < fields; ++k) {
+      std::string_view name;
+      if (!r.ReadStr(&name)) return Bad("keys in '" + std::string(key) + "' must be strings");
+      if (!field(r, name, &(*out)[i]) && !r.Skip())
+        return Bad("'" + std::string(key) + "' is not valid msgpack");
+    }
+  }
+  return Status::Ok();
+}
+
+// Reads the value of one known stats field into the matching member; false
+// (nothing consumed) for fields this decoder does not know.
+bool StatsUint(MsgpackReader& r, std::string_view name,
+               std::initializer_list<std::pair<std::string_view, uint64_t*>> known) {
+  for (const auto& [k, out] : known)
+    if (k == name) return r.ReadUint(out);
+  return false;
+}
+
+Status DecodeBody(const Envelope& f, StatsOk* m) {
+  TASKQ_TRY(f.Uint("rid", &m->rid));
+  TASKQ_TRY(DecodeStatsArray(
+      f, "queues", &m->queues, [](MsgpackReader& r, std::string_view k, QueueStats* q) {
+        if (k == "name") return r.ReadStr(&q->name);
+        return StatsUint(r, k,
+                         {{"ready", &q->ready}, {"leased", &q->leased}, {"failed", &q->failed}});
+      }));
+  TASKQ_TRY(DecodeStatsArray(f, "workers", &m->workers,
+                             [](MsgpackReader& r, std::string_view k, WorkerStats* w) {
+                               if (k == "name") return r.ReadStr(&w->name);
+                               return StatsUint(r, k,
+                                                {{"in_flight", &w->in_flight},
+                                                 {"capacity", &w->capacity},
+                                                 {"done", &w->done},
+                                                 {"idle_ms", &w->idle_ms}});
+                             }));
+  MsgpackReader r{std::string_view()};
+  uint32_t n;
+  TASKQ_TRY(f.Map("counters", &r, &n));
+  m->counters.resize(n);
+  for (uint32_t i = 0; i < n; ++i)
+    if (!r.ReadStr(&m->counters[i].first) || !r.ReadUint(&m->counters[i].second))
+      return Bad("field 'counters' must map names to non-negative integers");
+  return Status::Ok();
+}
+Status DecodeBody(const Envelope&, Ping*) { return Status::Ok(); }
+Status DecodeBody(const Envelope& f, ErrorMsg* m) {
+  TASKQ_TRY(f.Uint("rid", &m->rid));
+  TASKQ_TRY(f.Str("code", &m->code, true));
+  return f.Str("message", &m->message, false, kMaxErrorBytes);
+}
+Status DecodeBody(const Envelope& f, Shutdown* m) {
+  return f.Str("reason", &m->reason, false, kMaxErrorBytes);
+}
+Status DecodeBody(const Envelope&, Goodbye*) { return Status::Ok(); }
+
+template <typename T>
+Result<Message> DecodeAs(const Envelope& f) {
+  T m;
+  Status s = DecodeBody(f, &m);
+  if (!s.ok()) return s;
+  return Message(std::move(m));
+}
+
+struct OpEntry {
+  std::string_view name;
+  Result<Message> (*decode)(const Envelope&);
+};
+
+// In Message's alternative order, so OpName can index it.
+constexpr OpEntry kOps[] = {
+    {"hello", DecodeAs<Hello>},       {"welcome", DecodeAs<Welcome>},
+    {"put", DecodeAs<Put>},           {"put_ok", DecodeAs<PutOk>},
+    {"get", DecodeAs<Get>},           {"items", DecodeAs<Items>},
+    {"result", DecodeAs<ResultMsg>},  {"result_ok", DecodeAs<ResultOk>},
+    {"stats", DecodeAs<Stats>},       {"stats_ok", DecodeAs<StatsOk>},
+    {"ping", DecodeAs<Ping>},         {"error", DecodeAs<ErrorMsg>},
+    {"shutdown", DecodeAs<Shutdown>}, {"goodbye", DecodeAs<Goodbye>},
+};
+static_assert(std::size(kOps) == std::variant_size_v<Message>);
+
+}  // namespace
+
+std::string_view OpName(const Message& m) { return kOps[m.index()].name; }
+
+void EncodeTo(const Message& m, std::string* out) {
+  MsgpackWriter w(out);
+  std::visit(Encoder{w}, m);
+}
+
+std::string Encode(const Message& m) {
+  std::string out;
+  EncodeTo(m, &out);
+  return out;
+}
+
+Result<Message> Decode(std::string_view bytes) {
+  if (bytes.size() > kMaxMessageBytes) return Bad("the message is larger than the limit");
+  Envelope env;
+  TASKQ_TRY(env.Parse(bytes));
+  std::string_view op;
+  TASKQ_TRY(env.Str("op", &op, true));
+  for (const OpEntry& e : kOps)
+    if (e.name == op) return e.decode(env);
+  return Bad(std::string(kUnknownOpPrefix) + " '" + Envelope::Clip(op) + "'");
+}
+
+bool IsUnknownOp(const Status& s) {
+  return s.code() == Code::kInvalid && s.message().rfind(kUnknownOpPrefix, 0) == 0;
+}
+
+}  // namespace taskq

@@ -1,0 +1,196 @@
+// The taskq wire protocol: one struct per message, Encode() and Decode().
+// docs/PROTOCOL.md mirrors this file exactly; change both together.
+//
+// Every message is one ZeroMQ frame holding one msgpack map with an "op" key.
+// Anything that carries tasks or results carries an array of them, so one
+// message can move many. Items inside those arrays are positional msgpack
+// arrays (compact and fast); envelopes are maps (self-describing, and unknown
+// keys are ignored, so fields can be added without a version bump).
+//
+// Views: decoded messages borrow from the bytes they were decoded from (every
+// std::string_view below points into them), so they are valid only while those
+// bytes live. Fields holding "raw" values are one complete msgpack value each,
+// checked by the decoder; an empty raw view encodes as nil.
+#ifndef TASKQ_PROTO_MESSAGE_H_
+#define TASKQ_PROTO_MESSAGE_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "proto/status.h"
+
+namespace taskq {
+
+constexpr uint32_t kProtocolVersion = 1;
+
+// --- items carried in batches ---------------------------------------------
+
+// A task as a producer submits it; the master assigns the id.
+struct NewTask {
+  std::string_view kind;
+  std::string_view arg;     // raw msgpack
+  uint32_t timeout_ms = 0;  // the task's time limit once leased; 0: the master's default
+};
+
+// What happened to a task, as the master reports it to whoever gets the
+// task's outcome from its reply_to queue.
+struct Outcome {
+  bool ok = true;
+  std::string_view value;   // raw msgpack, when ok
+  std::string_view error;   // when !ok
+  std::string_view worker;  // the worker's name
+  uint64_t elapsed_us = 0;  // time the worker spent on it
+};
+
+// One entry a get hands out: a task, or (in a reply_to queue) a task's outcome.
+struct Entry {
+  uint64_t id = 0;
+  std::string_view kind;
+  std::string_view arg;  // raw msgpack
+  uint32_t attempt = 1;  // 1 on first delivery; +1 each time it is handed out again
+  bool has_outcome = false;
+  Outcome outcome;
+};
+
+// A worker's result for one leased task.
+struct TaskResult {
+  uint64_t id = 0;
+  bool ok = true;
+  std::string_view value;  // raw msgpack, when ok
+  std::string_view error;  // when !ok
+  uint64_t elapsed_us = 0;
+  bool retry = true;  // when !ok: may another attempt succeed?
+};
+
+struct QueueStats {
+  std::string_view name;
+  uint64_t ready = 0;   // waiting to be handed out
+  uint64_t leased = 0;  // handed to workers, outcome not in yet
+  uint64_t failed = 0;  // gave up on after the last attempt
+};
+
+struct WorkerStats {
+  std::string_view name;
+  uint64_t in_flight = 0;  // tasks leased to it now
+  uint64_t capacity = 0;   // tasks it runs at once
+  uint64_t done = 0;       // outcomes accepted from it
+  uint64_t idle_ms = 0;    // since the master last heard from it
+};
+
+// --- messages ---------------------------------------------------------------
+
+struct Hello {  // peer -> master, first message on a connection
+  uint32_t version = kProtocolVersion;
+  std::string_view role = "client";  // "worker" or "client"
+  std::string_view name;
+  uint32_t capacity = 0;      // tasks the peer runs at once (workers)
+  uint64_t session = 0;       // random per process; lets a reconnect keep its leases
+  uint32_t heartbeat_ms = 0;  // the peer sends something at least this often; 0: never
+};
+
+struct Welcome {  // master -> peer, answers hello
+  uint32_t version = kProtocolVersion;
+  std::string_view master;    // the master's name
+  uint64_t instance = 0;      // random per master start: a change means a restart
+  uint32_t heartbeat_ms = 0;  // the master sends something at least this often
+  uint32_t max_batch = 0;     // most items per message it accepts
+};
+
+struct Put {  // peer -> master
+  uint64_t rid = 0;
+  std::string_view queue;
+  std::string_view reply_to = "results";  // queue that receives the outcomes
+  uint32_t timeout_ms = 0;                // how long to wait for room in a full queue
+  std::vector<NewTask> items;
+};
+
+struct PutOk {  // master -> peer: ids first_id .. first_id+count-1, in order
+  uint64_t rid = 0;
+  uint64_t first_id = 0;
+  uint64_t count = 0;
+};
+
+struct Get {  // peer -> master; parked until entries arrive or timeout_ms passes
+  uint64_t rid = 0;
+  std::string_view queue;
+  uint32_t max = 1;
+  uint32_t timeout_ms = 0;
+  bool lease = false;                   // true: tasks stay the master's until their result comes
+  std::vector<std::string_view> kinds;  // only these kinds; empty: any
+};
+
+struct Items {  // master -> peer, answers get; no items means Empty
+  uint64_t rid = 0;
+  std::string_view queue;
+  std::vector<Entry> items;
+};
+
+struct ResultMsg {   // worker -> master
+  uint64_t rid = 0;  // 0: no result_ok wanted
+  std::vector<TaskResult> results;
+};
+
+struct ResultOk {  // master -> worker, when result.rid != 0
+  uint64_t rid = 0;
+  uint64_t accepted = 0;
+  uint64_t duplicates = 0;  // results for tasks already answered or unknown
+};
+
+struct Stats {  // peer -> master
+  uint64_t rid = 0;
+};
+
+struct StatsOk {  // master -> peer
+  uint64_t rid = 0;
+  std::vector<QueueStats> queues;
+  std::vector<WorkerStats> workers;
+  std::vector<std::pair<std::string_view, uint64_t>> counters;
+};
+
+struct Ping {};  // either way: "still here" when nothing else was sent
+
+struct ErrorMsg {         // master -> peer
+  uint64_t rid = 0;       // the request it answers; 0 if none
+  std::string_view code;  // one of the kErr* constants below
+  std::string_view message;
+};
+
+struct Shutdown {  // master -> every peer that said hello
+  std::string_view reason;
+};
+
+struct Goodbye {};  // peer -> master, last message
+
+using Message = std::variant<Hello, Welcome, Put, PutOk, Get, Items, ResultMsg, ResultOk, Stats,
+                             StatsOk, Ping, ErrorMsg, Shutdown, Goodbye>;
+
+// Error codes carried by ErrorMsg::code (docs/PROTOCOL.md, "Errors").
+inline constexpr std::string_view kErrBadMessage = "bad_message";
+inline constexpr std::string_view kErrUnknownOp = "unknown_op";
+inline constexpr std::string_view kErrHelloRequired = "hello_required";
+inline constexpr std::string_view kErrBadVersion = "bad_version";
+inline constexpr std::string_view kErrBadRequest = "bad_request";
+inline constexpr std::string_view kErrFull = "full";
+inline constexpr std::string_view kErrShuttingDown = "shutting_down";
+
+// The wire name of a message: "hello", "put", ...
+std::string_view OpName(const Message& m);
+
+// Appends the encoding of m to *out.
+void EncodeTo(const Message& m, std::string* out);
+std::string Encode(const Message& m);
+
+// Decodes one message. Rejects truncated input, trailing bytes, wrong types,
+// and counts or nesting beyond proto/limits.h. Unknown keys are ignored;
+// missing optional keys keep the defaults above. An unknown "op" fails with a
+// message that IsUnknownOp() recognises. The result borrows from bytes.
+Result<Message> Decode(std::string_view bytes);
+bool IsUnknownOp(const Status& s);
+
+}  // namespace taskq
+
+#endif  // TASKQ_PROTO_MESSAGE_H_

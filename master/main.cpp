@@ -1,0 +1,89 @@
+// task_master: parses flags and calls RunMaster (master/master.h).
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "client/authkey.h"
+#include "client/exit_codes.h"
+#include "client/signals.h"
+#include "master/master.h"
+
+namespace {
+
+std::chrono::milliseconds Millis(double seconds) {
+  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  taskq::MasterOptions o;
+  std::string authkey, authkey_file;
+  double timeout_s = 10, task_timeout_s = 0, heartbeat_s = 1;
+  CLI::App app{
+      "task_master: serve a task queue and a result queue to taskq workers over an\n"
+      "authenticated, encrypted port. With no job flag it runs the classic tutorial:\n"
+      "put 10 square tasks, wait for their results, print them, tell the workers to exit."};
+  app.footer(
+      "The authkey comes from --authkey, else --authkey-file, else TASKQ_AUTHKEY. It never\n"
+      "crosses the network and is never printed.\n\n"
+      "Examples:\n"
+      "  task_master --port 5000 --authkey abc        # the tutorial: 10 square tasks\n"
+      "  TASKQ_AUTHKEY=abc task_master --square 1000  # 1000 tasks, key from the environment\n"
+      "  task_master --serve --authkey-file key.txt   # only serve queues, for client programs\n"
+      "  task_master --port 0 --authkey abc           # any free port (printed at start)\n\n"
+      "Exit codes: 0 done, 1 error, 2 usage, 4 cannot listen, 5 results stopped coming\n"
+      "(--timeout), 6 some tasks failed, 130 interrupted.");
+  app.add_option("--port", o.port, "TCP port to listen on (0: any free port)")
+      ->default_val(5000)
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--bind", o.bind, "address of the interface to listen on (* for all)")
+      ->default_val("*");
+  app.add_option(
+      "--authkey", authkey,
+      "shared secret (prefer TASKQ_AUTHKEY or --authkey-file: other users can see command lines)");
+  app.add_option("--authkey-file", authkey_file, "read the authkey from the first line of FILE");
+  auto* serve =
+      app.add_flag("--serve", o.serve, "serve the queues with no built-in job until Ctrl-C");
+  app.add_option("--square", o.square, "the tutorial job: how many square tasks")
+      ->default_val(10)
+      ->check(CLI::Range(0, 100000000))
+      ->excludes(serve);
+  app.add_option("--timeout", timeout_s, "seconds to wait for the next result before giving up")
+      ->default_val(10)
+      ->check(CLI::PositiveNumber);
+  app.add_flag("-q,--quiet", o.quiet, "no line per task, only totals");
+  app.add_option("--max-attempts", o.broker.max_attempts,
+                 "deliveries of a task before it fails for good")
+      ->default_val(3)
+      ->check(CLI::Range(1, 100));
+  app.add_option("--task-timeout", task_timeout_s,
+                 "seconds a worker may take over a task before it goes to another (0: no limit)")
+      ->default_val(0)
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--heartbeat", heartbeat_s,
+                 "seconds between heartbeats; a worker silent for 3 is dead")
+      ->default_val(1)
+      ->check(CLI::Range(0.1, 60.0));
+  app.set_version_flag("--version", std::string("task_master ") + TASKQ_VERSION);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "task_master: " << e.what() << " (see --help)\n";
+    return taskq::kExitUsage;
+  }
+  o.timeout = Millis(timeout_s);
+  o.broker.task_timeout = Millis(task_timeout_s);
+  o.broker.heartbeat = Millis(heartbeat_s);
+  taskq::Result<std::string> key = taskq::ResolveAuthkey(authkey, authkey_file);
+  if (!key.ok()) {
+    std::cerr << "task_master: " << key.status().message() << "\n";
+    return taskq::kExitUsage;
+  }
+  o.authkey = *key;
+  taskq::InstallSignalPipe();
+  return taskq::RunMaster(o, std::cout, std::cerr);
+}

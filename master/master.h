@@ -1,0 +1,31 @@
+// task_master's behaviour, as a library so tests can run it in-process.
+#ifndef TASKQ_MASTER_MASTER_H_
+#define TASKQ_MASTER_MASTER_H_
+
+#include <chrono>
+#include <iosfwd>
+#include <string>
+
+#include "master/broker.h"
+
+namespace taskq {
+
+struct MasterOptions {
+  std::string bind = "*";
+  int port = 5000;
+  std::string authkey;                       // already resolved (flag, environment or file)
+  bool serve = false;                        // no built-in job: serve the queues until a signal
+  int square = 10;                           // the tutorial job: this many square tasks
+  std::chrono::milliseconds timeout{10000};  // each wait for a result
+  bool quiet = false;                        // no line per task
+  BrokerOptions broker;
+};
+
+// Runs the master and returns its exit code (client/exit_codes.h). Tutorial
+// output goes to out, log lines and errors to err. Call InstallSignalPipe()
+// first for Ctrl-C to stop it cleanly.
+int RunMaster(const MasterOptions& options, std::ostream& out, std::ostream& err);
+
+}  // namespace taskq
+
+#endif  // TASKQ_MASTER_MASTER_H_

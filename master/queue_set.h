@@ -1,0 +1,117 @@
+// QueueSet: the master's named queues and every entry in them, with no
+// sockets and no peers. A queue is created on first use (like
+// BaseManager.register). Inside a queue, entries wait in one lane per kind, so
+// a get that asks only for some kinds (a worker that runs only "exec" tasks)
+// finds them without scanning; across lanes, the oldest id goes first.
+//
+// Lanes hold ids, and an id whose entry left the ready state by another way
+// (its result arrived while it waited for a retry) stays in its lane until a
+// pop skips it: each pop checks the entry's state, so no lane is ever
+// searched.
+//
+// Thread: owned by the master's loop thread.
+#ifndef TASKQ_MASTER_QUEUE_SET_H_
+#define TASKQ_MASTER_QUEUE_SET_H_
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "master/task_table.h"
+#include "proto/status.h"
+
+namespace taskq {
+
+// A task's outcome as the master keeps it until someone collects it.
+struct StoredOutcome {
+  bool ok = true;
+  std::string data;  // the raw msgpack value when ok, the error text otherwise
+  std::string worker;
+  uint64_t elapsed_us = 0;
+};
+
+class QueueSet {
+ public:
+  static constexpr uint32_t kMaxQueues = 65536;
+  static constexpr uint32_t kMaxKinds = 65535;
+
+  // Names to small ids, creating on first use; fails past the limits above.
+  Result<uint32_t> QueueId(std::string_view name);
+  Result<uint16_t> KindId(std::string_view name);
+  // The id of an existing queue, or -1.
+  int64_t FindQueue(std::string_view name) const;
+  std::string_view QueueName(uint32_t q) const { return queues_[q].name; }
+  std::string_view KindName(uint16_t k) const { return kinds_[k]; }
+  std::size_t queue_count() const { return queues_.size(); }
+
+  // Adds a ready task at the back of queue q and returns its id.
+  uint64_t Add(uint32_t q, uint32_t reply_to, uint16_t kind, std::string_view arg);
+
+  // Pops the oldest ready or done entry of q whose kind is in kinds (any
+  // kind when kinds is empty); 0 when there is none. The entry is no longer
+  // counted as ready; the caller must at once mark it leased or taken, or
+  // push it back.
+  uint64_t Pop(uint32_t q, const std::vector<uint16_t>& kinds);
+  void MarkLeased(uint64_t id, uint32_t lease);
+  void MarkTaken(uint64_t id);
+  // Puts a popped, leased or taken entry back at the front of its queue, so
+  // it goes out next: a task ready again, an outcome done again.
+  void PushFront(uint64_t id);
+  // A ready or leased task's outcome is in: it moves to its reply queue.
+  void MarkDone(uint64_t id, StoredOutcome outcome);
+  // Frees an entry in any state for good, keeping the counts right.
+  void Free(uint64_t id);
+  // Counts a task that was given up on.
+  void CountFailed(uint32_t q) { ++queues_[q].failed; }
+
+  Slot* Find(uint64_t id) { return table_.Find(id); }
+  const StoredOutcome* OutcomeOf(const Slot& s) const {
+    return s.aux == 0 ? nullptr : &outcomes_[s.aux - 1].outcome;
+  }
+
+  struct Counts {
+    uint64_t ready = 0, leased = 0, failed = 0;
+  };
+  Counts CountsOf(uint32_t q) const {
+    const Queue& qq = queues_[q];
+    return Counts{qq.ready, qq.leased, qq.failed};
+  }
+  const TaskTable& table() const { return table_; }
+  TaskTable& mutable_table() { return table_; }
+
+ private:
+  struct Lane {
+    uint16_t kind;
+    std::deque<uint64_t> ids;
+  };
+  struct Queue {
+    std::string name;
+    std::vector<Lane> lanes;
+    uint64_t ready = 0;  // entries a get can take now (tasks and outcomes)
+    uint64_t leased = 0;
+    uint64_t failed = 0;
+  };
+  struct OutcomeCell {
+    StoredOutcome outcome;
+    uint32_t next_free = 0;
+  };
+
+  Lane& LaneOf(Queue& q, uint16_t kind);
+  uint32_t StoreOutcome(StoredOutcome o);
+  void DropOutcome(Slot& s);
+
+  TaskTable table_;
+  std::vector<Queue> queues_;
+  std::unordered_map<std::string, uint32_t> queue_ids_;
+  std::vector<std::string> kinds_;
+  std::unordered_map<std::string, uint16_t> kind_ids_;
+  std::vector<OutcomeCell> outcomes_;
+  uint32_t free_outcome_ = 0;  // index + 1 of the first free cell, 0: none
+};
+
+}  // namespace taskq
+
+#endif  // TASKQ_MASTER_QUEUE_SET_H_

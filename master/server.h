@@ -1,0 +1,64 @@
+// Server: the master's network side. One ROUTER socket (CURVE server) serves
+// every worker and client, and a ZAP handler admits only peers holding the
+// client key derived from the authkey, so a peer without the key is refused
+// during the handshake, before any of its bytes reach the Broker. The same
+// ROUTER is also bound to an inproc endpoint for clients in this process
+// (task_master's own jobs), which need no encryption.
+//
+// The loop runs on a thread of its own: poll, read what came, let the Broker
+// act, tick its timers, flush its outbox without blocking.
+//
+// Thread: Start() and Stop() are called from one owner thread.
+#ifndef TASKQ_MASTER_SERVER_H_
+#define TASKQ_MASTER_SERVER_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <zmq.hpp>
+
+#include "master/broker.h"
+#include "proto/keys.h"
+#include "proto/status.h"
+
+namespace taskq {
+
+struct ServerOptions {
+  std::string bind = "*";  // interface address; "*" for all
+  int port = 5000;         // 0: a free port chosen by the OS
+  DerivedKeys keys;
+  std::string inproc_endpoint;  // also bind this, if not empty
+  BrokerOptions broker;
+  // One line per notable event (a worker joined or left, a refused
+  // handshake). Called on the loop thread.
+  Broker::Logger log;
+};
+
+class ServerLoop;
+
+class Server {
+ public:
+  Server(zmq::context_t& ctx, ServerOptions options);
+  ~Server();  // stops the loop if it still runs
+
+  // Binds (an address in use or not local comes back as kIo with a sentence
+  // naming it) and starts the loop.
+  Status Start();
+  // The TCP port bound (the one the OS chose when port was 0).
+  int port() const { return port_; }
+  // Tells every peer the master is shutting down, gives the notices up to
+  // linger to leave, and stops the loop.
+  void Stop(const std::string& reason = "master exit");
+
+ private:
+  zmq::context_t& ctx_;
+  ServerOptions options_;
+  std::unique_ptr<ServerLoop> loop_;
+  zmq::socket_t control_;  // the owner's end of the stop pipe
+  std::thread thread_;
+  int port_ = 0;
+};
+
+}  // namespace taskq
+
+#endif  // TASKQ_MASTER_SERVER_H_

@@ -1,0 +1,235 @@
+#include "client/client.h"
+
+#include <unistd.h>
+
+#include <zmq.hpp>
+
+#include "client/connection.h"
+#include "client/endpoint.h"
+#include "proto/limits.h"
+
+namespace taskq {
+namespace {
+
+// How long a request may go unanswered before the master counts as gone. A
+// get waits this long beyond its own timeout.
+constexpr std::chrono::milliseconds kReplySlack{30000};
+
+uint64_t* RidOf(Message& m) {
+  return std::visit(
+      [](auto& v) -> uint64_t* {
+        if constexpr (requires { v.rid; })
+          return &v.rid;
+        else
+          return nullptr;
+      },
+      m);
+}
+
+Status Unexpected(const Message& m, const char* request) {
+  return Status::Error(Code::kProtocol, std::string("the master answered ") + request + " with '" +
+                                            std::string(OpName(m)) + "'");
+}
+
+}  // namespace
+
+Item Item::FromEntry(const Entry& e) {
+  Item it;
+  it.id = e.id;
+  it.kind = std::string(e.kind);
+  it.arg = Value::FromTrusted(e.arg);
+  it.attempt = e.attempt;
+  if (e.has_outcome) {
+    const Outcome& o = e.outcome;
+    it.outcome = TaskOutcome{o.ok, Value::FromTrusted(o.value), std::string(o.error),
+                             std::string(o.worker), std::chrono::microseconds(o.elapsed_us)};
+  }
+  return it;
+}
+
+Client::Client(std::unique_ptr<zmq::context_t> owned, std::unique_ptr<DerivedKeys> keys,
+               std::unique_ptr<Connection> conn)
+    : owned_ctx_(std::move(owned)),
+      keys_(std::move(keys)),
+      conn_(std::move(conn)),
+      reply_frame_(std::make_unique<zmq::message_t>()) {}
+
+Client::~Client() {
+  if (conn_) (void)conn_->Send(Goodbye{});
+  conn_.reset();  // before the context it lives in
+  reply_frame_.reset();
+}
+
+Result<std::unique_ptr<Client>> Client::Open(
+    zmq::context_t& ctx, std::unique_ptr<zmq::context_t> owned, const std::string& endpoint,
+    const std::string& display, std::unique_ptr<DerivedKeys> keys, ClientOptions options) {
+  ConnectOptions co;
+  co.endpoint = endpoint;
+  co.display = display;
+  co.keys = keys.get();
+  co.peer.role = options.role;
+  co.peer.name = options.name.empty() ? "client-" + std::to_string(getpid()) : options.name;
+  co.connect_timeout = options.connect_timeout;
+  co.on_waiting = std::move(options.on_waiting);
+  co.interrupt_fd = options.interrupt_fd;
+  Result<std::unique_ptr<Connection>> conn = Connection::Open(ctx, std::move(co));
+  if (!conn.ok()) return conn.status();
+  return std::unique_ptr<Client>(new Client(std::move(owned), std::move(keys), std::move(*conn)));
+}
+
+Result<std::unique_ptr<Client>> Client::Connect(std::string_view server, std::string_view authkey,
+                                                ClientOptions options) {
+  Result<ServerAddress> addr = ParseServerAddress(server, kDefaultPort);
+  if (!addr.ok()) return addr.status();
+  Result<DerivedKeys> keys = DeriveKeys(authkey);
+  if (!keys.ok()) return keys.status();
+  auto ctx = std::make_unique<zmq::context_t>(1);
+  zmq::context_t& ref = *ctx;
+  return Open(ref, std::move(ctx), addr->TcpEndpoint(), addr->Display(),
+              std::make_unique<DerivedKeys>(std::move(*keys)), std::move(options));
+}
+
+Result<std::unique_ptr<Client>> Client::ConnectLocal(zmq::context_t& ctx,
+                                                     const std::string& endpoint,
+                                                     ClientOptions options) {
+  return Open(ctx, nullptr, endpoint, "this process", nullptr, std::move(options));
+}
+
+const std::string& Client::server() const { return conn_->display(); }
+
+Result<Message> Client::Call(Message request, std::chrono::milliseconds wait) {
+  for (int attempt = 0;; ++attempt) {
+    const uint64_t rid = next_rid_++;
+    *RidOf(request) = rid;
+    TASKQ_TRY(conn_->Send(request));
+    const TimePoint deadline = Clock::now() + wait;
+    for (;;) {
+      Result<Message> m = conn_->Receive(reply_frame_.get(), deadline);
+      if (!m.ok()) {
+        if (m.status().code() == Code::kTimeout)
+          return Status::Error(Code::kUnavailable,
+                               "the master at " + conn_->display() + " did not answer");
+        return m.status();
+      }
+      if (std::holds_alternative<Shutdown>(*m))
+        return Status::Error(Code::kShutdown,
+                             "the master at " + conn_->display() + " is shutting down");
+      const uint64_t* got = RidOf(*m);
+      // One request is out at a time, so an error with no rid (a message
+      // the master could not decode) is about it too.
+      const auto* err = std::get_if<ErrorMsg>(&*m);
+      if (!got || (*got != rid && !(err && *got == 0))) continue;  // a ping, or a late reply
+      if (!err) return m;
+      if (err->code == kErrHelloRequired && attempt == 0) {
+        TASKQ_TRY(conn_->Rehello(deadline));
+        break;  // the master did not act on it: send it again
+      }
+      const Code code = err->code == kErrFull ? Code::kFull : Code::kProtocol;
+      return Status::Error(code, "the master refused the request: " + std::string(err->message));
+    }
+  }
+}
+
+Result<IdRange> Client::Put(const std::string& queue, const std::vector<TaskSpec>& tasks,
+                            const std::string& reply_to) {
+  if (tasks.size() > kMaxBatch)
+    return Status::Error(Code::kInvalid,
+                         "a put carries at most " + std::to_string(kMaxBatch) + " tasks");
+  taskq::Put req;
+  req.queue = queue;
+  req.reply_to = reply_to;
+  req.items.reserve(tasks.size());
+  for (const TaskSpec& t : tasks)
+    req.items.push_back(NewTask{t.kind, t.arg.packed(), static_cast<uint32_t>(t.timeout.count())});
+  Result<Message> m = Call(std::move(req), kReplySlack);
+  if (!m.ok()) return m.status();
+  const auto* ok = std::get_if<PutOk>(&*m);
+  if (!ok) return Unexpected(*m, "put");
+  return IdRange{ok->first_id, ok->count};
+}
+
+Result<std::vector<Item>> Client::Get(const std::string& queue, uint32_t max,
+                                      std::chrono::milliseconds timeout, bool lease,
+                                      const std::vector<std::string>& kinds) {
+  taskq::Get req;
+  req.queue = queue;
+  req.max = max;
+  req.timeout_ms = static_cast<uint32_t>(std::clamp<int64_t>(timeout.count(), 0, UINT32_MAX));
+  req.lease = lease;
+  for (const std::string& k : kinds) req.kinds.push_back(k);
+  Result<Message> m = Call(std::move(req), timeout + kReplySlack);
+  if (!m.ok()) return m.status();
+  const auto* items = std::get_if<Items>(&*m);
+  if (!items) return Unexpected(*m, "get");
+  if (items->items.empty())
+    return Status::Error(Code::kEmpty, "queue '" + queue + "' stayed empty for " +
+                                           std::to_string(timeout.count()) + " ms");
+  std::vector<Item> out;
+  out.reserve(items->items.size());
+  for (const Entry& e : items->items) out.push_back(Item::FromEntry(e));
+  return out;
+}
+
+Result<uint64_t> Client::Report(const std::vector<TaskResult>& results) {
+  ResultMsg req;
+  req.results = results;
+  Result<Message> m = Call(std::move(req), kReplySlack);
+  if (!m.ok()) return m.status();
+  const auto* ok = std::get_if<ResultOk>(&*m);
+  if (!ok) return Unexpected(*m, "result");
+  return ok->accepted;
+}
+
+Result<uint64_t> Client::Done(const Item& task, const Value& value) {
+  TaskResult r;
+  r.id = task.id;
+  r.value = value.packed();
+  return Report({r});
+}
+
+Result<uint64_t> Client::Fail(const Item& task, std::string_view error, bool retry) {
+  TaskResult r;
+  r.id = task.id;
+  r.ok = false;
+  r.error = error.substr(0, kMaxErrorBytes);
+  r.retry = retry;
+  return Report({r});
+}
+
+Result<StatsOk> Client::Stats() {
+  Result<Message> m = Call(taskq::Stats{}, kReplySlack);
+  if (!m.ok()) return m.status();
+  auto* st = std::get_if<StatsOk>(&*m);
+  if (!st) return Unexpected(*m, "stats");
+  return std::move(*st);
+}
+
+Queue Client::GetQueue(std::string name) { return Queue(this, std::move(name)); }
+
+Result<uint64_t> Queue::Put(std::string kind, Value arg) {
+  Result<IdRange> r = client_->Put(name_, {TaskSpec{std::move(kind), std::move(arg), {}}});
+  if (!r.ok()) return r.status();
+  return r->first;
+}
+
+Result<Item> Queue::Get(std::chrono::milliseconds timeout) {
+  Result<std::vector<Item>> r = client_->Get(name_, 1, timeout);
+  if (!r.ok()) return r.status();
+  return std::move(r->front());
+}
+
+Result<Item> Queue::Take(std::chrono::milliseconds timeout) {
+  Result<std::vector<Item>> r = client_->Get(name_, 1, timeout, /*lease=*/true);
+  if (!r.ok()) return r.status();
+  return std::move(r->front());
+}
+
+Result<uint64_t> Queue::Size() {
+  Result<StatsOk> st = client_->Stats();
+  if (!st.ok()) return st.status();
+  for (const QueueStats& q : st->queues)
+    if (q.name == name_) return q.ready;
+  return uint64_t{0};
+}
+
+}  // namespace taskq

@@ -1,0 +1,161 @@
+// The taskq client API: what BaseManager gives the tutorial, for a C++
+// program. A master (or any producer):
+//
+//   auto client = taskq::Client::Connect("127.0.0.1:5000", "abc");
+//   taskq::Queue tasks = (*client)->GetQueue("tasks");
+//   tasks.Put("square", taskq::Value::Int(7));
+//   taskq::Result<taskq::Item> r = (*client)->GetQueue("results").Get(10s);
+//   // r->outcome->value is 49; r.status().code() == Code::kEmpty on timeout
+//
+// and a worker of its own:
+//
+//   taskq::Result<taskq::Item> t = tasks.Take(10s);    // leased, not removed
+//   (*client)->Done(*t, taskq::Value::Int(n * n));      // or Fail(*t, "why")
+//
+// Queues are created on first use. Put and Get also take batches (one
+// message for many items). Every call returns a Result: kEmpty when a get
+// timed out, kAuthFailed for a wrong authkey, kUnavailable when the master
+// does not answer, kShutdown when it is shutting down.
+//
+// Thread: a Client is used by one thread at a time.
+#ifndef TASKQ_CLIENT_CLIENT_H_
+#define TASKQ_CLIENT_CLIENT_H_
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "proto/keys.h"
+#include "proto/message.h"
+#include "proto/status.h"
+#include "proto/value.h"
+
+namespace zmq {
+class context_t;
+class message_t;
+}  // namespace zmq
+
+namespace taskq {
+
+class Connection;
+class Queue;
+
+struct ClientOptions {
+  std::string name;  // shown in the master's log; default "client-PID"
+  std::string role = "client";
+  // Give up if the master does not answer within this; zero waits for ever.
+  std::chrono::milliseconds connect_timeout{10000};
+  // Told once, with a sentence to show, while the master is not up yet.
+  std::function<void(const std::string&)> on_waiting;
+  int interrupt_fd = -1;  // readable fd that aborts waits (signals.h)
+};
+
+// A task to put.
+struct TaskSpec {
+  std::string kind;
+  Value arg;
+  std::chrono::milliseconds timeout{0};  // its time limit once leased; 0: the master's
+};
+
+// What happened to a task.
+struct TaskOutcome {
+  bool ok = true;
+  Value value;        // when ok
+  std::string error;  // when !ok
+  std::string worker;
+  std::chrono::microseconds elapsed{0};
+};
+
+// An entry a get handed out: a task, or (from a reply queue) a task with its
+// outcome.
+struct Item {
+  uint64_t id = 0;
+  std::string kind;
+  Value arg;
+  uint32_t attempt = 1;
+  std::optional<TaskOutcome> outcome;
+
+  static Item FromEntry(const Entry& e);
+};
+
+struct IdRange {
+  uint64_t first = 0;
+  uint64_t count = 0;
+};
+
+class Client {
+ public:
+  // Connects to "HOST[:PORT]" (port 5000 by default) with keys derived from
+  // authkey (about 0.1 s of Argon2id).
+  static Result<std::unique_ptr<Client>> Connect(std::string_view server, std::string_view authkey,
+                                                 ClientOptions options = {});
+  // Connects over an inproc endpoint of a master in this process, sharing
+  // its context (task_master's own jobs use this).
+  static Result<std::unique_ptr<Client>> ConnectLocal(zmq::context_t& ctx,
+                                                      const std::string& endpoint,
+                                                      ClientOptions options = {});
+  ~Client();  // says goodbye; leased tasks not finished go back to their queue
+
+  Queue GetQueue(std::string name);
+
+  // Appends tasks (at most kMaxBatch per call) to queue; their outcomes go
+  // to reply_to. The ids are consecutive.
+  Result<IdRange> Put(const std::string& queue, const std::vector<TaskSpec>& tasks,
+                      const std::string& reply_to = "results");
+  // Takes up to max entries, waiting up to timeout for the first one. kEmpty
+  // when none came. With lease, tasks stay the master's until Done or Fail
+  // (and go back if this client goes away first); otherwise they are removed.
+  Result<std::vector<Item>> Get(const std::string& queue, uint32_t max,
+                                std::chrono::milliseconds timeout, bool lease = false,
+                                const std::vector<std::string>& kinds = {});
+  // Reports the outcome of leased tasks; returns how many were accepted
+  // (the others had an outcome already).
+  Result<uint64_t> Report(const std::vector<TaskResult>& results);
+  Result<uint64_t> Done(const Item& task, const Value& value);
+  Result<uint64_t> Fail(const Item& task, std::string_view error, bool retry = true);
+  // Queue sizes, connected workers and counters. The result borrows from
+  // this client: use it before the next call.
+  Result<StatsOk> Stats();
+
+  const std::string& server() const;
+
+ private:
+  Client(std::unique_ptr<zmq::context_t> owned, std::unique_ptr<DerivedKeys> keys,
+         std::unique_ptr<Connection> conn);
+  static Result<std::unique_ptr<Client>> Open(
+      zmq::context_t& ctx, std::unique_ptr<zmq::context_t> owned, const std::string& endpoint,
+      const std::string& display, std::unique_ptr<DerivedKeys> keys, ClientOptions options);
+  // Sends request with a fresh rid and waits up to wait for the reply with
+  // that rid. If the master forgot this client (it restarted), says hello
+  // again and resends once: the master answered without acting.
+  Result<Message> Call(Message request, std::chrono::milliseconds wait);
+
+  std::unique_ptr<zmq::context_t> owned_ctx_;  // destroyed last
+  std::unique_ptr<DerivedKeys> keys_;          // the connection points to them
+  std::unique_ptr<Connection> conn_;
+  std::unique_ptr<zmq::message_t> reply_frame_;  // what the last reply borrows from
+  uint64_t next_rid_ = 1;
+};
+
+// A named queue on a master, as BaseManager.register gives one.
+class Queue {
+ public:
+  Queue(Client* client, std::string name) : client_(client), name_(std::move(name)) {}
+  Result<uint64_t> Put(std::string kind, Value arg);     // returns the task id
+  Result<Item> Get(std::chrono::milliseconds timeout);   // kEmpty on timeout
+  Result<Item> Take(std::chrono::milliseconds timeout);  // leased: finish with Done or Fail
+  Result<uint64_t> Size();                               // entries waiting to be handed out
+  const std::string& name() const { return name_; }
+
+ private:
+  Client* client_;
+  std::string name_;
+};
+
+}  // namespace taskq
+
+#endif  // TASKQ_CLIENT_CLIENT_H_

@@ -1,0 +1,252 @@
+#include "client/connection.h"
+
+#include <sodium.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "proto/limits.h"
+
+namespace taskq {
+namespace {
+
+// Failed handshakes in a row, none succeeding, that mean the keys differ:
+// libzmq itself would retry for ever (NOTES-zeromq.md).
+constexpr int kFailedHandshakesForAuthError = 3;
+
+std::string NextMonitorEndpoint() {
+  static std::atomic<uint64_t> n{0};
+  return "inproc://taskq-connection-monitor-" + std::to_string(n.fetch_add(1));
+}
+
+bool Readable(int fd) {
+  if (fd < 0) return false;
+  zmq_pollitem_t item = {nullptr, fd, ZMQ_POLLIN, 0};
+  return zmq_poll(&item, 1, 0) > 0 && (item.revents & ZMQ_POLLIN);
+}
+
+}  // namespace
+
+int PollTimeout(TimePoint deadline) {
+  if (deadline == TimePoint::max()) return -1;
+  const TimePoint now = Clock::now();
+  if (deadline <= now) return 0;
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
+  return static_cast<int>(
+      std::min<long long>(ms + 1, 3600 * 1000));  // round up: never wake early and spin
+}
+
+Connection::Connection(zmq::context_t& ctx, ConnectOptions options)
+    : ctx_(ctx), options_(std::move(options)) {
+  if (options_.peer.session == 0)
+    randombytes_buf(&options_.peer.session, sizeof options_.peer.session);
+}
+
+Connection::~Connection() = default;
+
+Result<std::unique_ptr<Connection>> Connection::Open(zmq::context_t& ctx, ConnectOptions options) {
+  if (sodium_init() < 0) return Status::Error(Code::kIo, "libsodium could not be initialised");
+  std::unique_ptr<Connection> c(new Connection(ctx, std::move(options)));
+  const auto timeout = c->options_.connect_timeout;
+  const TimePoint deadline = timeout.count() > 0 ? Clock::now() + timeout : TimePoint::max();
+  Status s = c->OpenSocket();
+  if (s.ok()) s = c->SendHello();
+  if (s.ok()) s = c->AwaitWelcome(deadline);
+  if (!s.ok()) {
+    // The hello may still be queued for a master that is not there: do not
+    // let linger hold up the caller's exit.
+    if (c->socket_) c->socket_.set(zmq::sockopt::linger, 0);
+    return s;
+  }
+  return c;
+}
+
+Status Connection::OpenSocket() {
+  const bool tcp = options_.endpoint.rfind("tcp://", 0) == 0;
+  if (tcp && !options_.keys)
+    return Status::Error(Code::kInvalid,
+                         "a tcp connection needs the keys derived from the authkey");
+  failed_handshakes_ = 0;
+  tcp_connected_ = false;
+  try {
+    socket_ = zmq::socket_t(ctx_, zmq::socket_type::dealer);
+    // Bounded linger: the last results and the goodbye get a chance to
+    // leave, but a dead master can never hang our exit (-1 would).
+    socket_.set(zmq::sockopt::linger, 1000);
+    socket_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(kMaxMessageBytes + 256));
+    socket_.set(zmq::sockopt::reconnect_ivl, 100);
+    socket_.set(zmq::sockopt::reconnect_ivl_max, 2000);  // back off while the master is down
+    // A server that accepts TCP but never speaks fails the handshake in 5 s, not 30.
+    socket_.set(zmq::sockopt::handshake_ivl, 5000);
+    if (tcp) {
+      // ZMTP heartbeats drop a connection whose other end vanished without a
+      // word (a crashed machine), so libzmq reconnects.
+      socket_.set(zmq::sockopt::heartbeat_ivl, 1000);
+      socket_.set(zmq::sockopt::heartbeat_timeout, 5000);
+      if (options_.endpoint.find('[') != std::string::npos) socket_.set(zmq::sockopt::ipv6, 1);
+      socket_.set(zmq::sockopt::curve_serverkey, options_.keys->master.public_z85);
+      socket_.set(zmq::sockopt::curve_publickey, options_.keys->client.public_z85);
+      socket_.set(zmq::sockopt::curve_secretkey, options_.keys->client.secret_z85);
+      const std::string mon = NextMonitorEndpoint();
+      const int events = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_RETRIED |
+                         ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                         ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+      if (zmq_socket_monitor(socket_.handle(), mon.c_str(), events) != 0)
+        return Status::Error(Code::kIo, "cannot monitor the connection");
+      monitor_ = zmq::socket_t(ctx_, zmq::socket_type::pair);
+      monitor_.set(zmq::sockopt::linger, 0);
+      monitor_.connect(mon);
+    }
+    socket_.connect(options_.endpoint);
+  } catch (const zmq::error_t& e) {
+    return Status::Error(Code::kInvalid, "cannot connect to " + options_.display + ": " + e.what());
+  }
+  return Status::Ok();
+}
+
+Status Connection::HandleMonitorEvents() {
+  if (!monitor_) return Status::Ok();
+  for (;;) {
+    zmq::message_t event, address;
+    if (!monitor_.recv(event, zmq::recv_flags::dontwait)) return Status::Ok();
+    if (event.more()) (void)monitor_.recv(address, zmq::recv_flags::dontwait);
+    if (event.size() < 6) continue;
+    uint16_t id;
+    std::memcpy(&id, event.data(), sizeof id);
+    switch (id) {
+      case ZMQ_EVENT_CONNECTED:
+        tcp_connected_ = true;
+        break;
+      case ZMQ_EVENT_CONNECT_RETRIED:
+        // Also follows every failed handshake; only a master that never
+        // accepted TCP is "not up yet".
+        if (!waiting_told_ && !tcp_connected_ && options_.on_waiting) {
+          waiting_told_ = true;
+          options_.on_waiting("waiting for the master at " + options_.display + " to come up...");
+        }
+        break;
+      case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+        failed_handshakes_ = 0;
+        break;
+      case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+      case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+      case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+        // Counted across reconnects: a master restarted with another key
+        // fails every handshake too.
+        if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ||
+            ++failed_handshakes_ >= kFailedHandshakesForAuthError)
+          return Status::Error(Code::kAuthFailed,
+                               "authentication failed: the authkey does not match the master at " +
+                                   options_.display);
+        break;
+    }
+  }
+}
+
+Status Connection::SendHello() {
+  Hello h;
+  h.role = options_.peer.role;
+  h.name = options_.peer.name;
+  h.capacity = options_.peer.capacity;
+  h.session = options_.peer.session;
+  h.heartbeat_ms = options_.peer.heartbeat_ms;
+  return Send(h);
+}
+
+void Connection::NoteWelcome(const Welcome& w) {
+  master_.name = std::string(w.master);
+  master_.instance = w.instance;
+  master_.heartbeat = std::chrono::milliseconds(w.heartbeat_ms);
+  master_.max_batch = w.max_batch;
+}
+
+Status Connection::AwaitWelcome(TimePoint deadline) {
+  for (;;) {
+    zmq::message_t frame;
+    Result<Message> m = Receive(&frame, deadline);
+    if (!m.ok()) {
+      if (m.status().code() == Code::kTimeout)
+        return Status::Error(Code::kTimeout, "no master answered at " + options_.display);
+      return m.status();
+    }
+    if (const auto* w = std::get_if<Welcome>(&*m)) {
+      NoteWelcome(*w);
+      return Status::Ok();
+    }
+    if (const auto* e = std::get_if<ErrorMsg>(&*m))
+      return Status::Error(Code::kProtocol, "the master at " + options_.display +
+                                                " refused us: " + std::string(e->message));
+    if (std::holds_alternative<Shutdown>(*m))
+      return Status::Error(Code::kShutdown,
+                           "the master at " + options_.display + " is shutting down");
+    // Anything else is from before the hello (a ping, a late reply): skip it.
+  }
+}
+
+Status Connection::Rehello(TimePoint deadline) {
+  TASKQ_TRY(SendHello());
+  return AwaitWelcome(deadline);
+}
+
+Status Connection::Reconnect() {
+  socket_.set(zmq::sockopt::linger, 0);
+  socket_.close();
+  monitor_.close();
+  TASKQ_TRY(OpenSocket());
+  return SendHello();
+}
+
+Status Connection::Send(const Message& m) {
+  std::string bytes;
+  EncodeTo(m, &bytes);
+  return SendRaw(bytes);
+}
+
+Status Connection::SendRaw(std::string_view bytes) {
+  try {
+    if (socket_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait))
+      return Status::Ok();
+    return Status::Error(Code::kUnavailable,
+                         "the send queue to the master at " + options_.display + " is full");
+  } catch (const zmq::error_t& e) {
+    return Status::Error(Code::kIo, std::string("cannot send to the master: ") + e.what());
+  }
+}
+
+Result<Message> Connection::TryReceive(zmq::message_t* frame) {
+  try {
+    if (!socket_.recv(*frame, zmq::recv_flags::dontwait))
+      return Status::Error(Code::kTimeout, "no message");
+    if (frame->more()) {  // a message is one frame: drain the rest, refuse it
+      zmq::message_t junk;
+      while (socket_.recv(junk, zmq::recv_flags::dontwait) && junk.more()) {
+      }
+      return Status::Error(Code::kProtocol, "the master sent a message of several frames");
+    }
+  } catch (const zmq::error_t& e) {
+    return Status::Error(Code::kIo, std::string("cannot receive from the master: ") + e.what());
+  }
+  last_heard_ = Clock::now();
+  Result<Message> m = Decode(std::string_view(frame->data<char>(), frame->size()));
+  if (!m.ok())
+    return Status::Error(Code::kProtocol, "a bad message from the master: " + m.status().message());
+  return m;
+}
+
+Result<Message> Connection::Receive(zmq::message_t* frame, TimePoint deadline) {
+  for (;;) {
+    Result<Message> m = TryReceive(frame);
+    if (m.ok() || m.status().code() != Code::kTimeout) return m;
+    TASKQ_TRY(HandleMonitorEvents());
+    if (Readable(options_.interrupt_fd)) return Status::Error(Code::kInterrupted, "interrupted");
+    if (Clock::now() >= deadline) return Status::Error(Code::kTimeout, "timed out");
+    zmq_pollitem_t items[3] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}};
+    int n = 1;
+    if (monitor_) items[n++] = {monitor_.handle(), 0, ZMQ_POLLIN, 0};
+    if (options_.interrupt_fd >= 0) items[n++] = {nullptr, options_.interrupt_fd, ZMQ_POLLIN, 0};
+    if (zmq_poll(items, n, PollTimeout(deadline)) < 0 && zmq_errno() != EINTR)
+      return Status::Error(Code::kIo, std::string("poll failed: ") + zmq_strerror(zmq_errno()));
+  }
+}
+
+}  // namespace taskq

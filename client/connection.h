@@ -1,0 +1,126 @@
+// Connection: one DEALER socket to a master, CURVE-secured, with hello and
+// welcome done and the socket monitor watched for failed handshakes. The
+// worker's event loop and the blocking Client are both built on it.
+//
+// libzmq never reports a failed CURVE handshake through send or recv: with a
+// wrong key it just reconnects for ever (NOTES-zeromq.md). So the monitor is
+// read wherever the connection waits, and a run of failed handshakes with
+// none succeeding is reported as kAuthFailed.
+//
+// Thread: a Connection is used by one thread at a time.
+#ifndef TASKQ_CLIENT_CONNECTION_H_
+#define TASKQ_CLIENT_CONNECTION_H_
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <zmq.hpp>
+
+#include "proto/keys.h"
+#include "proto/message.h"
+#include "proto/status.h"
+
+namespace taskq {
+
+using Clock = std::chrono::steady_clock;
+using TimePoint = Clock::time_point;
+
+// Milliseconds from now until deadline, rounded up, for zmq_poll; -1 for
+// TimePoint::max() (wait for ever).
+int PollTimeout(TimePoint deadline);
+
+// What a peer says of itself in hello.
+struct PeerInfo {
+  std::string role = "client";  // "worker" or "client"
+  std::string name;
+  uint32_t capacity = 0;
+  uint64_t session = 0;  // 0: a random one is made
+  uint32_t heartbeat_ms = 0;
+};
+
+// What the master said in welcome.
+struct MasterInfo {
+  std::string name;
+  uint64_t instance = 0;
+  std::chrono::milliseconds heartbeat{0};
+  uint32_t max_batch = 0;
+};
+
+struct ConnectOptions {
+  std::string endpoint;               // "tcp://host:port", or "inproc://..." (no CURVE)
+  std::string display;                // "HOST:PORT", for messages to the user
+  const DerivedKeys* keys = nullptr;  // required for tcp; must outlive the Connection
+  PeerInfo peer;
+  // How long Open waits for the master; zero waits for ever.
+  std::chrono::milliseconds connect_timeout{0};
+  // Told once, with a sentence to show, when the master is not reachable yet.
+  std::function<void(const std::string&)> on_waiting;
+  // Also watched while waiting: readable means stop (signals.h). -1: none.
+  int interrupt_fd = -1;
+};
+
+class Connection {
+ public:
+  // Connects, sends hello and returns once welcome came. Fails with
+  // kAuthFailed ("authentication failed: the authkey does not match the
+  // master at HOST:PORT"), kTimeout when connect_timeout passed, kInterrupted
+  // when interrupt_fd became readable, kProtocol when the master refused us.
+  static Result<std::unique_ptr<Connection>> Open(zmq::context_t& ctx, ConnectOptions options);
+  ~Connection();
+
+  // Queues m without blocking; kUnavailable when the socket's queue is full.
+  Status Send(const Message& m);
+  // Sends bytes as they are (tests use this for malformed messages).
+  Status SendRaw(std::string_view bytes);
+
+  // Waits until deadline for a message; the result borrows from *frame,
+  // which must stay put while it is used. kTimeout when none came,
+  // kAuthFailed if handshakes start failing, kInterrupted on a signal,
+  // kProtocol for bytes that do not decode.
+  Result<Message> Receive(zmq::message_t* frame, TimePoint deadline);
+  // Receive without waiting.
+  Result<Message> TryReceive(zmq::message_t* frame);
+
+  // Sends hello without waiting: the master forgot us (it restarted, or
+  // declared us dead) and answers anything else with hello_required.
+  Status SendHello();
+  // Records what a welcome said (for loops that read it themselves).
+  void NoteWelcome(const Welcome& w);
+  // SendHello, then waits until deadline for welcome.
+  Status Rehello(TimePoint deadline);
+  // Drops the socket and connects a new one (the master went silent), then
+  // sends hello; the welcome comes later, through Receive.
+  Status Reconnect();
+
+  // For loops that poll more than this connection.
+  void* socket_handle() { return socket_.handle(); }
+  void* monitor_handle() { return monitor_.handle(); }
+  // Reads pending monitor events; kAuthFailed as in Open.
+  Status HandleMonitorEvents();
+
+  const MasterInfo& master() const { return master_; }
+  const std::string& display() const { return options_.display; }
+  const ConnectOptions& options() const { return options_; }
+  // When a message last came from the master.
+  TimePoint last_heard() const { return last_heard_; }
+
+ private:
+  Connection(zmq::context_t& ctx, ConnectOptions options);
+  Status OpenSocket();
+  Status AwaitWelcome(TimePoint deadline);
+
+  zmq::context_t& ctx_;
+  ConnectOptions options_;
+  zmq::socket_t socket_;
+  zmq::socket_t monitor_;
+  MasterInfo master_;
+  TimePoint last_heard_;
+  int failed_handshakes_ = 0;
+  bool tcp_connected_ = false;
+  bool waiting_told_ = false;
+};
+
+}  // namespace taskq
+
+#endif  // TASKQ_CLIENT_CONNECTION_H_

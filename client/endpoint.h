@@ -1,0 +1,28 @@
+// Parsing "HOST[:PORT]" into a ZeroMQ TCP endpoint.
+#ifndef TASKQ_CLIENT_ENDPOINT_H_
+#define TASKQ_CLIENT_ENDPOINT_H_
+
+#include <string>
+#include <string_view>
+
+#include "proto/status.h"
+
+namespace taskq {
+
+constexpr int kDefaultPort = 5000;
+
+struct ServerAddress {
+  std::string host;
+  int port = kDefaultPort;
+
+  std::string Display() const;      // "HOST:PORT", as shown to users
+  std::string TcpEndpoint() const;  // "tcp://HOST:PORT" ([v6] bracketed)
+};
+
+// Accepts "host", "host:port", "[v6]" and "[v6]:port"; the port, when given in
+// the string, wins over default_port.
+Result<ServerAddress> ParseServerAddress(std::string_view text, int default_port);
+
+}  // namespace taskq
+
+#endif  // TASKQ_CLIENT_ENDPOINT_H_

@@ -1,0 +1,452 @@
+// The master's state machine, driven message by message with a fake
+// transport and a clock the test moves: no sockets, no sleeps.
+#include "master/broker.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <set>
+
+#include "proto/value.h"
+
+namespace taskq {
+namespace {
+
+using std::chrono::milliseconds;
+
+class FakeTransport : public Transport {
+ public:
+  SendResult Send(std::string_view peer, std::string_view bytes) override {
+    if (gone.count(std::string(peer))) return SendResult::kGone;
+    if (full) return SendResult::kFull;
+    sent.emplace_back(std::string(peer), std::string(bytes));
+    return SendResult::kSent;
+  }
+  std::deque<std::pair<std::string, std::string>> sent;
+  std::set<std::string> gone;
+  bool full = false;
+};
+
+const std::string kSquare = "square";
+
+class BrokerTest : public ::testing::Test {
+ protected:
+  BrokerTest() { Reset(BrokerOptions()); }
+
+  void Reset(BrokerOptions o) {
+    o.heartbeat = milliseconds(100);
+    options_ = o;
+    broker_ =
+        std::make_unique<Broker>(o, [this](const std::string& line) { log_.push_back(line); });
+  }
+
+  void Send(const std::string& peer, const Message& m) {
+    broker_->Handle(peer, Encode(m), now_);
+    broker_->Flush(transport_, now_);
+  }
+  void Advance(milliseconds d) {
+    now_ += d;
+    broker_->Tick(now_);
+    broker_->Flush(transport_, now_);
+  }
+  void Hello(const std::string& peer, std::string_view role = "worker", uint32_t heartbeat_ms = 0,
+             uint64_t session = 0) {
+    Send(peer, taskq::Hello{kProtocolVersion, role, peer, 1, session, heartbeat_ms});
+    ASSERT_TRUE(std::holds_alternative<Welcome>(Next(peer)));
+  }
+
+  // The next message sent to peer (decoded; it borrows from kept bytes).
+  Message Next(const std::string& peer) {
+    for (auto it = transport_.sent.begin(); it != transport_.sent.end(); ++it) {
+      if (it->first != peer) continue;
+      kept_.push_back(std::move(it->second));
+      transport_.sent.erase(it);
+      Result<Message> m = Decode(kept_.back());
+      EXPECT_TRUE(m.ok()) << m.status().message();
+      return m.ok() ? *m : Message(Goodbye{});
+    }
+    return Message(Ping{});  // nothing: tests compare against a real reply type
+  }
+  // Skips pings (heartbeats) to reach the next real message.
+  Message NextReal(const std::string& peer) {
+    for (;;) {
+      if (std::none_of(transport_.sent.begin(), transport_.sent.end(),
+                       [&](auto& s) { return s.first == peer; }))
+        return Message(Ping{});
+      Message m = Next(peer);
+      if (!std::holds_alternative<Ping>(m)) return m;
+    }
+  }
+  bool Nothing(const std::string& peer) {
+    for (const auto& s : transport_.sent)
+      if (s.first == peer && !std::holds_alternative<Ping>(*Decode(s.second))) return false;
+    return true;
+  }
+
+  std::vector<uint64_t> PutSquares(const std::string& peer, std::vector<int> ns) {
+    Put p;
+    p.rid = 1;
+    p.queue = "tasks";
+    std::vector<std::string> args;
+    for (int n : ns) args.push_back(Value::Int(n).packed());
+    for (const std::string& a : args) p.items.push_back(NewTask{kSquare, a, 0});
+    Send(peer, p);
+    Message m = NextReal(peer);
+    EXPECT_TRUE(std::holds_alternative<PutOk>(m));
+    std::vector<uint64_t> ids;
+    if (const auto* ok = std::get_if<PutOk>(&m))
+      for (uint64_t i = 0; i < ok->count; ++i) ids.push_back(ok->first_id + i);
+    return ids;
+  }
+  void SendGet(const std::string& peer, std::string_view queue, uint32_t max, uint32_t timeout_ms,
+               bool lease, std::vector<std::string_view> kinds = {}) {
+    Get g;
+    g.rid = 2;
+    g.queue = queue;
+    g.max = max;
+    g.timeout_ms = timeout_ms;
+    g.lease = lease;
+    g.kinds = kinds;
+    Send(peer, g);
+  }
+  std::vector<Entry> Items(const std::string& peer) {
+    Message m = NextReal(peer);
+    EXPECT_TRUE(std::holds_alternative<taskq::Items>(m)) << "got " << OpName(m);
+    if (const auto* it = std::get_if<taskq::Items>(&m)) return it->items;
+    return {};
+  }
+  ResultOk Report(const std::string& peer, uint64_t id, bool ok, int value = 0, bool retry = true) {
+    ResultMsg r;
+    r.rid = 9;
+    const std::string v = Value::Int(value).packed();
+    r.results.push_back(TaskResult{id, ok, ok ? std::string_view(v) : std::string_view(),
+                                   ok ? "" : "boom", 10, retry});
+    Send(peer, r);
+    Message m = NextReal(peer);
+    EXPECT_TRUE(std::holds_alternative<ResultOk>(m)) << OpName(m);
+    return std::holds_alternative<ResultOk>(m) ? std::get<ResultOk>(m) : ResultOk{};
+  }
+  uint64_t Counter(const std::string& name) {
+    for (const auto& [k, v] : broker_->Snapshot(now_).counters)
+      if (k == name) return v;
+    ADD_FAILURE() << "no counter " << name;
+    return 0;
+  }
+  QueueStats QueueInfo(std::string_view name) {
+    for (const QueueStats& q : broker_->Snapshot(now_).queues)
+      if (q.name == name) return q;
+    return QueueStats{};
+  }
+
+  TimePoint now_ = TimePoint() + std::chrono::hours(1);
+  BrokerOptions options_;
+  std::unique_ptr<Broker> broker_;
+  FakeTransport transport_;
+  std::deque<std::string> kept_;
+  std::vector<std::string> log_;
+};
+
+TEST_F(BrokerTest, APeerMustSayHelloFirst) {
+  Send("A", Stats{5});
+  Message m = Next("A");
+  ASSERT_TRUE(std::holds_alternative<ErrorMsg>(m));
+  EXPECT_EQ(std::get<ErrorMsg>(m).code, kErrHelloRequired);
+  EXPECT_EQ(std::get<ErrorMsg>(m).rid, 5u);
+}
+
+TEST_F(BrokerTest, WrongVersionIsRefused) {
+  Send("A", taskq::Hello{99, "worker", "w", 1, 0, 0});
+  Message m = Next("A");
+  ASSERT_TRUE(std::holds_alternative<ErrorMsg>(m));
+  EXPECT_EQ(std::get<ErrorMsg>(m).code, kErrBadVersion);
+}
+
+TEST_F(BrokerTest, PutThenGetHandsOutInOrder) {
+  Hello("C", "client");
+  std::vector<uint64_t> ids = PutSquares("C", {1, 2, 3});
+  ASSERT_EQ(ids.size(), 3u);
+  EXPECT_EQ(ids[1], ids[0] + 1);
+  SendGet("C", "tasks", 10, 0, false);
+  std::vector<Entry> got = Items("C");
+  ASSERT_EQ(got.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(got[i].id, ids[i]);
+    EXPECT_EQ(Value::FromTrusted(got[i].arg).AsInt(), i + 1);
+    EXPECT_EQ(got[i].attempt, 1u);
+  }
+  EXPECT_EQ(broker_->queues().table().live(), 0u) << "taken entries are freed once sent";
+}
+
+TEST_F(BrokerTest, AParkedGetIsServedByTheNextPut) {
+  Hello("W");
+  Hello("C", "client");
+  SendGet("W", "tasks", 5, 10000, true);
+  EXPECT_TRUE(Nothing("W"));
+  PutSquares("C", {7});
+  std::vector<Entry> got = Items("W");
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(QueueInfo("tasks").leased, 1u);
+}
+
+TEST_F(BrokerTest, AParkedGetEndsEmptyAtItsTimeout) {
+  Hello("W");
+  SendGet("W", "tasks", 5, 500, true);
+  Advance(milliseconds(499));
+  EXPECT_TRUE(Nothing("W"));
+  Advance(milliseconds(2));
+  EXPECT_TRUE(Items("W").empty());
+}
+
+TEST_F(BrokerTest, AResultIsAcceptedOnceAndDeliveredWithItsTask) {
+  Hello("W");
+  Hello("C", "client");
+  std::vector<uint64_t> ids = PutSquares("C", {6});
+  SendGet("W", "tasks", 1, 0, true);
+  ASSERT_EQ(Items("W").size(), 1u);
+  ResultOk ok = Report("W", ids[0], true, 36);
+  EXPECT_EQ(ok.accepted, 1u);
+  EXPECT_EQ(ok.duplicates, 0u);
+  ok = Report("W", ids[0], true, 36);  // again: a duplicate
+  EXPECT_EQ(ok.accepted, 0u);
+  EXPECT_EQ(ok.duplicates, 1u);
+  EXPECT_EQ(Counter("duplicates"), 1u);
+
+  SendGet("C", "results", 10, 0, false);
+  std::vector<Entry> got = Items("C");
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].id, ids[0]);
+  ASSERT_TRUE(got[0].has_outcome);
+  EXPECT_TRUE(got[0].outcome.ok);
+  EXPECT_EQ(Value::FromTrusted(got[0].outcome.value).AsInt(), 36);
+  EXPECT_EQ(Value::FromTrusted(got[0].arg).AsInt(), 6);
+  EXPECT_EQ(got[0].outcome.worker, "W");
+}
+
+TEST_F(BrokerTest, AResultForATaskNeverHandedOutIsNotAccepted) {
+  Hello("W");
+  Hello("C", "client");
+  std::vector<uint64_t> ids = PutSquares("C", {6});
+  EXPECT_EQ(Report("W", ids[0], true).duplicates, 1u);
+  EXPECT_EQ(Report("W", 424242, true).duplicates, 1u);
+  EXPECT_EQ(QueueInfo("tasks").ready, 1u);
+}
+
+TEST_F(BrokerTest, AFailedAttemptIsRetriedUpToMaxAttemptsThenFails) {
+  BrokerOptions o;
+  o.max_attempts = 2;
+  Reset(o);
+  Hello("W");
+  Hello("C", "client");
+  std::vector<uint64_t> ids = PutSquares("C", {1});
+  SendGet("W", "tasks", 1, 0, true);
+  ASSERT_EQ(Items("W")[0].attempt, 1u);
+  Report("W", ids[0], false);
+  SendGet("W", "tasks", 1, 0, true);
+  std::vector<Entry> again = Items("W");
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].attempt, 2u);
+  Report("W", ids[0], false);
+  EXPECT_EQ(QueueInfo("tasks").failed, 1u);
+  EXPECT_EQ(Counter("failed"), 1u);
+  SendGet("C", "results", 10, 0, false);
+  std::vector<Entry> out = Items("C");
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_FALSE(out[0].outcome.ok);
+  EXPECT_EQ(out[0].outcome.error, "boom");
+}
+
+TEST_F(BrokerTest, AFailureMarkedNotRetryableFailsAtOnce) {
+  Hello("W");
+  Hello("C", "client");
+  std::vector<uint64_t> ids = PutSquares("C", {1});
+  SendGet("W", "tasks", 1, 0, true);
+  Items("W");
+  Report("W", ids[0], false, 0, /*retry=*/false);
+  EXPECT_EQ(QueueInfo("tasks").failed, 1u);
+  EXPECT_EQ(QueueInfo("results").ready, 1u);
+}
+
+TEST_F(BrokerTest, ATaskOfAWorkerThatLeavesGoesToTheFrontForTheNext) {
+  Hello("A");
+  Hello("B");
+  Hello("C", "client");
+  std::vector<uint64_t> ids = PutSquares("C", {1, 2, 3});
+  SendGet("A", "tasks", 2, 0, true);
+  ASSERT_EQ(Items("A").size(), 2u);
+  Send("A", Goodbye{});
+  EXPECT_EQ(QueueInfo("tasks").ready, 3u);
+  SendGet("B", "tasks", 3, 0, true);
+  std::vector<Entry> got = Items("B");
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].id, ids[0]);
+  EXPECT_EQ(got[0].attempt, 2u);
+  EXPECT_EQ(got[1].id, ids[1]);
+  EXPECT_EQ(got[2].id, ids[2]);
+  EXPECT_EQ(got[2].attempt, 1u);
+  EXPECT_EQ(Counter("requeued"), 2u);
+}
+
+TEST_F(BrokerTest, ASilentWorkerIsDeclaredDeadAndItsLateResultIsADuplicate) {
+  Hello("A", "worker", /*heartbeat_ms=*/100);
+  Hello("B", "worker", 100);
+  Hello("C", "client");
+  std::vector<uint64_t> ids = PutSquares("C", {4});
+  SendGet("A", "tasks", 1, 0, true);
+  ASSERT_EQ(Items("A").size(), 1u);
+  for (int i = 0; i < 5; ++i) {  // B keeps talking, A is frozen
+    Advance(milliseconds(80));
+    Send("B", Ping{});
+  }
+  EXPECT_EQ(Counter("dead_workers"), 1u);
+  EXPECT_EQ(QueueInfo("tasks").ready, 1u);
+  SendGet("B", "tasks", 1, 0, true);
+  ASSERT_EQ(Items("B").size(), 1u);
+  EXPECT_EQ(Report("B", ids[0], true, 16).accepted, 1u);
+  // A wakes up: the master forgot it, so it says hello again and resends.
+  Send("A", ResultMsg{9, {TaskResult{ids[0], true, Value::Int(16).packed(), {}, 1, true}}});
+  EXPECT_EQ(std::get<ErrorMsg>(NextReal("A")).code, kErrHelloRequired);
+  Hello("A", "worker", 100);
+  EXPECT_EQ(Report("A", ids[0], true, 16).duplicates, 1u);
+  EXPECT_EQ(QueueInfo("results").ready, 1u);
+}
+
+TEST_F(BrokerTest, TheMasterPingsQuietWorkers) {
+  Hello("A", "worker", 100);
+  Advance(milliseconds(150));
+  EXPECT_TRUE(std::holds_alternative<Ping>(Next("A")));
+}
+
+TEST_F(BrokerTest, ParkedWorkersShareABurstFairly) {
+  Hello("A");
+  Hello("B");
+  Hello("C", "client");
+  SendGet("A", "tasks", 100, 10000, true);
+  SendGet("B", "tasks", 100, 10000, true);
+  PutSquares("C", {1, 2, 3, 4, 5, 6, 7, 8, 9, 10});
+  EXPECT_EQ(Items("A").size(), 5u);
+  EXPECT_EQ(Items("B").size(), 5u);
+}
+
+TEST_F(BrokerTest, KindFiltersLeaveOtherKindsForOthers) {
+  Hello("X");
+  Hello("C", "client");
+  SendGet("X", "tasks", 10, 10000, true, {"exec"});
+  PutSquares("C", {1});
+  EXPECT_TRUE(Nothing("X"));
+  Put p;
+  p.queue = "tasks";
+  const std::string arg = Value::Str("hello").packed();
+  p.items.push_back(NewTask{"exec", arg, 0});
+  Send("C", p);
+  std::vector<Entry> got = Items("X");
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].kind, "exec");
+  EXPECT_EQ(QueueInfo("tasks").ready, 1u);  // the square still waits
+}
+
+TEST_F(BrokerTest, ATaskPastItsTimeLimitGoesBack) {
+  BrokerOptions o;
+  o.task_timeout = milliseconds(1000);
+  Reset(o);
+  Hello("W");
+  Hello("C", "client");
+  PutSquares("C", {1});
+  SendGet("W", "tasks", 1, 0, true);
+  Items("W");
+  Advance(milliseconds(999));
+  EXPECT_EQ(QueueInfo("tasks").leased, 1u);
+  Advance(milliseconds(2));
+  EXPECT_EQ(QueueInfo("tasks").ready, 1u);
+  EXPECT_EQ(Counter("timed_out"), 1u);
+}
+
+TEST_F(BrokerTest, ATasksOwnTimeLimitWins) {
+  Hello("W");
+  Hello("C", "client");
+  Put p;
+  p.queue = "tasks";
+  const std::string arg = Value::Int(1).packed();
+  p.items.push_back(NewTask{kSquare, arg, 50});
+  Send("C", p);
+  SendGet("W", "tasks", 1, 0, true);
+  Items("W");
+  Advance(milliseconds(51));
+  EXPECT_EQ(Counter("timed_out"), 1u);
+}
+
+TEST_F(BrokerTest, AnItemsReplyThatCannotBeSentPutsItsTasksBack) {
+  Hello("W");
+  Hello("C", "client");
+  PutSquares("C", {1, 2});
+  transport_.gone.insert("W");
+  SendGet("W", "tasks", 2, 0, true);
+  EXPECT_EQ(QueueInfo("tasks").ready, 2u);
+  EXPECT_EQ(QueueInfo("tasks").leased, 0u);
+  // And the peer that is gone is forgotten.
+  transport_.gone.clear();
+  Send("W", Stats{3});
+  EXPECT_EQ(std::get<ErrorMsg>(Next("W")).code, kErrHelloRequired);
+}
+
+TEST_F(BrokerTest, ANonLeasedGetThatCannotBeSentLosesNothing) {
+  Hello("C", "client");
+  Hello("D", "client");
+  PutSquares("C", {1, 2});
+  transport_.full = true;
+  SendGet("D", "tasks", 2, 0, false);
+  transport_.full = false;
+  EXPECT_EQ(QueueInfo("tasks").ready, 2u);
+  SendGet("D", "tasks", 2, 0, false);
+  std::vector<Entry> got = Items("D");
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].attempt, 1u);
+}
+
+TEST_F(BrokerTest, AWorkerThatReconnectsKeepsItsLeases) {
+  Hello("A", "worker", 0, /*session=*/42);
+  Hello("C", "client");
+  std::vector<uint64_t> ids = PutSquares("C", {1});
+  SendGet("A", "tasks", 1, 0, true);
+  Items("A");
+  Hello("A2", "worker", 0, /*session=*/42);  // same process, new connection
+  EXPECT_EQ(QueueInfo("tasks").leased, 1u);
+  EXPECT_EQ(QueueInfo("tasks").ready, 0u);
+  EXPECT_EQ(Report("A2", ids[0], true, 1).accepted, 1u);
+}
+
+TEST_F(BrokerTest, BadMessagesGetAnErrorAndChangeNothing) {
+  broker_->Handle("Z", "\xc1garbage", now_);
+  broker_->Flush(transport_, now_);
+  EXPECT_EQ(std::get<ErrorMsg>(Next("Z")).code, kErrBadMessage);
+  Hello("A");
+  Send("A", Welcome{});
+  EXPECT_EQ(std::get<ErrorMsg>(Next("A")).code, kErrUnknownOp);
+  EXPECT_EQ(Counter("bad_messages"), 1u);
+}
+
+TEST_F(BrokerTest, ShutdownReachesEveryPeer) {
+  Hello("A");
+  Hello("C", "client");
+  broker_->Shutdown("master exit");
+  broker_->Flush(transport_, now_);
+  EXPECT_EQ(std::get<taskq::Shutdown>(Next("A")).reason, "master exit");
+  EXPECT_TRUE(std::holds_alternative<taskq::Shutdown>(Next("C")));
+}
+
+TEST_F(BrokerTest, StatsReportQueuesWorkersAndCounters) {
+  Hello("W");
+  Hello("C", "client");
+  PutSquares("C", {1, 2});
+  SendGet("W", "tasks", 1, 0, true);
+  Items("W");
+  StatsOk s = broker_->Snapshot(now_);
+  ASSERT_EQ(s.workers.size(), 1u);
+  EXPECT_EQ(s.workers[0].name, "W");
+  EXPECT_EQ(s.workers[0].in_flight, 1u);
+  EXPECT_EQ(QueueInfo("tasks").ready, 1u);
+  EXPECT_EQ(QueueInfo("tasks").leased, 1u);
+  EXPECT_EQ(Counter("put"), 2u);
+}
+
+}  // namespace
+}  // namespace taskq

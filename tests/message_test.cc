@@ -1,0 +1,199 @@
+#include "proto/message.h"
+
+#include <gtest/gtest.h>
+
+#include "proto/limits.h"
+#include "proto/msgpack_writer.h"
+#include "proto/value.h"
+
+namespace taskq {
+namespace {
+
+const std::string kSeven = Value::Int(7).packed();
+const std::string kText = Value::Str("abc").packed();
+const std::string kFortyNine = Value::Int(49).packed();
+
+std::vector<Message> OneOfEach() {
+  Put put;
+  put.rid = 3;
+  put.queue = "tasks";
+  put.reply_to = "mine";
+  put.timeout_ms = 250;
+  put.items = {NewTask{"square", kSeven, 0}, NewTask{"download", kText, 5000}};
+  Get get;
+  get.rid = 4;
+  get.queue = "tasks";
+  get.max = 64;
+  get.timeout_ms = 30000;
+  get.lease = true;
+  get.kinds = {"square", "sleep"};
+  Items items;
+  items.rid = 4;
+  items.queue = "results";
+  items.items = {Entry{9, "square", kSeven, 1, false, {}},
+                 Entry{10, "square", kText, 3, true, Outcome{false, {}, "bad input", "w1", 12}},
+                 Entry{11, "square", kSeven, 1, true, Outcome{true, kFortyNine, {}, "w2", 3}}};
+  ResultMsg result;
+  result.rid = 5;
+  result.results = {TaskResult{9, true, kFortyNine, {}, 17, true},
+                    TaskResult{10, false, {}, "no", 5, false}};
+  StatsOk stats;
+  stats.rid = 6;
+  stats.queues = {QueueStats{"results", 1, 0, 0}, QueueStats{"tasks", 5, 2, 1}};
+  stats.workers = {WorkerStats{"w1", 2, 4, 100, 30}};
+  stats.counters = {{"put", 10}, {"duplicates", 1}};
+  return {Hello{1, "worker", "w1", 4, 99, 1000},
+          Welcome{1, "taskq-master", 1234, 1000, kMaxBatch},
+          put,
+          PutOk{3, 100, 2},
+          get,
+          items,
+          result,
+          ResultOk{5, 1, 1},
+          Stats{6},
+          stats,
+          Ping{},
+          ErrorMsg{7, kErrBadRequest, "why"},
+          Shutdown{"master exit"},
+          Goodbye{}};
+}
+
+TEST(Message, EveryMessageRoundTrips) {
+  for (const Message& m : OneOfEach()) {
+    const std::string bytes = Encode(m);
+    Result<Message> back = Decode(bytes);
+    ASSERT_TRUE(back.ok()) << OpName(m) << ": " << back.status().message();
+    EXPECT_EQ(back->index(), m.index());
+    EXPECT_EQ(Encode(*back), bytes) << OpName(m);
+  }
+}
+
+TEST(Message, FieldsSurviveTheRoundTrip) {
+  std::vector<Message> all = OneOfEach();
+  std::string bytes = Encode(all[5]);  // items
+  Result<Message> m = Decode(bytes);
+  ASSERT_TRUE(m.ok());
+  const Items& items = std::get<Items>(*m);
+  ASSERT_EQ(items.items.size(), 3u);
+  EXPECT_EQ(items.items[0].id, 9u);
+  EXPECT_FALSE(items.items[0].has_outcome);
+  EXPECT_EQ(Value::FromTrusted(items.items[0].arg).AsInt(), 7);
+  EXPECT_TRUE(items.items[1].has_outcome);
+  EXPECT_FALSE(items.items[1].outcome.ok);
+  EXPECT_EQ(items.items[1].outcome.error, "bad input");
+  EXPECT_EQ(items.items[1].attempt, 3u);
+  EXPECT_EQ(Value::FromTrusted(items.items[2].outcome.value).AsInt(), 49);
+  EXPECT_EQ(items.items[2].outcome.worker, "w2");
+
+  bytes = Encode(all[2]);  // put
+  m = Decode(bytes);
+  ASSERT_TRUE(m.ok());
+  const Put& put = std::get<Put>(*m);
+  EXPECT_EQ(put.reply_to, "mine");
+  EXPECT_EQ(put.items[1].timeout_ms, 5000u);
+  EXPECT_EQ(put.items[0].timeout_ms, 0u);
+}
+
+// Encodes a map from key/value writers, for hand-made messages.
+std::string Map(
+    std::initializer_list<std::pair<std::string, std::function<void(MsgpackWriter&)>>> fields) {
+  std::string b;
+  MsgpackWriter w(&b);
+  w.Map(static_cast<uint32_t>(fields.size()));
+  for (const auto& [k, v] : fields) {
+    w.Key(k);
+    v(w);
+  }
+  return b;
+}
+
+TEST(Message, MissingOptionalFieldsTakeDefaultsAndUnknownOnesAreIgnored) {
+  const std::string b = Map({{"op", [](MsgpackWriter& w) { w.Str("get"); }},
+                             {"queue", [](MsgpackWriter& w) { w.Str("q"); }},
+                             {"future_field", [](MsgpackWriter& w) { w.Array(1).Map(0); }}});
+  Result<Message> m = Decode(b);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  const Get& g = std::get<Get>(*m);
+  EXPECT_EQ(g.max, 1u);
+  EXPECT_EQ(g.timeout_ms, 0u);
+  EXPECT_FALSE(g.lease);
+  EXPECT_TRUE(g.kinds.empty());
+}
+
+TEST(Message, ItemsMayGrowNewTrailingElements) {
+  const std::string b =
+      Map({{"op", [](MsgpackWriter& w) { w.Str("put"); }},
+           {"queue", [](MsgpackWriter& w) { w.Str("q"); }},
+           {"items", [](MsgpackWriter& w) {
+              w.Array(1).Array(5).Str("square").Uint(3).Nil().Str("later").Array(0);
+            }}});
+  Result<Message> m = Decode(b);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  EXPECT_EQ(std::get<Put>(*m).items.size(), 1u);
+}
+
+void ExpectRejected(const std::string& bytes, const std::string& why_contains) {
+  Result<Message> m = Decode(bytes);
+  ASSERT_FALSE(m.ok()) << "accepted " << ::testing::PrintToString(bytes);
+  EXPECT_NE(m.status().message().find(why_contains), std::string::npos) << m.status().message();
+}
+
+TEST(Message, HostileAndMalformedInputIsRejectedWithAReason) {
+  ExpectRejected("", "must be a msgpack map");
+  ExpectRejected("\x93\x01\x02\x03", "must be a msgpack map");
+  ExpectRejected(std::string("\xdf\xff\xff\xff\xff", 5), "too many fields");
+  ExpectRejected(Map({{"op", [](MsgpackWriter& w) { w.Str("nope"); }}}), "unknown op 'nope'");
+  ExpectRejected(Map({{"rid", [](MsgpackWriter& w) { w.Uint(1); }}}), "field 'op' is missing");
+  ExpectRejected(Map({{"op", [](MsgpackWriter& w) { w.Uint(1); }}}), "field 'op' must be a string");
+  ExpectRejected(Map({{"op", [](MsgpackWriter& w) { w.Str("get"); }}}), "field 'queue' is missing");
+  ExpectRejected(Map({{"op", [](MsgpackWriter& w) { w.Str("get"); }},
+                      {"queue", [](MsgpackWriter& w) { w.Str("q"); }},
+                      {"max", [](MsgpackWriter& w) { w.Int(-1); }}}),
+                 "field 'max' must be a non-negative integer");
+  ExpectRejected(Map({{"op", [](MsgpackWriter& w) { w.Str("put"); }},
+                      {"queue", [](MsgpackWriter& w) { w.Str("q"); }},
+                      {"items", [](MsgpackWriter& w) { w.Array(1).Array(1).Str("square"); }}}),
+                 "at least 2 elements");
+  ExpectRejected(Map({{"op", [](MsgpackWriter& w) { w.Str("put"); }},
+                      {"queue", [](MsgpackWriter& w) { w.Str(std::string(300, 'q')); }},
+                      {"items", [](MsgpackWriter& w) { w.Array(0); }}}),
+                 "longer than 255 bytes");
+  // A put claiming 2^32 items in a few bytes fails before any allocation.
+  std::string huge = Map({{"op", [](MsgpackWriter& w) { w.Str("put"); }},
+                          {"queue", [](MsgpackWriter& w) { w.Str("q"); }}});
+  huge[0] = '\x83';
+  huge += std::string("\xa5items\xdd\xff\xff\xff\xff", 11);
+  ExpectRejected(huge, "not valid msgpack");
+  // Trailing bytes after a complete map.
+  ExpectRejected(Encode(Ping{}) + "x", "trailing bytes");
+  // Map keys that are not strings.
+  ExpectRejected(std::string("\x81\x01\x02", 3), "keys must be strings");
+}
+
+TEST(Message, EveryTruncationOfEveryMessageIsRejected) {
+  for (const Message& m : OneOfEach()) {
+    const std::string bytes = Encode(m);
+    for (std::size_t cut = 0; cut < bytes.size(); ++cut)
+      EXPECT_FALSE(Decode(std::string_view(bytes).substr(0, cut)).ok())
+          << OpName(m) << " cut at " << cut;
+  }
+}
+
+TEST(Message, UnknownOpIsRecognisable) {
+  Result<Message> m = Decode(Map({{"op", [](MsgpackWriter& w) { w.Str("teleport"); }}}));
+  ASSERT_FALSE(m.ok());
+  EXPECT_TRUE(IsUnknownOp(m.status()));
+  EXPECT_FALSE(IsUnknownOp(Decode("\x01").status()));
+}
+
+TEST(Message, BatchesAreLimited) {
+  Put put;
+  put.queue = "q";
+  put.items.assign(kMaxBatch + 1, NewTask{"square", kSeven, 0});
+  ExpectRejected(Encode(put), "more than 65536 elements");
+  put.items.resize(kMaxBatch);
+  EXPECT_TRUE(Decode(Encode(put)).ok());
+}
+
+}  // namespace
+}  // namespace taskq

@@ -121,7 +121,14 @@ Result<Message> Client::Call(Message request, std::chrono::milliseconds wait) {
       if (!got || (*got != rid && !(err && *got == 0))) continue;  // a ping, or a late reply
       if (!err) return m;
       if (err->code == kErrHelloRequired && attempt == 0) {
+        const uint64_t epoch = conn_->master().epoch;
         TASKQ_TRY(conn_->Rehello(deadline));
+        // Results name task ids: after a restart without journal the ids
+        // mean other tasks, so such results must not go to the new master.
+        if (conn_->master().epoch != epoch && std::holds_alternative<ResultMsg>(request))
+          return Status::Error(Code::kUnavailable,
+                               "the master at " + conn_->display() +
+                                   " restarted without its journal and no longer knows the task");
         break;  // the master did not act on it: send it again
       }
       const Code code = err->code == kErrFull ? Code::kFull : Code::kProtocol;

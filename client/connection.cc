@@ -156,6 +156,7 @@ Status Connection::SendHello() {
 void Connection::NoteWelcome(const Welcome& w) {
   master_.name = std::string(w.master);
   master_.instance = w.instance;
+  master_.epoch = w.epoch;
   master_.heartbeat = std::chrono::milliseconds(w.heartbeat_ms);
   master_.max_batch = w.max_batch;
 }
@@ -173,7 +174,10 @@ Status Connection::AwaitWelcome(TimePoint deadline) {
       NoteWelcome(*w);
       return Status::Ok();
     }
-    if (const auto* e = std::get_if<ErrorMsg>(&*m))
+    // An error about the hello itself has no rid; one with a rid, or a
+    // hello_required, is a late answer to something sent before.
+    if (const auto* e = std::get_if<ErrorMsg>(&*m);
+        e && e->rid == 0 && e->code != kErrHelloRequired)
       return Status::Error(Code::kProtocol, "the master at " + options_.display +
                                                 " refused us: " + std::string(e->message));
     if (std::holds_alternative<Shutdown>(*m))

@@ -43,6 +43,7 @@ struct PeerInfo {
 struct MasterInfo {
   std::string name;
   uint64_t instance = 0;
+  uint64_t epoch = 0;  // names the task ids (proto/message.h, Welcome)
   std::chrono::milliseconds heartbeat{0};
   uint32_t max_batch = 0;
 };

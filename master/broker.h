@@ -1,11 +1,12 @@
 // Broker: the master as a state machine, with no sockets. It takes a peer's
 // message bytes (Handle) and the passing of time (Tick), changes the queues,
-// leases and parked gets, and queues replies in an outbox that Flush hands to
-// a Transport. The Server wraps it in ZeroMQ; tests drive it directly.
+// leases and parked requests, and queues replies in an outbox that Flush
+// hands to a Transport. The Server wraps it in ZeroMQ; tests drive it directly.
 //
 // Nothing it sends can block: replies wait in the outbox until the loop
 // flushes them, and a send the transport cannot take puts handed-out entries
-// back. Every peer must say hello before anything else.
+// back. Every peer must say hello before anything else. Each change of
+// durable state is told to a StateLog (the journal), if there is one.
 //
 // Thread: one thread (the master's loop) calls everything.
 #ifndef TASKQ_MASTER_BROKER_H_
@@ -23,6 +24,7 @@
 
 #include "master/lease_table.h"
 #include "master/queue_set.h"
+#include "master/state_log.h"
 #include "proto/message.h"
 
 namespace taskq {
@@ -33,8 +35,10 @@ using TimePoint = Clock::time_point;
 struct BrokerOptions {
   std::string name = "taskq-master";
   uint64_t instance = 0;  // random per start (welcome.instance)
-  // Both sides send something at least this often; a worker silent for
-  // missed_heartbeats intervals is declared dead and its tasks go back.
+  uint64_t epoch = 0;     // names the task ids (welcome.epoch); the journal's, or instance
+  // The master pings peers about this often; a peer that promised heartbeats
+  // and is silent for missed_heartbeats of its own intervals is declared dead
+  // and its tasks go back.
   std::chrono::milliseconds heartbeat{1000};
   int missed_heartbeats = 3;
   // Deliveries of a task before it is given up on (failed).
@@ -42,6 +46,9 @@ struct BrokerOptions {
   // A leased task not answered within this goes back; zero: no limit.
   // A task's own timeout_ms overrides it.
   std::chrono::milliseconds task_timeout{0};
+  // Most tasks waiting or running per queue; a put that does not fit waits
+  // up to its timeout_ms for room, then gets "full". Zero: no limit.
+  uint64_t max_queue = 0;
   // A client that holds nothing and was silent this long is forgotten.
   std::chrono::milliseconds forget_idle_client{std::chrono::minutes(10)};
 };
@@ -54,16 +61,20 @@ class Transport {
   virtual SendResult Send(std::string_view routing_id, std::string_view bytes) = 0;
 };
 
+// The queue that keeps a record of every task that failed for good.
+inline constexpr std::string_view kFailedQueue = "failed";
+
 class Broker {
  public:
   using Logger = std::function<void(const std::string&)>;
 
-  Broker(BrokerOptions options, Logger log);
+  // log may be null (no journal); it must outlive the broker.
+  Broker(BrokerOptions options, Logger logger, StateLog* log = nullptr);
 
   // One message from the peer with this routing id.
   void Handle(std::string_view routing_id, std::string_view bytes, TimePoint now);
-  // Expires parked gets, leases past their deadline and silent peers, and
-  // queues heartbeats.
+  // Expires parked requests, leases past their deadline and silent peers,
+  // and queues heartbeats.
   void Tick(TimePoint now);
   // When Tick next has work; TimePoint::max() when nothing is pending.
   TimePoint NextDeadline();
@@ -73,11 +84,14 @@ class Broker {
   void Shutdown(std::string_view reason);
 
   void CountRefusedHandshake() { ++counters_.refused_handshakes; }
-  bool has_output() const { return !outbox_.empty(); }
-  // A snapshot of what stats replies carry, for the master's own reports.
+  // What stats replies carry.
   StatsOk Snapshot(TimePoint now) const;
-  // The live entries and the memory they use (for tests and benchmarks).
+  // The state, for recovery (before the first message) and for the journal's
+  // compaction (between passes).
+  QueueSet& queues() { return queues_; }
   const QueueSet& queues() const { return queues_; }
+  uint32_t TimeoutOf(uint64_t id) const;
+  void SetTimeout(uint64_t id, uint32_t ms);
 
  private:
   static constexpr uint32_t kNone = UINT32_MAX;
@@ -92,6 +106,7 @@ class Broker {
     TimePoint last_heard, last_sent;
     uint64_t done = 0;
     std::vector<uint32_t> waiters;
+    int pending_puts = 0;
     bool live = false;
   };
   struct Waiter {
@@ -114,9 +129,17 @@ class Broker {
     uint32_t generation;
     bool operator>(const Due& o) const { return deadline > o.deadline; }
   };
+  // A put waiting for room in a full queue, kept as the bytes it came in.
+  struct PendingPut {
+    uint32_t peer;
+    uint32_t queue;
+    uint64_t count;  // tasks in it
+    uint64_t rid;
+    std::string bytes;
+    TimePoint deadline;
+  };
   // An items reply in the outbox: what to undo if it cannot be sent.
   struct Delivery {
-    bool lease = false;
     std::vector<uint64_t> ids;
   };
   struct OutMsg {
@@ -127,46 +150,56 @@ class Broker {
   };
   struct Counters {
     uint64_t put = 0, delivered = 0, accepted = 0, duplicates = 0, retried = 0, requeued = 0,
-             failed = 0, timed_out = 0, dead_workers = 0, refused_handshakes = 0, bad_messages = 0;
+             failed = 0, timed_out = 0, dead_peers = 0, refused_handshakes = 0, bad_messages = 0,
+             full = 0;
   };
 
   // Message handlers, one per op a peer may send.
   void OnHello(std::string_view routing_id, const Hello& m, TimePoint now);
-  void OnPut(uint32_t peer, const Put& m);
+  void OnPut(uint32_t peer, const Put& m, std::string_view bytes, TimePoint now);
   void OnGet(uint32_t peer, const Get& m, TimePoint now);
   void OnResult(uint32_t peer, const ResultMsg& m);
   void OnStats(uint32_t peer, const Stats& m, TimePoint now);
-  void OnGoodbye(uint32_t peer);
+  void OnGoodbye(uint32_t peer, const Goodbye& m);
 
   // Entries.
+  void AddTasks(uint32_t peer, const Put& m, uint32_t queue, uint32_t reply,
+                const std::vector<uint16_t>& kinds);
   bool Serve(uint32_t peer, uint64_t rid, uint32_t queue, uint32_t max, bool lease,
              const std::vector<uint16_t>& kinds);
   void ServeWaiters(uint32_t queue);
   void AcceptResult(uint32_t peer, const TaskResult& r, std::vector<uint32_t>* touched);
   void Fail(uint64_t id, std::string error, std::string_view worker, uint64_t elapsed_us,
             std::vector<uint32_t>* touched);
+  void RecordFailure(uint64_t id, const Slot& s, const StoredOutcome& o);
   void Requeue(uint64_t id, const char* why, std::vector<uint32_t>* touched);
+  void Release(uint32_t peer, uint64_t id, std::vector<uint32_t>* touched);
   void Undeliverable(const OutMsg& m);
   TimePoint LeaseDeadline(uint64_t id, TimePoint now) const;
+  uint64_t Occupancy(uint32_t queue) const;
 
-  // Peers and parked gets.
+  // Peers and parked requests.
   uint32_t FindPeer(std::string_view routing_id) const;
   void PeerGone(uint32_t peer, const char* why);
-  uint32_t Park(uint32_t peer, const Get& m, uint32_t queue, std::vector<uint16_t> kinds,
-                TimePoint now);
+  void Park(uint32_t peer, const Get& m, uint32_t queue, std::vector<uint16_t> kinds,
+            TimePoint now);
   void Unpark(uint32_t waiter);
+  void ParkPut(uint32_t peer, uint32_t queue, const Put& m, std::string_view bytes, TimePoint now);
+  void RetryPendingPuts(TimePoint now);
   void ExpireWaiters(TimePoint now);
   void ExpireLeases(TimePoint now);
   void CheckPeers(TimePoint now);
 
   // Output.
   void Send(uint32_t peer, const Message& m);
+  void SendTo(std::string_view routing_id, uint32_t peer, const Message& m);
   void SendError(uint32_t peer, uint64_t rid, std::string_view code, const std::string& message);
   void SendEmpty(uint32_t peer, uint64_t rid, uint32_t queue);
   void Log(const std::string& line) const;
 
   BrokerOptions options_;
-  Logger log_;
+  Logger logger_;
+  StateLog* log_;
   QueueSet queues_;
   LeaseTable leases_;
   std::vector<Peer> peers_;
@@ -174,14 +207,16 @@ class Broker {
   std::unordered_map<std::string, uint32_t> peer_ids_;
   std::vector<Waiter> waiters_;
   std::vector<uint32_t> free_waiters_;
-  std::vector<std::deque<WaiterRef>> queue_waiters_;  // per queue, oldest first
+  std::vector<std::deque<WaiterRef>>
+      queue_waiters_;                   // per queue, oldest first (stale refs skipped)
+  std::vector<uint32_t> live_waiters_;  // per queue
   std::priority_queue<Due, std::vector<Due>, std::greater<Due>> waiter_due_;
+  std::deque<PendingPut> pending_puts_;
   std::unordered_map<uint64_t, uint32_t> task_timeouts_;  // id -> ms, when set per task
   std::vector<OutMsg> outbox_;
   Counters counters_;
   TimePoint next_check_ = TimePoint::min();
   TimePoint now_;  // of the message or tick being handled
-  std::string scratch_;
 };
 
 }  // namespace taskq

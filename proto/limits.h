@@ -15,8 +15,15 @@ constexpr std::size_t kMaxMessageBytes = 64u << 20;
 constexpr uint32_t kMaxBatch = 65536;
 // Most entries in any other array or map (message envelopes, values).
 constexpr uint32_t kMaxContainer = 1u << 20;
-// Deepest nesting of arrays and maps inside a message.
+// Deepest nesting of arrays and maps inside one task argument or result
+// value. A message adds its own levels around values (kEnvelopeDepth), so a
+// value accepted in a put or a result always fits in the items reply that
+// carries it on.
 constexpr int kMaxDepth = 32;
+constexpr int kEnvelopeDepth = 4;
+// Largest task argument or result value. An outcome entry carries both, so
+// kMaxMessageBytes leaves room for several of the largest entries.
+constexpr std::size_t kMaxValueBytes = 16u << 20;
 // Longest queue name, kind, worker name or error code.
 constexpr std::size_t kMaxNameBytes = 255;
 // Longest error text carried in a result or an error reply.

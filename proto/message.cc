@@ -189,7 +189,10 @@ struct Encoder {
     Op(3, "error").Key("rid").Uint(m.rid).Key("code").Str(m.code).Key("message").Str(m.message);
   }
   void operator()(const Shutdown& m) { Op(1, "shutdown").Key("reason").Str(m.reason); }
-  void operator()(const Goodbye&) { Op(0, "goodbye"); }
+  void operator()(const Goodbye& m) {
+    Op(1, "goodbye").Key("release").Array(static_cast<uint32_t>(m.release.size()));
+    for (uint64_t id : m.release) w.Uint(id);
+  }
 };
 
 // --- decoding ---------------------------------------------------------------
@@ -203,13 +206,13 @@ class Envelope {
     MsgpackReader r(bytes);
     uint32_t n;
     if (r.Peek() != MsgType::kMap) return Bad("a message must be a msgpack map");
-    if (!r.ReadMapHeader(&n, kMaxEnvelopeFields))
-      return Bad(r.truncated() ? "the message is truncated" : "the message has too many fields");
+    if (!r.ReadMapHeader(&n)) return Bad("the message is truncated");
+    if (n > kMaxEnvelopeFields) return Bad("the message has too many fields");
     for (uint32_t i = 0; i < n; ++i) {
       Field& f = fields_[i];
       if (!r.ReadStr(&f.key))
         return Bad(r.truncated() ? "the message is truncated" : "map keys must be strings");
-      if (!r.Skip(&f.raw)) {
+      if (!r.Skip(&f.raw, kMaxDepth + kEnvelopeDepth)) {
         return Bad(r.truncated()
                        ? "the message is truncated"
                        : "field '" + Clip(f.key) + "' is not valid msgpack or nests too deeply");
@@ -274,6 +277,13 @@ class Envelope {
     return Status::Ok();
   }
 
+  // The bytes of key's value as received; empty when absent.
+  std::string_view Raw(std::string_view key) const {
+    for (uint32_t i = count_; i-- > 0;)
+      if (fields_[i].key == key) return fields_[i].raw;
+    return {};
+  }
+
   static std::string Clip(std::string_view s) { return std::string(s.substr(0, 64)); }
 
  private:
@@ -323,7 +333,18 @@ class ItemReader {
     if (out->size() > max) return Bad(std::string("a string in a ") + what_ + " is too long");
     return Status::Ok();
   }
-  Status Any(std::string_view* raw) { return Next(r_.Skip(raw), "a valid msgpack value"); }
+  // Structure around values (options, an outcome): the envelope already
+  // bounded its depth.
+  Status Any(std::string_view* raw) {
+    return Next(r_.Skip(raw, kMaxDepth + kEnvelopeDepth), "a valid msgpack value");
+  }
+  // A task argument or result value: one value within kMaxDepth and kMaxValueBytes.
+  Status Payload(std::string_view* raw) {
+    TASKQ_TRY(Next(r_.Skip(raw, kMaxDepth), "a valid msgpack value nested at most 32 deep"));
+    if (raw->size() > kMaxValueBytes)
+      return Bad(std::string("a value in a ") + what_ + " is larger than 16 MiB");
+    return Status::Ok();
+  }
   // Skips the elements not read.
   Status Close() {
     for (; read_ < count_; ++read_)
@@ -372,7 +393,7 @@ Status DecodeNewTask(MsgpackReader& r, NewTask* t) {
   TASKQ_TRY(it.Open(2));
   TASKQ_TRY(it.Str(&t->kind, kMaxNameBytes));
   if (t->kind.empty()) return Bad("a task's kind must not be empty");
-  TASKQ_TRY(it.Any(&t->arg));
+  TASKQ_TRY(it.Payload(&t->arg));
   if (it.Has(2)) {
     std::string_view options;
     TASKQ_TRY(it.Any(&options));
@@ -386,7 +407,7 @@ Status DecodeOutcome(MsgpackReader& r, Outcome* o) {
   TASKQ_TRY(it.Open(4));
   TASKQ_TRY(it.Bool(&o->ok));
   if (o->ok) {
-    TASKQ_TRY(it.Any(&o->value));
+    TASKQ_TRY(it.Payload(&o->value));
   } else {
     TASKQ_TRY(it.Str(&o->error, kMaxErrorBytes));
   }
@@ -400,7 +421,7 @@ Status DecodeEntry(MsgpackReader& r, Entry* e) {
   TASKQ_TRY(it.Open(4));
   TASKQ_TRY(it.Uint(&e->id));
   TASKQ_TRY(it.Str(&e->kind, kMaxNameBytes));
-  TASKQ_TRY(it.Any(&e->arg));
+  TASKQ_TRY(it.Payload(&e->arg));
   uint64_t attempt = 1;
   TASKQ_TRY(it.Uint(&attempt));
   e->attempt = static_cast<uint32_t>(std::min<uint64_t>(attempt, UINT32_MAX));
@@ -420,7 +441,7 @@ Status DecodeResult(MsgpackReader& r, TaskResult* t) {
   TASKQ_TRY(it.Uint(&t->id));
   TASKQ_TRY(it.Bool(&t->ok));
   if (t->ok) {
-    TASKQ_TRY(it.Any(&t->value));
+    TASKQ_TRY(it.Payload(&t->value));
   } else {
     TASKQ_TRY(it.Str(&t->error, kMaxErrorBytes));
   }
@@ -452,6 +473,7 @@ Status DecodeBody(const Envelope& f, Welcome* m) {
   TASKQ_TRY(f.Uint32("v", &m->version, true));
   TASKQ_TRY(f.Str("master", &m->master));
   TASKQ_TRY(f.Uint("instance", &m->instance));
+  TASKQ_TRY(f.Uint("epoch", &m->epoch));
   TASKQ_TRY(f.Uint32("heartbeat_ms", &m->heartbeat_ms));
   return f.Uint32("max_batch", &m->max_batch);
 }
@@ -460,6 +482,7 @@ Status DecodeBody(const Envelope& f, Put* m) {
   TASKQ_TRY(f.Str("queue", &m->queue, true));
   TASKQ_TRY(f.Str("reply_to", &m->reply_to));
   TASKQ_TRY(f.Uint32("timeout_ms", &m->timeout_ms));
+  m->raw_items = f.Raw("items");
   return DecodeBatch(f, "items", &m->items, DecodeNewTask);
 }
 Status DecodeBody(const Envelope& f, PutOk* m) {
@@ -563,7 +586,15 @@ Status DecodeBody(const Envelope& f, ErrorMsg* m) {
 Status DecodeBody(const Envelope& f, Shutdown* m) {
   return f.Str("reason", &m->reason, false, kMaxErrorBytes);
 }
-Status DecodeBody(const Envelope&, Goodbye*) { return Status::Ok(); }
+Status DecodeBody(const Envelope& f, Goodbye* m) {
+  MsgpackReader r;
+  uint32_t n;
+  TASKQ_TRY(f.Array("release", &r, &n, kMaxBatch, false));
+  m->release.resize(n);
+  for (uint32_t i = 0; i < n; ++i)
+    if (!r.ReadUint(&m->release[i])) return Bad("field 'release' must be an array of task ids");
+  return Status::Ok();
+}
 
 template <typename T>
 Result<Message> DecodeAs(const Envelope& f) {
@@ -614,6 +645,24 @@ Result<Message> Decode(std::string_view bytes) {
   for (const OpEntry& e : kOps)
     if (e.name == op) return e.decode(env);
   return Bad(std::string(kUnknownOpPrefix) + " '" + Envelope::Clip(op) + "'");
+}
+
+Status DecodePutItems(std::string_view raw, std::vector<NewTask>* items) {
+  MsgpackReader r(raw);
+  uint32_t n;
+  if (!r.ReadArrayHeader(&n, kMaxBatch)) return Bad("put items must be an array of at most 65536");
+  items->resize(n);
+  for (uint32_t i = 0; i < n; ++i) TASKQ_TRY(DecodeNewTask(r, &(*items)[i]));
+  if (!r.at_end()) return Bad("put items have trailing bytes");
+  return Status::Ok();
+}
+
+uint64_t PeekRid(std::string_view bytes) {
+  Envelope env;
+  uint64_t rid = 0;
+  if (bytes.size() > kMaxMessageBytes || !env.Parse(bytes).ok() || !env.Uint("rid", &rid).ok())
+    return 0;
+  return rid;
 }
 
 bool IsUnknownOp(const Status& s) {

@@ -94,8 +94,12 @@ struct Hello {  // peer -> master, first message on a connection
 
 struct Welcome {  // master -> peer, answers hello
   uint32_t version = kProtocolVersion;
-  std::string_view master;    // the master's name
-  uint64_t instance = 0;      // random per master start: a change means a restart
+  std::string_view master;  // the master's name
+  uint64_t instance = 0;    // random per master start: a change means a restart
+  // Names the master's task ids: the same while a journal (--data-dir)
+  // carries the tasks over restarts, new otherwise. Results held for tasks
+  // of another epoch are for ids the master does not know: drop them.
+  uint64_t epoch = 0;
   uint32_t heartbeat_ms = 0;  // the master sends something at least this often
   uint32_t max_batch = 0;     // most items per message it accepts
 };
@@ -106,6 +110,7 @@ struct Put {  // peer -> master
   std::string_view reply_to = "results";  // queue that receives the outcomes
   uint32_t timeout_ms = 0;                // how long to wait for room in a full queue
   std::vector<NewTask> items;
+  std::string_view raw_items;  // decoding sets it: the bytes of "items" as received
 };
 
 struct PutOk {  // master -> peer: ids first_id .. first_id+count-1, in order
@@ -163,7 +168,11 @@ struct Shutdown {  // master -> every peer that said hello
   std::string_view reason;
 };
 
-struct Goodbye {};  // peer -> master, last message
+struct Goodbye {  // peer -> master, last message
+  // Leased tasks handed back that this peer never started: the delivery
+  // does not count as an attempt.
+  std::vector<uint64_t> release;
+};
 
 using Message = std::variant<Hello, Welcome, Put, PutOk, Get, Items, ResultMsg, ResultOk, Stats,
                              StatsOk, Ping, ErrorMsg, Shutdown, Goodbye>;
@@ -175,7 +184,6 @@ inline constexpr std::string_view kErrHelloRequired = "hello_required";
 inline constexpr std::string_view kErrBadVersion = "bad_version";
 inline constexpr std::string_view kErrBadRequest = "bad_request";
 inline constexpr std::string_view kErrFull = "full";
-inline constexpr std::string_view kErrShuttingDown = "shutting_down";
 
 // The wire name of a message: "hello", "put", ...
 std::string_view OpName(const Message& m);
@@ -190,6 +198,12 @@ std::string Encode(const Message& m);
 // message that IsUnknownOp() recognises. The result borrows from bytes.
 Result<Message> Decode(std::string_view bytes);
 bool IsUnknownOp(const Status& s);
+// Decodes the items array of a put from its raw bytes (Put::raw_items), as
+// the journal stores them.
+Status DecodePutItems(std::string_view raw, std::vector<NewTask>* items);
+// The rid of a message that may not decode as a whole (for error replies);
+// 0 when it has none that can be read.
+uint64_t PeekRid(std::string_view bytes);
 
 }  // namespace taskq
 

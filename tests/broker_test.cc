@@ -7,6 +7,7 @@
 #include <deque>
 #include <set>
 
+#include "proto/limits.h"
 #include "proto/value.h"
 
 namespace taskq {
@@ -297,7 +298,7 @@ TEST_F(BrokerTest, ASilentWorkerIsDeclaredDeadAndItsLateResultIsADuplicate) {
     Advance(milliseconds(80));
     Send("B", Ping{});
   }
-  EXPECT_EQ(Counter("dead_workers"), 1u);
+  EXPECT_EQ(Counter("dead_peers"), 1u);
   EXPECT_EQ(QueueInfo("tasks").ready, 1u);
   SendGet("B", "tasks", 1, 0, true);
   ASSERT_EQ(Items("B").size(), 1u);
@@ -422,6 +423,112 @@ TEST_F(BrokerTest, BadMessagesGetAnErrorAndChangeNothing) {
   Send("A", Welcome{});
   EXPECT_EQ(std::get<ErrorMsg>(Next("A")).code, kErrUnknownOp);
   EXPECT_EQ(Counter("bad_messages"), 1u);
+}
+
+TEST_F(BrokerTest, TasksHandedBackUnstartedKeepTheirAttempt) {
+  Hello("A");
+  Hello("B");
+  Hello("C", "client");
+  std::vector<uint64_t> ids = PutSquares("C", {1, 2});
+  SendGet("A", "tasks", 2, 0, true);
+  ASSERT_EQ(Items("A").size(), 2u);
+  Goodbye bye;
+  bye.release = {ids[1]};  // started ids[0], never started ids[1]
+  Send("A", bye);
+  SendGet("B", "tasks", 2, 0, true);
+  std::vector<Entry> got = Items("B");
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].attempt, 2u);
+  EXPECT_EQ(got[1].attempt, 1u);
+}
+
+TEST_F(BrokerTest, ATaskThatFailsForGoodLeavesARecordInTheFailedQueue) {
+  Hello("W");
+  Hello("C", "client");
+  std::vector<uint64_t> ids = PutSquares("C", {5});
+  SendGet("W", "tasks", 1, 0, true);
+  Items("W");
+  Report("W", ids[0], false, 0, /*retry=*/false);
+  SendGet("C", "failed", 10, 0, false);
+  std::vector<Entry> got = Items("C");
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].kind, "failed");
+  const std::string record = PackedToJson(got[0].arg);
+  EXPECT_NE(record.find("\"task\": " + std::to_string(ids[0])), std::string::npos) << record;
+  EXPECT_NE(record.find("\"error\": \"boom\""), std::string::npos) << record;
+  EXPECT_NE(record.find("\"arg\": 5"), std::string::npos) << record;
+}
+
+TEST_F(BrokerTest, AFullQueueMakesAPutWaitThenSayFull) {
+  BrokerOptions o;
+  o.max_queue = 2;
+  Reset(o);
+  Hello("C", "client");
+  Hello("W");
+  PutSquares("C", {1, 2});
+  Put p;
+  p.rid = 5;
+  p.queue = "tasks";
+  p.timeout_ms = 100;
+  const std::string arg = Value::Int(3).packed();
+  p.items = {NewTask{kSquare, arg, 0}};
+  Send("C", p);
+  EXPECT_TRUE(Nothing("C"));
+  Advance(milliseconds(101));
+  Message m = NextReal("C");
+  ASSERT_TRUE(std::holds_alternative<ErrorMsg>(m));
+  EXPECT_EQ(std::get<ErrorMsg>(m).code, kErrFull);
+  EXPECT_EQ(std::get<ErrorMsg>(m).rid, 5u);
+  // Room made while a put waits lets it in.
+  p.timeout_ms = 10000;
+  Send("C", p);
+  EXPECT_TRUE(Nothing("C"));
+  SendGet("W", "tasks", 1, 0, true);
+  std::vector<Entry> got = Items("W");
+  Report("W", got[0].id, true, 1);
+  EXPECT_TRUE(std::holds_alternative<PutOk>(NextReal("C")));
+  EXPECT_EQ(QueueInfo("tasks").ready + QueueInfo("tasks").leased, 2u);
+  // Without a timeout: full at once; larger than the limit: refused.
+  p.timeout_ms = 0;
+  Send("C", p);
+  EXPECT_EQ(std::get<ErrorMsg>(NextReal("C")).code, kErrFull);
+  p.items.assign(3, NewTask{kSquare, arg, 0});
+  Send("C", p);
+  EXPECT_EQ(std::get<ErrorMsg>(NextReal("C")).code, kErrBadRequest);
+}
+
+TEST_F(BrokerTest, AnItemsReplyStaysUnderTheMessageLimit) {
+  Hello("C", "client");
+  const std::string big = Value::Bin(std::string(10u << 20, 'x')).packed();  // 10 MiB each
+  Put p;
+  p.queue = "tasks";
+  p.items.assign(5, NewTask{"blob", big, 0});
+  Send("C", p);
+  ASSERT_TRUE(std::holds_alternative<PutOk>(NextReal("C")));
+  SendGet("C", "tasks", 5, 0, false);
+  const std::vector<Entry> first = Items("C");
+  EXPECT_GE(first.size(), 1u);
+  EXPECT_LT(first.size(), 5u);
+  EXPECT_LT(kept_.back().size(), kMaxMessageBytes);
+  EXPECT_EQ(QueueInfo("tasks").ready, 5u - first.size());
+}
+
+TEST_F(BrokerTest, ErrorsForBadRequestsCarryTheirRid) {
+  Hello("A");
+  std::string b = Encode(Stats{41});
+  b[0] = '\x83';  // claim a third field...
+  b += "\xa1x";   // ...whose value is missing
+  broker_->Handle("A", b, now_);
+  broker_->Flush(transport_, now_);
+  Message m = Next("A");
+  ASSERT_TRUE(std::holds_alternative<ErrorMsg>(m));
+  EXPECT_EQ(std::get<ErrorMsg>(m).rid, 0u);  // truncated: no rid to read
+  Get g;
+  g.rid = 42;  // a get without a queue: decodes as a map, fails as a get
+  std::string bad = Encode(g);
+  broker_->Handle("A", bad, now_);
+  broker_->Flush(transport_, now_);
+  EXPECT_EQ(std::get<ErrorMsg>(Next("A")).rid, 42u);
 }
 
 TEST_F(BrokerTest, ShutdownReachesEveryPeer) {

@@ -141,7 +141,12 @@ void ExpectRejected(const std::string& bytes, const std::string& why_contains) {
 TEST(Message, HostileAndMalformedInputIsRejectedWithAReason) {
   ExpectRejected("", "must be a msgpack map");
   ExpectRejected("\x93\x01\x02\x03", "must be a msgpack map");
-  ExpectRejected(std::string("\xdf\xff\xff\xff\xff", 5), "too many fields");
+  ExpectRejected(std::string("\xdf\xff\xff\xff\xff", 5), "truncated");
+  std::string many;
+  MsgpackWriter w(&many);
+  w.Map(kMaxEnvelopeFields + 1);
+  for (uint32_t i = 0; i <= kMaxEnvelopeFields; ++i) w.Key("k" + std::to_string(i)).Nil();
+  ExpectRejected(many, "too many fields");
   ExpectRejected(Map({{"op", [](MsgpackWriter& w) { w.Str("nope"); }}}), "unknown op 'nope'");
   ExpectRejected(Map({{"rid", [](MsgpackWriter& w) { w.Uint(1); }}}), "field 'op' is missing");
   ExpectRejected(Map({{"op", [](MsgpackWriter& w) { w.Uint(1); }}}), "field 'op' must be a string");
@@ -177,6 +182,40 @@ TEST(Message, EveryTruncationOfEveryMessageIsRejected) {
       EXPECT_FALSE(Decode(std::string_view(bytes).substr(0, cut)).ok())
           << OpName(m) << " cut at " << cut;
   }
+}
+
+TEST(Message, ValuesNestedToTheLimitFitInTheItemsReplyThatCarriesThem) {
+  std::string deep(kMaxDepth, '\x91');  // a value 32 levels deep
+  deep.push_back('\x01');
+  ResultMsg r;
+  r.results = {TaskResult{1, true, deep, {}, 0, true}};
+  ASSERT_TRUE(Decode(Encode(r)).ok());
+  Items items;
+  items.items = {Entry{1, "k", deep, 1, true, Outcome{true, deep, {}, "w", 0}}};
+  Result<Message> m = Decode(Encode(items));
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  std::string deeper = "\x91" + deep;  // 33 levels: refused where it enters
+  r.results = {TaskResult{1, true, deeper, {}, 0, true}};
+  EXPECT_FALSE(Decode(Encode(r)).ok());
+}
+
+TEST(Message, ValuesAreLimitedInSize) {
+  const std::string big = Value::Bin(std::string(kMaxValueBytes, 'x')).packed();
+  Put p;
+  p.queue = "q";
+  p.items = {NewTask{"k", big, 0}};
+  Result<Message> m = Decode(Encode(p));
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("larger than 16 MiB"), std::string::npos)
+      << m.status().message();
+}
+
+TEST(Message, TheRidOfABadMessageCanStillBeRead) {
+  const std::string b = Map({{"op", [](MsgpackWriter& w) { w.Str("get"); }},
+                             {"rid", [](MsgpackWriter& w) { w.Uint(77); }}});  // no queue
+  EXPECT_FALSE(Decode(b).ok());
+  EXPECT_EQ(PeekRid(b), 77u);
+  EXPECT_EQ(PeekRid("\xc1"), 0u);
 }
 
 TEST(Message, UnknownOpIsRecognisable) {

@@ -26,10 +26,10 @@ Executor::~Executor() {
   if (wake_fd_ >= 0) close(wake_fd_);
 }
 
-void Executor::Submit(Item task, Handler* handler) {
+void Executor::Submit(Item task, Handler* handler, uint64_t tag) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    pending_.push_back(Job{std::move(task), handler});
+    pending_.push_back(Job{std::move(task), handler, tag});
   }
   cv_.notify_one();
 }
@@ -43,10 +43,14 @@ std::vector<FinishedTask> Executor::TakeFinished() {
   return out;
 }
 
-void Executor::Cancel() {
+std::vector<std::pair<uint64_t, uint64_t>> Executor::Cancel() {
   cancel_.store(true);
+  std::vector<std::pair<uint64_t, uint64_t>> dropped;
   std::lock_guard<std::mutex> lock(mu_);
+  for (const Job& j : pending_) dropped.emplace_back(j.task.id, j.tag);
   pending_.clear();
+  cv_.notify_all();  // a --delay pause ends too
+  return dropped;
 }
 
 FinishedTask Executor::RunNow(const Item& task, Handler* handler, const CancelToken& cancel) {
@@ -77,6 +81,7 @@ void Executor::Loop() {
     }
     if (on_start_) on_start_(job.task, job.handler);
     FinishedTask done = RunNow(job.task, job.handler, cancel);
+    done.tag = job.tag;
     if (delay_.count() > 0) {  // part of the task's time: the window sizing must see it
       const auto start = std::chrono::steady_clock::now();
       std::unique_lock<std::mutex> lock(mu_);

@@ -27,6 +27,7 @@ struct FinishedTask {
   uint64_t id = 0;
   RunOutcome outcome;
   uint64_t elapsed_us = 0;
+  uint64_t tag = 0;  // as given to Submit
 };
 
 class Executor {
@@ -38,12 +39,14 @@ class Executor {
   Executor(int threads, std::chrono::milliseconds delay, OnStart on_start);
   ~Executor();  // cancels, then waits for the tasks running now
 
-  // Queues task to run with handler (which must outlive the executor).
-  void Submit(Item task, Handler* handler);
+  // Queues task to run with handler (which must outlive the executor); tag
+  // comes back in its FinishedTask.
+  void Submit(Item task, Handler* handler, uint64_t tag);
   // Tasks finished since the last call.
   std::vector<FinishedTask> TakeFinished();
-  // Asks running handlers to stop early and drops tasks not started.
-  void Cancel();
+  // Asks running handlers to stop early and drops the tasks not started;
+  // returns those, as (id, tag).
+  std::vector<std::pair<uint64_t, uint64_t>> Cancel();
   int wake_fd() const { return wake_fd_; }
 
   // Runs one task on the calling thread, timing it (for Instant handlers).
@@ -53,6 +56,7 @@ class Executor {
   struct Job {
     Item task;
     Handler* handler;
+    uint64_t tag;
   };
   void Loop();
 

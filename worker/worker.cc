@@ -24,8 +24,10 @@ namespace {
 constexpr uint32_t kGetTimeoutMs = 30000;
 // Bounds of the window of leased tasks a worker holds (see Window()).
 constexpr uint32_t kMaxWindow = 8192;
-// Results per result message.
+// Results per result message, and bytes: one value is at most
+// kMaxValueBytes, so a message stays under kMaxMessageBytes.
 constexpr std::size_t kResultsPerMessage = kMaxBatch;
+constexpr std::size_t kResultBytesPerMessage = kMaxMessageBytes / 2;
 
 std::string DefaultName() {
   char host[256] = "worker";
@@ -40,6 +42,7 @@ struct PendingResult {
   std::string data;  // raw value when ok, error text otherwise
   uint64_t elapsed_us = 0;
   bool retry = true;
+  uint64_t epoch = 0;  // of the master the task came from
 };
 
 class WorkerLoop {
@@ -86,8 +89,10 @@ class WorkerLoop {
   void NoteWelcome() {
     connected_ = true;
     instance_ = conn_->master().instance;
+    epoch_ = conn_->master().epoch;
     master_heartbeat_ = conn_->master().heartbeat;
   }
+  void DropStale();
   Status Send(const Message& m) {
     last_sent_ = Clock::now();
     return conn_->Send(m);
@@ -111,6 +116,7 @@ class WorkerLoop {
 
   bool connected_ = false;  // the current connection got its welcome
   uint64_t instance_ = 0;
+  uint64_t epoch_ = 0;  // whose task ids the tasks we hold carry
   std::chrono::milliseconds master_heartbeat_{1000};
   TimePoint last_sent_ = Clock::now();
   TimePoint last_hello_ = Clock::now();
@@ -128,6 +134,7 @@ class WorkerLoop {
 
   bool stopping_ = false;
   TimePoint stop_deadline_;
+  std::vector<uint64_t> unstarted_;  // tasks that came while stopping: handed back unstarted
 };
 
 // The window is how many leased tasks the worker holds at once. Enough to
@@ -267,9 +274,11 @@ void WorkerLoop::Start(const Entry& e, TimePoint now) {
   }
   if (h->Instant() && o_.delay.count() == 0) {
     printer_.Line("run task " + h->Describe(task) + "...", now);
-    return Finish(Executor::RunNow(task, h, cancel_));
+    FinishedTask t = Executor::RunNow(task, h, cancel_);
+    t.tag = epoch_;
+    return Finish(std::move(t));
   }
-  executor_.Submit(std::move(task), h);
+  executor_.Submit(std::move(task), h, epoch_);
 }
 
 void WorkerLoop::OnWelcome(const Welcome& w) {
@@ -281,7 +290,24 @@ void WorkerLoop::OnWelcome(const Welcome& w) {
   }
   NoteWelcome();
   get_out_ = false;  // a get sent before is gone with the old session
+  DropStale();
   Resend();
+}
+
+// Results for tasks of another epoch name ids this master does not know (it
+// restarted without its journal): they must not reach it.
+void WorkerLoop::DropStale() {
+  std::size_t dropped = 0;
+  auto stale = [&](const PendingResult& r) {
+    if (r.epoch == epoch_) return false;
+    ++dropped;
+    return true;
+  };
+  std::erase_if(unsent_, stale);
+  for (auto& [rid, batch] : unacked_) std::erase_if(batch, stale);
+  if (dropped > 0)
+    out_ << "Dropped " << dropped << " result(s) for tasks of the master before its restart"
+         << std::endl;
 }
 
 void WorkerLoop::OnError(const ErrorMsg& e) {
@@ -301,7 +327,7 @@ void WorkerLoop::Finish(FinishedTask t) {
   --in_flight_;
   task_us_ = task_us_ == 0 ? t.elapsed_us : 0.9 * task_us_ + 0.1 * t.elapsed_us;
   if (task_us_ < 0.1) task_us_ = 0.1;
-  PendingResult r{t.id, t.outcome.ok, {}, t.elapsed_us, t.outcome.retry};
+  PendingResult r{t.id, t.outcome.ok, {}, t.elapsed_us, t.outcome.retry, t.tag};
   r.data = t.outcome.ok ? t.outcome.value.packed() : t.outcome.error.substr(0, kMaxErrorBytes);
   unsent_.push_back(std::move(r));
 }
@@ -310,8 +336,12 @@ void WorkerLoop::Finish(FinishedTask t) {
 // in batches, and a lone result goes at once.
 void WorkerLoop::SendResults() {
   if (!connected_) return;
+  DropStale();  // tasks that finished after a restart
   while (!unsent_.empty()) {
-    const std::size_t n = std::min(unsent_.size(), kResultsPerMessage);
+    std::size_t n = 0, bytes = 0;
+    while (n < unsent_.size() && n < kResultsPerMessage &&
+           (n == 0 || bytes + unsent_[n].data.size() < kResultBytesPerMessage))
+      bytes += unsent_[n++].data.size() + 16;
     std::vector<PendingResult> batch(std::make_move_iterator(unsent_.begin()),
                                      std::make_move_iterator(unsent_.begin() + n));
     unsent_.erase(unsent_.begin(), unsent_.begin() + n);
@@ -364,7 +394,11 @@ void WorkerLoop::CheckMaster(TimePoint now) {
 int WorkerLoop::Exit(int code, bool goodbye) {
   if (goodbye) {
     SendResults();  // if connected: results not sent now are run again elsewhere
-    (void)Send(Goodbye{});
+    Goodbye bye;
+    bye.release = unstarted_;
+    for (const auto& [id, epoch] : executor_.Cancel())
+      if (epoch == epoch_) bye.release.push_back(id);
+    (void)Send(bye);
   }
   printer_.Flush(Clock::now());
   out_ << "worker exit." << std::endl;

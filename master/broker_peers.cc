@@ -1,0 +1,288 @@
+// The Broker's peers, parked requests, timers and output.
+#include <algorithm>
+#include <cstdio>
+
+#include "master/broker.h"
+#include "proto/limits.h"
+
+namespace taskq {
+namespace {
+
+std::string Seconds(Clock::duration d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f s", std::chrono::duration<double>(d).count());
+  return buf;
+}
+
+}  // namespace
+
+uint32_t Broker::FindPeer(std::string_view routing_id) const {
+  auto it = peer_ids_.find(std::string(routing_id));
+  return it == peer_ids_.end() ? kNone : it->second;
+}
+
+void Broker::PeerGone(uint32_t peer, const char* why) {
+  Peer& p = peers_[peer];
+  std::vector<uint64_t> ids = leases_.TasksOf(peer);
+  // Highest id first, so after the front-pushes the oldest task leads.
+  std::sort(ids.rbegin(), ids.rend());
+  std::vector<uint32_t> touched;
+  for (uint64_t id : ids) Requeue(id, "its worker went away", &touched);
+  if (p.worker) {
+    std::string line = "worker " + p.name + " left (" + why + ")";
+    if (!ids.empty())
+      line += "; " + std::to_string(ids.size()) + " of its task(s) go back to their queue";
+    Log(line);
+  }
+  for (uint32_t w : std::vector<uint32_t>(p.waiters)) Unpark(w);
+  std::erase_if(pending_puts_, [peer](const PendingPut& put) { return put.peer == peer; });
+  peer_ids_.erase(p.routing_id);
+  p = Peer();
+  free_peers_.push_back(peer);
+  for (uint32_t q : touched) ServeWaiters(q);
+}
+
+void Broker::Park(uint32_t peer, const Get& m, uint32_t queue, std::vector<uint16_t> kinds,
+                  TimePoint now) {
+  uint32_t idx;
+  if (!free_waiters_.empty()) {
+    idx = free_waiters_.back();
+    free_waiters_.pop_back();
+  } else {
+    idx = static_cast<uint32_t>(waiters_.size());
+    waiters_.emplace_back();
+  }
+  Waiter& w = waiters_[idx];
+  w.peer = peer;
+  w.rid = m.rid;
+  w.queue = queue;
+  w.max = std::clamp<uint32_t>(m.max, 1, kMaxBatch);
+  w.lease = m.lease;
+  w.kinds = std::move(kinds);
+  w.deadline = now + std::chrono::milliseconds(m.timeout_ms);
+  peers_[peer].waiters.push_back(idx);
+  if (queue >= queue_waiters_.size()) {
+    queue_waiters_.resize(queues_.queue_count());
+    live_waiters_.resize(queues_.queue_count(), 0);
+  }
+  auto& list = queue_waiters_[queue];
+  // Stale refs pile up where gets time out and nothing is put: sweep them
+  // when the list has grown well past the gets really waiting.
+  if (list.size() >= 64 && list.size() >= 2 * live_waiters_[queue]) {
+    std::erase_if(list, [this](const WaiterRef& r) {
+      return waiters_[r.index].peer == kNone || waiters_[r.index].generation != r.generation;
+    });
+  }
+  list.push_back(WaiterRef{idx, w.generation});
+  ++live_waiters_[queue];
+  waiter_due_.push(Due{w.deadline, idx, w.generation});
+}
+
+void Broker::Unpark(uint32_t waiter) {
+  Waiter& w = waiters_[waiter];
+  auto& mine = peers_[w.peer].waiters;
+  mine.erase(std::find(mine.begin(), mine.end(), waiter));
+  --live_waiters_[w.queue];
+  w.peer = kNone;
+  w.kinds.clear();
+  ++w.generation;
+  free_waiters_.push_back(waiter);
+}
+
+void Broker::ParkPut(uint32_t peer, uint32_t queue, const Put& m, std::string_view bytes,
+                     TimePoint now) {
+  ++peers_[peer].pending_puts;
+  pending_puts_.push_back(PendingPut{peer, queue, m.items.size(), m.rid, std::string(bytes),
+                                     now + std::chrono::milliseconds(m.timeout_ms)});
+}
+
+// Puts waiting for room, oldest first per queue: each goes in when it fits,
+// or gets "full" when its time is up.
+void Broker::RetryPendingPuts(TimePoint now) {
+  std::vector<uint32_t> blocked;  // queues whose oldest waiting put does not fit yet
+  for (auto it = pending_puts_.begin(); it != pending_puts_.end();) {
+    const bool expired = it->deadline <= now;
+    const bool behind = std::find(blocked.begin(), blocked.end(), it->queue) != blocked.end();
+    if (!expired && (behind || Occupancy(it->queue) + it->count > options_.max_queue)) {
+      blocked.push_back(it->queue);
+      ++it;
+      continue;
+    }
+    PendingPut p = std::move(*it);
+    pending_puts_.erase(it);
+    --peers_[p.peer].pending_puts;
+    if (expired) {
+      ++counters_.full;
+      SendError(p.peer, p.rid, kErrFull,
+                "queue '" + std::string(queues_.QueueName(p.queue)) + "' stayed full");
+    } else {
+      Result<Message> m = Decode(p.bytes);  // it decoded once: it decodes again
+      const Put& put = std::get<Put>(*m);
+      std::vector<uint16_t> kinds;
+      for (const NewTask& t : put.items) kinds.push_back(*queues_.KindId(t.kind));
+      AddTasks(p.peer, put, p.queue, *queues_.QueueId(put.reply_to), kinds);
+    }
+    it = pending_puts_.begin();  // what changed may let an earlier one in: look again
+    blocked.clear();
+  }
+}
+
+void Broker::ExpireWaiters(TimePoint now) {
+  while (!waiter_due_.empty()) {
+    const Due d = waiter_due_.top();
+    const Waiter& w = waiters_[d.waiter];
+    if (w.peer != kNone && w.generation == d.generation) {
+      if (d.deadline > now) return;
+      SendEmpty(w.peer, w.rid, w.queue);
+      Unpark(d.waiter);
+    }
+    waiter_due_.pop();
+  }
+}
+
+void Broker::ExpireLeases(TimePoint now) {
+  std::vector<uint32_t> touched;
+  for (uint32_t l; (l = leases_.Expired(now)) != LeaseTable::kNone;) {
+    const uint64_t id = leases_.Get(l).task;
+    ++counters_.timed_out;
+    Log("task " + std::to_string(id) + " passed its time limit on worker " +
+        peers_[leases_.Get(l).peer].name);
+    Requeue(id, "it passed its time limit", &touched);
+  }
+  for (uint32_t q : touched) ServeWaiters(q);
+}
+
+// Peers that promised heartbeats and went silent are dead. Peers are pinged
+// when the master has not written to them for a heartbeat: those that
+// promised heartbeats (so they know the master lives), and those that hold
+// something (leases, parked gets), so that a vanished one is found: the send
+// fails once libzmq has dropped its connection.
+void Broker::CheckPeers(TimePoint now) {
+  for (uint32_t i = 0; i < peers_.size(); ++i) {
+    Peer& p = peers_[i];
+    if (!p.live) continue;
+    const auto silent = now - p.last_heard;
+    const bool holds = !p.waiters.empty() || leases_.CountOf(i) > 0;
+    if (p.heartbeat.count() > 0 && silent > p.heartbeat * options_.missed_heartbeats) {
+      ++counters_.dead_peers;
+      PeerGone(i, ("silent for " + Seconds(silent) + ", presumed dead").c_str());
+      continue;
+    }
+    if (p.heartbeat.count() == 0 && !holds && silent > options_.forget_idle_client) {
+      PeerGone(i, "idle");
+      continue;
+    }
+    if ((p.heartbeat.count() > 0 || holds) && now - p.last_sent >= options_.heartbeat)
+      Send(i, Ping{});
+  }
+}
+
+void Broker::Tick(TimePoint now) {
+  now_ = now;
+  ExpireWaiters(now);
+  ExpireLeases(now);
+  if (now >= next_check_) {
+    CheckPeers(now);
+    next_check_ =
+        now + std::min<Clock::duration>(options_.heartbeat / 4, std::chrono::milliseconds(250));
+  }
+}
+
+TimePoint Broker::NextDeadline() {
+  TimePoint next = leases_.NextDeadline();
+  while (!waiter_due_.empty()) {
+    const Due& d = waiter_due_.top();
+    const Waiter& w = waiters_[d.waiter];
+    if (w.peer != kNone && w.generation == d.generation) {
+      next = std::min(next, d.deadline);
+      break;
+    }
+    waiter_due_.pop();
+  }
+  for (const PendingPut& p : pending_puts_) next = std::min(next, p.deadline);
+  if (!peer_ids_.empty()) next = std::min(next, next_check_);
+  return next;
+}
+
+// --- output -------------------------------------------------------------------
+
+void Broker::SendTo(std::string_view routing_id, uint32_t peer, const Message& m) {
+  OutMsg out{peer, std::string(routing_id), {}, {}};
+  EncodeTo(m, &out.bytes);
+  outbox_.push_back(std::move(out));
+}
+
+void Broker::Send(uint32_t peer, const Message& m) { SendTo(peers_[peer].routing_id, peer, m); }
+
+void Broker::SendError(uint32_t peer, uint64_t rid, std::string_view code,
+                       const std::string& message) {
+  Send(peer, ErrorMsg{rid, code, message});
+}
+
+void Broker::SendEmpty(uint32_t peer, uint64_t rid, uint32_t queue) {
+  Items empty;
+  empty.rid = rid;
+  empty.queue = queues_.QueueName(queue);
+  Send(peer, empty);
+}
+
+void Broker::Flush(Transport& transport, TimePoint now) {
+  now_ = now;
+  // Room may have been made since the puts parked (results, takes).
+  if (!pending_puts_.empty()) RetryPendingPuts(now);
+  // Undeliverable and PeerGone may queue more while this runs: index, not iterators.
+  for (std::size_t i = 0; i < outbox_.size(); ++i) {
+    OutMsg m = std::move(outbox_[i]);
+    const SendResult r = transport.Send(m.routing_id, m.bytes);
+    const bool same_peer =
+        m.peer != kNone && peers_[m.peer].live && peers_[m.peer].routing_id == m.routing_id;
+    if (r == SendResult::kSent) {
+      if (same_peer) peers_[m.peer].last_sent = now;
+      for (uint64_t id : m.delivery.ids)  // taken entries are gone for good once sent
+        if (Slot* s = queues_.Find(id); s && s->state == SlotState::kTaken) queues_.Free(id);
+      continue;
+    }
+    if (!m.delivery.ids.empty()) Undeliverable(m);
+    if (r == SendResult::kGone && same_peer) PeerGone(m.peer, "disconnected");
+  }
+  outbox_.clear();
+}
+
+void Broker::Shutdown(std::string_view reason) {
+  for (uint32_t i = 0; i < peers_.size(); ++i)
+    if (peers_[i].live) Send(i, taskq::Shutdown{reason});
+}
+
+StatsOk Broker::Snapshot(TimePoint now) const {
+  StatsOk s;
+  for (uint32_t q = 0; q < queues_.queue_count(); ++q) {
+    const QueueSet::Counts c = queues_.CountsOf(q);
+    s.queues.push_back(QueueStats{queues_.QueueName(q), c.ready, c.leased, c.failed});
+  }
+  std::sort(s.queues.begin(), s.queues.end(),
+            [](const QueueStats& a, const QueueStats& b) { return a.name < b.name; });
+  for (uint32_t i = 0; i < peers_.size(); ++i) {
+    const Peer& p = peers_[i];
+    if (!p.live || !p.worker) continue;
+    const auto idle =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now - p.last_heard).count();
+    s.workers.push_back(WorkerStats{p.name, leases_.CountOf(i), p.capacity, p.done,
+                                    static_cast<uint64_t>(std::max<int64_t>(0, idle))});
+  }
+  const Counters& c = counters_;
+  s.counters = {{"put", c.put},
+                {"delivered", c.delivered},
+                {"accepted", c.accepted},
+                {"duplicates", c.duplicates},
+                {"retried", c.retried},
+                {"requeued", c.requeued},
+                {"failed", c.failed},
+                {"timed_out", c.timed_out},
+                {"dead_peers", c.dead_peers},
+                {"full", c.full},
+                {"refused_handshakes", c.refused_handshakes},
+                {"bad_messages", c.bad_messages}};
+  return s;
+}
+
+}  // namespace taskq

@@ -149,6 +149,47 @@ void QueueSet::Free(uint64_t id) {
   table_.Free(id);
 }
 
+void QueueSet::RecoverEntry(uint64_t id, uint32_t q, uint32_t reply_to, uint16_t kind,
+                            std::string_view arg, uint8_t attempt, const StoredOutcome* outcome) {
+  RecoverFree(id);
+  Slot s;
+  s.arg = Blob(arg);
+  s.queue = outcome ? reply_to : q;
+  s.reply_to = reply_to;
+  s.kind = kind;
+  s.attempt = attempt;
+  s.state = outcome ? SlotState::kDone : SlotState::kReady;
+  if (outcome) s.aux = StoreOutcome(*outcome) + 1;
+  table_.Insert(id, std::move(s));
+}
+
+void QueueSet::RecoverDone(uint64_t id, StoredOutcome outcome) {
+  Slot* s = table_.Find(id);
+  if (!s || s->state != SlotState::kReady) return;
+  s->state = SlotState::kDone;
+  s->queue = s->reply_to;
+  s->aux = StoreOutcome(std::move(outcome)) + 1;
+}
+
+void QueueSet::RecoverFree(uint64_t id) {
+  Slot* s = table_.Find(id);
+  if (!s) return;
+  DropOutcome(*s);
+  table_.Free(id);
+}
+
+void QueueSet::FinishRecovery() {
+  for (Queue& q : queues_) {
+    q.lanes.clear();
+    q.ready = q.leased = 0;
+  }
+  table_.ForEachLive(0, table_.next_id(), SIZE_MAX, [this](uint64_t id, Slot& s) {
+    Queue& q = queues_[s.queue];
+    LaneOf(q, s.kind).ids.push_back(id);
+    ++q.ready;
+  });
+}
+
 uint32_t QueueSet::StoreOutcome(StoredOutcome o) {
   uint32_t index;
   if (free_outcome_ != 0) {

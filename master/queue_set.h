@@ -68,8 +68,20 @@ class QueueSet {
   void CountFailed(uint32_t q) { ++queues_[q].failed; }
 
   Slot* Find(uint64_t id) { return table_.Find(id); }
+
+  // Recovery (the journal's replay), before any message: entries are set by
+  // id, in whatever order the journal has them; lanes and counts are built
+  // once, by FinishRecovery. An outcome makes the entry done, in reply_to.
+  void RecoverEntry(uint64_t id, uint32_t q, uint32_t reply_to, uint16_t kind, std::string_view arg,
+                    uint8_t attempt, const StoredOutcome* outcome);
+  void RecoverDone(uint64_t id, StoredOutcome outcome);
+  void RecoverFree(uint64_t id);
+  void FinishRecovery();
+  // The outcome of a done entry (or of a taken one that was done); null for
+  // a task (whose aux may be a lease index).
   const StoredOutcome* OutcomeOf(const Slot& s) const {
-    return s.aux == 0 ? nullptr : &outcomes_[s.aux - 1].outcome;
+    if (s.aux == 0 || (s.state != SlotState::kDone && s.state != SlotState::kTaken)) return nullptr;
+    return &outcomes_[s.aux - 1].outcome;
   }
 
   struct Counts {

@@ -1,5 +1,6 @@
 #include "master/task_table.h"
 
+#include <algorithm>
 #include <cassert>
 
 namespace taskq {
@@ -85,6 +86,19 @@ void TaskTable::Free(uint64_t id) {
   assert(it != overflow_.end());
   heap_bytes_ -= it->second.arg.heap_bytes();
   overflow_.erase(it);
+}
+
+uint64_t TaskTable::FirstLive() const {
+  uint64_t first = next_id_;
+  for (const auto& [id, slot] : overflow_) first = std::min(first, id);
+  for (std::size_t i = 0; i < chunks_.size(); ++i) {
+    const Chunk* c = chunks_[i].get();
+    if (!c || c->live == 0) continue;
+    for (uint64_t k = 0; k < kChunkSize; ++k)
+      if (c->slots[k].state != SlotState::kFree)
+        return std::min(first, ((base_chunk_ + i) << kChunkBits) | k);
+  }
+  return first;
 }
 
 void TaskTable::Evacuate(uint64_t chunk_index) {

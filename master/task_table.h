@@ -11,10 +11,12 @@
 #ifndef TASKQ_MASTER_TASK_TABLE_H_
 #define TASKQ_MASTER_TASK_TABLE_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <unordered_map>
+#include <vector>
 
 #include "master/blob.h"
 
@@ -62,7 +64,17 @@ class TaskTable {
   // Frees a live slot.
   void Free(uint64_t id);
 
+  // Calls fn(id, slot) for live slots with ids in [from, to), in id order,
+  // at most limit of them; returns the id to continue from (to when done).
+  template <typename Fn>
+  uint64_t ForEachLive(uint64_t from, uint64_t to, std::size_t limit, Fn fn);
+
+  // The lowest live id, or next_id() when none is live.
+  uint64_t FirstLive() const;
+
   std::size_t live() const { return live_; }
+  // Bytes of arguments kept on the heap (those over Blob::kInline).
+  std::size_t heap_bytes() const { return heap_bytes_; }
   // Approximate bytes held: chunks, spilled entries and heap arguments.
   std::size_t memory_bytes() const {
     return chunk_count_ * sizeof(Chunk) + overflow_.size() * 64 + heap_bytes_;
@@ -86,6 +98,45 @@ class TaskTable {
   std::size_t chunk_count_ = 0;
   std::size_t heap_bytes_ = 0;
 };
+
+template <typename Fn>
+uint64_t TaskTable::ForEachLive(uint64_t from, uint64_t to, std::size_t limit, Fn fn) {
+  // Spilled entries are few and unordered: visit them, in id order, along
+  // with the chunks.
+  std::vector<uint64_t> spilled;
+  for (const auto& [id, slot] : overflow_)
+    if (id >= from && id < to) spilled.push_back(id);
+  std::sort(spilled.begin(), spilled.end());
+  auto next_spilled = spilled.begin();
+  std::size_t done = 0;
+  uint64_t id = std::max<uint64_t>(from, base_chunk_ << kChunkBits);
+  for (; id < to; ++id) {
+    while (next_spilled != spilled.end() && *next_spilled <= id) {
+      if (done == limit) return *next_spilled;
+      fn(*next_spilled, overflow_.at(*next_spilled));
+      ++done;
+      ++next_spilled;
+    }
+    const uint64_t index = id >> kChunkBits;
+    if (index - base_chunk_ >= chunks_.size()) break;
+    Chunk* c = chunks_[index - base_chunk_].get();
+    if (!c) {  // a freed chunk: skip it whole
+      id = ((index + 1) << kChunkBits) - 1;
+      continue;
+    }
+    Slot& s = c->slots[id & (kChunkSize - 1)];
+    if (s.state == SlotState::kFree) continue;
+    if (done == limit) return id;
+    fn(id, s);
+    ++done;
+  }
+  for (; next_spilled != spilled.end(); ++next_spilled) {
+    if (done == limit) return *next_spilled;
+    fn(*next_spilled, overflow_.at(*next_spilled));
+    ++done;
+  }
+  return to;
+}
 
 }  // namespace taskq
 

@@ -2,8 +2,9 @@
 # Both install missing Debian packages (scripts/install-deps), configure and build first.
 BUILD ?= build
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
+FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build test demo clean
+.PHONY: all deps build test demo fuzz clean
 
 all: build
 
@@ -21,5 +22,15 @@ test: build
 demo: build
 	@scripts/demo $(BUILD)
 
+# libFuzzer (clang, ASan, UBSan) on the message decoder and the master's state
+# machine, FUZZ_SECONDS per target; findings go to build-fuzz/findings.
+fuzz:
+	@scripts/install-deps fuzz
+	@CC=clang CXX=clang++ cmake -S . -B build-fuzz -DTASKQ_FUZZ=ON -DTASKQ_BUILD_TESTS=OFF \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo > build-fuzz.configure.log 2>&1 \
+	  || { cat build-fuzz.configure.log; exit 1; }
+	@cmake --build build-fuzz -j $(JOBS)
+	@scripts/fuzz build-fuzz $(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(BUILD) $(BUILD).configure.log
+	rm -rf $(BUILD) $(BUILD).configure.log build-fuzz build-fuzz.configure.log

@@ -131,24 +131,28 @@ Result<Message> Client::Call(Message request, std::chrono::milliseconds wait) {
                                    " restarted without its journal and no longer knows the task");
         break;  // the master did not act on it: send it again
       }
-      const Code code = err->code == kErrFull ? Code::kFull : Code::kProtocol;
+      const Code code = err->code == kErrFull ? Code::kFull
+                        : err->code == kErrBadRequest || err->code == kErrBadMessage
+                            ? Code::kInvalid
+                            : Code::kProtocol;
       return Status::Error(code, "the master refused the request: " + std::string(err->message));
     }
   }
 }
 
 Result<IdRange> Client::Put(const std::string& queue, const std::vector<TaskSpec>& tasks,
-                            const std::string& reply_to) {
+                            const std::string& reply_to, std::chrono::milliseconds wait) {
   if (tasks.size() > kMaxBatch)
     return Status::Error(Code::kInvalid,
                          "a put carries at most " + std::to_string(kMaxBatch) + " tasks");
   taskq::Put req;
   req.queue = queue;
   req.reply_to = reply_to;
+  req.timeout_ms = static_cast<uint32_t>(std::clamp<int64_t>(wait.count(), 0, UINT32_MAX));
   req.items.reserve(tasks.size());
   for (const TaskSpec& t : tasks)
     req.items.push_back(NewTask{t.kind, t.arg.packed(), static_cast<uint32_t>(t.timeout.count())});
-  Result<Message> m = Call(std::move(req), kReplySlack);
+  Result<Message> m = Call(std::move(req), wait + kReplySlack);
   if (!m.ok()) return m.status();
   const auto* ok = std::get_if<PutOk>(&*m);
   if (!ok) return Unexpected(*m, "put");

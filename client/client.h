@@ -103,9 +103,10 @@ class Client {
   Queue GetQueue(std::string name);
 
   // Appends tasks (at most kMaxBatch per call) to queue; their outcomes go
-  // to reply_to. The ids are consecutive.
+  // to reply_to. The ids are consecutive. A queue at its limit (--max-queue)
+  // makes the put wait up to wait for room, then fail with kFull.
   Result<IdRange> Put(const std::string& queue, const std::vector<TaskSpec>& tasks,
-                      const std::string& reply_to = "results");
+                      const std::string& reply_to = "results", std::chrono::milliseconds wait = {});
   // Takes up to max entries, waiting up to timeout for the first one. kEmpty
   // when none came. With lease, tasks stay the master's until Done or Fail
   // (and go back if this client goes away first); otherwise they are removed.

@@ -203,6 +203,12 @@ Status Connection::Reconnect() {
 Status Connection::Send(const Message& m) {
   std::string bytes;
   EncodeTo(m, &bytes);
+  // A larger frame would make the master drop the connection, and the
+  // message, without a word: refuse it here, where it can be explained.
+  if (bytes.size() > kMaxMessageBytes)
+    return Status::Error(
+        Code::kInvalid, "a message of " + std::to_string(bytes.size() >> 20) +
+                            " MiB is over the 64 MiB limit: send fewer or smaller items at a time");
   return SendRaw(bytes);
 }
 

@@ -5,36 +5,61 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 
 namespace taskq {
 namespace {
 
-int g_pipe[2] = {-1, -1};
+int g_stop[2] = {-1, -1};
+int g_status[2] = {-1, -1};
 std::atomic<int> g_count{0};
+bool g_exit_on_second = false;
 
-void OnSignal(int) {
-  int saved = errno;
-  g_count.fetch_add(1);
+void OnStop(int) {
+  const int saved = errno;
+  if (g_count.fetch_add(1) + 1 >= 2 && g_exit_on_second) _exit(130);
   char c = 1;
-  [[maybe_unused]] ssize_t n = write(g_pipe[1], &c, 1);
+  [[maybe_unused]] ssize_t n = write(g_stop[1], &c, 1);
   errno = saved;
+}
+
+void OnStatus(int) {
+  const int saved = errno;
+  char c = 1;
+  [[maybe_unused]] ssize_t n = write(g_status[1], &c, 1);
+  errno = saved;
+}
+
+void Install(int sig, void (*fn)(int)) {
+  struct sigaction sa = {};
+  sa.sa_handler = fn;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;  // the pipe, not EINTR, is how loops learn of it
+  sigaction(sig, &sa, nullptr);
 }
 
 }  // namespace
 
-void InstallSignalPipe() {
-  if (g_pipe[0] >= 0) return;
-  if (pipe2(g_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return;
-  struct sigaction sa = {};
-  sa.sa_handler = OnSignal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;  // the pipe, not EINTR, is how loops learn of it
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+void InstallSignalPipe(bool exit_on_second) {
+  if (g_stop[0] >= 0) return;
+  if (pipe2(g_stop, O_CLOEXEC | O_NONBLOCK) != 0 || pipe2(g_status, O_CLOEXEC | O_NONBLOCK) != 0)
+    return;
+  g_exit_on_second = exit_on_second;
+  Install(SIGINT, OnStop);
+  Install(SIGTERM, OnStop);
+  Install(SIGUSR1, OnStatus);
   signal(SIGPIPE, SIG_IGN);
 }
 
-int SignalFd() { return g_pipe[0]; }
+int SignalFd() { return g_stop[0]; }
 int SignalCount() { return g_count.load(); }
+int StatusFd() { return g_status[0]; }
+
+bool DrainStatus() {
+  char buf[64];
+  bool any = false;
+  while (g_status[0] >= 0 && read(g_status[0], buf, sizeof buf) > 0) any = true;
+  return any;
+}
 
 }  // namespace taskq

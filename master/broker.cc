@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "proto/limits.h"
+#include "proto/msgpack_reader.h"
 #include "proto/msgpack_writer.h"
 
 namespace taskq {
@@ -216,7 +217,10 @@ void Broker::OnStats(uint32_t peer, const Stats& m, TimePoint now) {
 
 void Broker::OnGoodbye(uint32_t peer, const Goodbye& m) {
   std::vector<uint32_t> touched;
-  for (uint64_t id : m.release) Release(peer, id, &touched);
+  // Highest id first, so after the front-pushes the oldest task leads.
+  std::vector<uint64_t> release = m.release;
+  std::sort(release.rbegin(), release.rend());
+  for (uint64_t id : release) Release(peer, id, &touched);
   PeerGone(peer, "said goodbye");
   for (uint32_t q : touched) ServeWaiters(q);
 }
@@ -363,14 +367,16 @@ void Broker::RecordFailure(uint64_t id, const Slot& s, const StoredOutcome& o) {
       .Str(queues_.QueueName(s.queue))
       .Key("kind")
       .Str(queues_.KindName(s.kind));
-  w.Key("arg")
-      .Raw(s.arg.view())
-      .Key("error")
-      .Str(o.data)
-      .Key("attempts")
-      .Uint(s.attempt)
-      .Key("worker")
-      .Str(o.worker);
+  // The record nests the argument one level deeper and adds to its size: one
+  // at the limits would make the record undeliverable, so it is named instead.
+  MsgpackReader fits(s.arg.view());
+  w.Key("arg");
+  if (s.arg.view().size() + 4096 < kMaxValueBytes && fits.Skip(nullptr, kMaxDepth - 1)) {
+    w.Raw(s.arg.view());
+  } else {
+    w.Str("(too large or too deep to copy here: see task " + std::to_string(id) + ")");
+  }
+  w.Key("error").Str(o.data).Key("attempts").Uint(s.attempt).Key("worker").Str(o.worker);
   const uint64_t rec = queues_.Add(*q, *q, *kind, record);
   if (log_)
     log_->Entry(rec, kFailedQueue, kFailedQueue, kFailedQueue, *queues_.Find(rec), 0, nullptr);

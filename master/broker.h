@@ -70,6 +70,12 @@ class Broker {
 
   // log may be null (no journal); it must outlive the broker.
   Broker(BrokerOptions options, Logger logger, StateLog* log = nullptr);
+  // For a journal opened after the broker (it replays into it first): its
+  // log and the epoch of its task ids.
+  void AttachLog(StateLog* log, uint64_t epoch) {
+    log_ = log;
+    options_.epoch = epoch;
+  }
 
   // One message from the peer with this routing id.
   void Handle(std::string_view routing_id, std::string_view bytes, TimePoint now);

@@ -162,7 +162,7 @@ void Broker::CheckPeers(TimePoint now) {
     Peer& p = peers_[i];
     if (!p.live) continue;
     const auto silent = now - p.last_heard;
-    const bool holds = !p.waiters.empty() || leases_.CountOf(i) > 0;
+    const bool holds = !p.waiters.empty() || leases_.CountOf(i) > 0 || p.pending_puts > 0;
     if (p.heartbeat.count() > 0 && silent > p.heartbeat * options_.missed_heartbeats) {
       ++counters_.dead_peers;
       PeerGone(i, ("silent for " + Seconds(silent) + ", presumed dead").c_str());

@@ -45,7 +45,7 @@ std::string Reason(uint16_t event, uint32_t value) {
 }  // namespace
 
 HandshakeMonitor::HandshakeMonitor(zmq::context_t& ctx, OnRefused on_refused)
-    : ctx_(ctx), on_refused_(std::move(on_refused)), socket_(ctx, zmq::socket_type::pair) {}
+    : on_refused_(std::move(on_refused)), socket_(ctx, zmq::socket_type::pair) {}
 
 Status HandshakeMonitor::Attach(zmq::socket_t& watched) {
   static std::atomic<uint64_t> n{0};

@@ -36,7 +36,6 @@ class HandshakeMonitor {
   zmq::socket_t& socket() { return socket_; }
 
  private:
-  zmq::context_t& ctx_;
   OnRefused on_refused_;
   zmq::socket_t socket_;
   std::unordered_map<int, std::string> peers_;  // fd -> address, while connected

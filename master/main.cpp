@@ -18,7 +18,9 @@ std::chrono::milliseconds Millis(double seconds) {
 int main(int argc, char** argv) {
   taskq::MasterOptions o;
   std::string authkey, authkey_file;
-  double timeout_s = 10, task_timeout_s = 0, heartbeat_s = 1;
+  double timeout_s = 10, task_timeout_s = 0, heartbeat_s = 1, status_every_s = 0;
+  std::string fsync = "interval";
+  uint64_t segment_mb = 64;
   CLI::App app{
       "task_master: serve a task queue and a result queue to taskq workers over an\n"
       "authenticated, encrypted port. With no job flag it runs the classic tutorial:\n"
@@ -30,7 +32,9 @@ int main(int argc, char** argv) {
       "  task_master --port 5000 --authkey abc        # the tutorial: 10 square tasks\n"
       "  TASKQ_AUTHKEY=abc task_master --square 1000  # 1000 tasks, key from the environment\n"
       "  task_master --serve --authkey-file key.txt   # only serve queues, for client programs\n"
-      "  task_master --port 0 --authkey abc           # any free port (printed at start)\n\n"
+      "  task_master --port 0 --authkey abc           # any free port (printed at start)\n"
+      "  task_master --serve --data-dir /var/lib/taskq --max-queue 100000\n"
+      "                                               # queues that survive a crash, bounded\n\n"
       "Exit codes: 0 done, 1 error, 2 usage, 4 cannot listen, 5 results stopped coming\n"
       "(--timeout), 6 some tasks failed, 130 interrupted.");
   app.add_option("--port", o.port, "TCP port to listen on (0: any free port)")
@@ -64,6 +68,26 @@ int main(int argc, char** argv) {
                  "seconds between heartbeats; a worker silent for 3 is dead")
       ->default_val(1)
       ->check(CLI::Range(0.1, 60.0));
+  app.add_option(
+      "--data-dir", o.data_dir,
+      "keep the queues in a journal in DIR: a restarted master resumes where it stopped");
+  app.add_option("--fsync", fsync,
+                 "with --data-dir, when the journal reaches the disk: always (before every reply), "
+                 "interval (every 5 ms), never (when the kernel likes)")
+      ->default_val("interval")
+      ->check(CLI::IsMember({"always", "interval", "never"}));
+  app.add_option(
+         "--max-queue", o.broker.max_queue,
+         "most entries waiting or running per queue; a put beyond waits for room (0: no limit)")
+      ->default_val(0);
+  app.add_option("--status-every", status_every_s,
+                 "seconds between status lines on stderr (0: none; SIGUSR1: now)")
+      ->default_val(0)
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--journal-segment-mb", segment_mb, "size of a journal segment file")
+      ->default_val(64)
+      ->check(CLI::Range(1, 4096))
+      ->group("");  // for tests of compaction
   app.set_version_flag("--version", std::string("task_master ") + TASKQ_VERSION);
   try {
     app.parse(argc, argv);
@@ -78,12 +102,19 @@ int main(int argc, char** argv) {
   o.timeout = Millis(timeout_s);
   o.broker.task_timeout = Millis(task_timeout_s);
   o.broker.heartbeat = Millis(heartbeat_s);
+  o.status_every = Millis(status_every_s);
+  o.fsync = fsync == "always"  ? taskq::FsyncMode::kAlways
+            : fsync == "never" ? taskq::FsyncMode::kNever
+                               : taskq::FsyncMode::kInterval;
+  o.segment_bytes = segment_mb << 20;
   taskq::Result<std::string> key = taskq::ResolveAuthkey(authkey, authkey_file);
   if (!key.ok()) {
     std::cerr << "task_master: " << key.status().message() << "\n";
     return taskq::kExitUsage;
   }
   o.authkey = *key;
-  taskq::InstallSignalPipe();
+  // A second Ctrl-C ends the master at once: what it acknowledged is in
+  // the journal already.
+  taskq::InstallSignalPipe(/*exit_on_second=*/true);
   return taskq::RunMaster(o, std::cout, std::cerr);
 }

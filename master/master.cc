@@ -14,6 +14,7 @@
 #include "client/connection.h"
 #include "client/exit_codes.h"
 #include "client/signals.h"
+#include "master/job.h"
 #include "master/server.h"
 #include "proto/keys.h"
 #include "proto/limits.h"
@@ -56,124 +57,81 @@ void PrintHowToConnect(const MasterOptions& o, int port, std::ostream& out) {
   out << std::flush;
 }
 
-int ExitCodeFor(const Status& s) {
-  switch (s.code()) {
-    case Code::kInterrupted:
-      return kExitInterrupted;
-    case Code::kEmpty:
-    case Code::kTimeout:
-      return kExitTimeout;
-    default:
-      return kExitError;
-  }
-}
-
 int Fail(std::ostream& err, const Status& s) {
   err << "task_master: " << s.message() << "\n";
-  return ExitCodeFor(s);
+  return s.code() == Code::kInterrupted ? kExitInterrupted : kExitError;
 }
 
-// The tutorial's master: put N random numbers as square tasks, then collect
-// and print their results.
-class SquareJob {
- public:
-  SquareJob(Client& client, const MasterOptions& o, std::ostream& out, std::ostream& err)
-      : client_(client), o_(o), out_(out), err_(err) {}
+void PrintRecovery(const MasterOptions& o, const RecoveryReport& r, std::ostream& out,
+                   std::ostream& err) {
+  for (const std::string& p : r.problems) err << "task_master: journal: " << p << "\n";
+  if (r.torn_bytes)
+    err << "task_master: journal: cut off " << r.torn_bytes
+        << " bytes of a record that a crash interrupted (it was never acknowledged)\n";
+  if (r.records == 0) return;
+  out << "Recovered " << o.data_dir << ": " << r.ready << " task(s) waiting, " << r.outcomes
+      << " outcome(s) to collect (" << r.records << " journal records)" << std::endl;
+}
 
-  int Run() {
-    if (Status s = PutTasks(); !s.ok()) return Fail(err_, s);
-    out_ << "Try get results..." << std::endl;
-    while (received_ < o_.square) {
-      Result<std::vector<Item>> got = client_.Get("results", kMaxBatch, o_.timeout);
-      if (!got.ok()) return NoMoreResults(got.status());
-      for (const Item& item : *got) Print(item);
-      out_.flush();
+// The tutorial's job: N random numbers 0..10000 as square tasks, each result
+// printed as "Result: n * n = m".
+int RunSquareJob(Client& client, const MasterOptions& o, std::ostream& out, std::ostream& err) {
+  JobOptions jo;
+  jo.timeout = o.timeout;
+  jo.resume = !o.data_dir.empty();
+  if (o.broker.max_queue) jo.batch = o.broker.max_queue;
+  std::mt19937 rng(randombytes_random());
+  std::uniform_int_distribution<int> pick(0, 10000);
+  int left = o.square;
+  auto source = [&](TaskSpec* t) {
+    if (left == 0) return false;
+    --left;
+    const int n = pick(rng);
+    if (!o.quiet) out << "Put task " << n << "...\n";
+    *t = TaskSpec{"square", Value::Int(n), {}};
+    return true;
+  };
+  auto sink = [&](const Item& item) {
+    if (!item.outcome) return;  // something a client put into "results" by hand
+    if (!item.outcome->ok) {
+      out << "Result: task " << item.id << " (" << item.kind << " "
+          << PackedToJson(item.arg.packed()) << ") failed: " << item.outcome->error << "\n";
+    } else if (!o.quiet) {
+      const std::string n = item.arg.ToText();
+      out << "Result: " << n << " * " << n << " = " << item.outcome->value.ToText() << "\n";
     }
-    if (failed_ > 0) {
-      err_ << "task_master: " << failed_ << " of " << o_.square << " tasks failed\n";
-      return kExitTasksFailed;
-    }
-    return kExitOk;
-  }
+  };
+  Job job(client, jo, out, err);
+  const int code = job.Run(source, sink);
+  if (o.quiet && code == kExitOk) out << o.square << " results received" << std::endl;
+  return code;
+}
 
- private:
-  Status PutTasks() {
-    std::mt19937 rng(randombytes_random());
-    std::uniform_int_distribution<int> pick(0, 10000);
-    std::vector<TaskSpec> batch;
-    // One message carries many tasks: a batch per kMaxBatch, not per task.
-    for (int i = 0; i < o_.square; ++i) {
-      const int n = pick(rng);
-      if (!o_.quiet) out_ << "Put task " << n << "...\n";
-      batch.push_back(TaskSpec{"square", Value::Int(n), {}});
-      if (batch.size() == kMaxBatch || i + 1 == o_.square) {
-        Result<IdRange> r = client_.Put("tasks", batch);
-        if (!r.ok()) return r.status();
-        batch.clear();
-      }
-    }
-    if (o_.quiet) out_ << "Put " << o_.square << " square tasks\n";
-    out_.flush();
-    return Status::Ok();
-  }
-
-  void Print(const Item& item) {
-    ++received_;
-    if (!item.outcome) return;  // something a client put into results by hand
-    const TaskOutcome& r = *item.outcome;
-    if (!r.ok) {
-      ++failed_;
-      out_ << "Result: task " << item.id << " (" << item.kind << " " << item.arg.ToText()
-           << ") failed: " << r.error << "\n";
-      return;
-    }
-    if (o_.quiet) return;
-    const std::string n = item.arg.ToText();
-    out_ << "Result: " << n << " * " << n << " = " << r.value.ToText() << "\n";
-  }
-
-  int NoMoreResults(const Status& s) {
-    if (s.code() == Code::kEmpty) {
-      err_ << "task_master: no result for " << o_.timeout.count() / 1000.0 << " s (" << received_
-           << " of " << o_.square << " received); are workers connected?\n";
-      return kExitTimeout;
-    }
-    if (s.code() == Code::kInterrupted) {
-      err_ << "task_master: interrupted (" << received_ << " of " << o_.square
-           << " results received)\n";
-      return kExitInterrupted;
-    }
-    return Fail(err_, s);
-  }
-
-  Client& client_;
-  const MasterOptions& o_;
-  std::ostream& out_;
-  std::ostream& err_;
-  int received_ = 0;
-  int failed_ = 0;
-};
-
-int WaitForSignal() {
-  zmq_pollitem_t item = {nullptr, SignalFd(), ZMQ_POLLIN, 0};
+// --serve: wait for a stop signal, or for the server to end on its own.
+int WaitForStop(const Server& server, std::ostream& err) {
+  zmq_pollitem_t items[] = {{nullptr, SignalFd(), ZMQ_POLLIN, 0},
+                            {nullptr, server.done_fd(), ZMQ_POLLIN, 0}};
   while (SignalCount() == 0) {
-    if (SignalFd() < 0) return kExitError;
-    zmq_poll(&item, 1, -1);
+    zmq_poll(items, 2, -1);
+    if (items[1].revents & ZMQ_POLLIN) return Fail(err, server.failure());
   }
   return kExitOk;
 }
 
-int RunJob(zmq::context_t& ctx, const MasterOptions& o, std::ostream& out, std::ostream& err) {
+int RunJob(zmq::context_t& ctx, const Server& server, const MasterOptions& o, std::ostream& out,
+           std::ostream& err) {
   if (o.serve) {
     out << "Serving queues until Ctrl-C..." << std::endl;
-    return WaitForSignal();
+    return WaitForStop(server, err);
   }
   ClientOptions co;
   co.name = "task_master";
   co.interrupt_fd = SignalFd();
   Result<std::unique_ptr<Client>> client = Client::ConnectLocal(ctx, kLocalEndpoint, co);
   if (!client.ok()) return Fail(err, client.status());
-  return SquareJob(**client, o, out, err).Run();
+  const int code = RunSquareJob(**client, o, out, err);
+  if (Status s = server.failure(); !s.ok()) return Fail(err, s);
+  return code;
 }
 
 }  // namespace
@@ -191,17 +149,23 @@ int RunMaster(const MasterOptions& o, std::ostream& out, std::ostream& err) {
   so.broker = o.broker;
   if (so.broker.instance == 0)
     so.broker.instance = (uint64_t{randombytes_random()} << 32) | randombytes_random();
+  if (!o.data_dir.empty())
+    so.journal = JournalOptions{o.data_dir, o.fsync, std::chrono::milliseconds(5), o.segment_bytes};
   so.log = [&err, &log_mu](const std::string& line) {
     std::lock_guard<std::mutex> lock(log_mu);
     err << "task_master: " << line << std::endl;
   };
+  so.status_fd = StatusFd();
+  so.status_every = o.status_every;
   Server server(ctx, so);
-  if (Status s = server.Start(); !s.ok()) {
+  RecoveryReport recovered;
+  if (Status s = server.Start(&recovered); !s.ok()) {
     err << "task_master: " << s.message() << "\n";
-    return kExitUnavailable;
+    return s.message().find("cannot listen") == 0 ? kExitUnavailable : kExitError;
   }
   PrintHowToConnect(o, server.port(), out);
-  const int code = RunJob(ctx, o, out, err);
+  PrintRecovery(o, recovered, out, err);
+  const int code = RunJob(ctx, server, o, out, err);
   server.Stop("master exit");
   out << "master exit." << std::endl;
   return code;

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "master/broker.h"
+#include "master/journal.h"
 
 namespace taskq {
 
@@ -18,6 +19,10 @@ struct MasterOptions {
   int square = 10;                           // the tutorial job: this many square tasks
   std::chrono::milliseconds timeout{10000};  // each wait for a result
   bool quiet = false;                        // no line per task
+  std::string data_dir;                      // keep the state on disk here (empty: in memory only)
+  FsyncMode fsync = FsyncMode::kInterval;
+  uint64_t segment_bytes = 64u << 20;
+  std::chrono::milliseconds status_every{0};  // a status line this often on stderr
   BrokerOptions broker;
 };
 

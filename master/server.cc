@@ -1,9 +1,15 @@
 #include "master/server.h"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <mutex>
 #include <unordered_map>
 
+#include "client/signals.h"
 #include "master/handshake_monitor.h"
+#include "master/status.h"
 #include "master/zap_handler.h"
 #include "proto/limits.h"
 
@@ -54,7 +60,8 @@ class RefusalLog {
 
 }  // namespace
 
-// Owns the sockets and the Broker; lives on the loop thread once started.
+// Owns the sockets, the Broker and the journal; lives on the loop thread
+// once started.
 class ServerLoop : public Transport {
  public:
   ServerLoop(zmq::context_t& ctx, const ServerOptions& options)
@@ -66,13 +73,21 @@ class ServerLoop : public Transport {
         monitor_(ctx, [this](const std::string& peer, const std::string& why) {
           broker_.CountRefusedHandshake();
           const std::string line = refusals_.Note(peer, why, Clock::now());
-          if (options_.log && !line.empty()) options_.log(line);
+          if (!line.empty()) Log(line);
         }) {}
 
+  Status OpenJournal(RecoveryReport* report);
   Result<int> Bind(const std::string& control_endpoint);
   void Run();
+  Status failure() {
+    std::lock_guard<std::mutex> lock(failure_mu_);
+    return failure_;
+  }
 
+  // Sends never block. The journal's pending records go to the file first:
+  // nothing is announced before it is written down.
   SendResult Send(std::string_view routing_id, std::string_view bytes) override {
+    if (journal_ && journal_->pending() && !Fail(journal_->Commit())) return SendResult::kFull;
     try {
       if (!router_.send(zmq::buffer(routing_id),
                         zmq::send_flags::sndmore | zmq::send_flags::dontwait))
@@ -85,23 +100,48 @@ class ServerLoop : public Transport {
   }
 
  private:
+  void Pass(const zmq::pollitem_t* items);
   void ReadRouter();
   bool ReadControl();
+  void Report(TimePoint now);
+  void Log(const std::string& line) {
+    if (options_.log) options_.log(line);
+  }
+  // Records a fatal error; true when s is ok.
+  bool Fail(const Status& s) {
+    if (s.ok()) return true;
+    std::lock_guard<std::mutex> lock(failure_mu_);
+    if (failure_.ok()) failure_ = s;
+    return false;
+  }
 
   const ServerOptions& options_;
   Broker broker_;
+  std::unique_ptr<Journal> journal_;
   zmq::socket_t router_;
   zmq::socket_t control_;
   ZapHandler zap_;
   RefusalLog refusals_;
   HandshakeMonitor monitor_;
+  TimePoint next_status_ = TimePoint::max();
+  std::mutex failure_mu_;
+  Status failure_;
 };
+
+Status ServerLoop::OpenJournal(RecoveryReport* report) {
+  if (!options_.journal) return Status::Ok();
+  Result<std::unique_ptr<Journal>> j = Journal::Open(*options_.journal, broker_, report);
+  if (!j.ok()) return j.status();
+  journal_ = std::move(*j);
+  broker_.AttachLog(journal_.get(), journal_->epoch());
+  return Status::Ok();
+}
 
 Result<int> ServerLoop::Bind(const std::string& control_endpoint) {
   const std::string port = options_.port == 0 ? "*" : std::to_string(options_.port);
   const std::string endpoint = "tcp://" + options_.bind + ":" + port;
-  if (Status s = zap_.Bind(); !s.ok()) return s;
-  if (Status s = monitor_.Attach(router_); !s.ok()) return s;
+  TASKQ_TRY(zap_.Bind());
+  TASKQ_TRY(monitor_.Attach(router_));
   try {
     control_.connect(control_endpoint);
     router_.set(zmq::sockopt::linger, 0);
@@ -109,6 +149,12 @@ Result<int> ServerLoop::Bind(const std::string& control_endpoint) {
     router_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(kMaxMessageBytes + 256));
     // A peer that connects and never finishes the handshake is cut off.
     router_.set(zmq::sockopt::handshake_ivl, 5000);
+    // ZMTP heartbeats drop a connection whose peer vanished without closing
+    // it (a crashed machine, a frozen process); the next send to it then
+    // fails, and its leases go back (Broker::CheckPeers).
+    const int hb = static_cast<int>(options_.broker.heartbeat.count());
+    router_.set(zmq::sockopt::heartbeat_ivl, hb);
+    router_.set(zmq::sockopt::heartbeat_timeout, std::max(3 * hb, 1000));
     // Sends never block and per-worker credit (get.max) bounds what is in
     // flight, so the high-water marks are a safety net, not flow control.
     router_.set(zmq::sockopt::sndhwm, 100000);
@@ -136,22 +182,58 @@ Result<int> ServerLoop::Bind(const std::string& control_endpoint) {
 }
 
 void ServerLoop::Run() {
+  if (options_.status_every.count() > 0) next_status_ = Clock::now() + options_.status_every;
   for (;;) {
     zmq::pollitem_t items[] = {
-        {router_.handle(), 0, ZMQ_POLLIN, 0},
-        {zap_.socket().handle(), 0, ZMQ_POLLIN, 0},
-        {monitor_.socket().handle(), 0, ZMQ_POLLIN, 0},
-        {control_.handle(), 0, ZMQ_POLLIN, 0},
+        {router_.handle(), 0, ZMQ_POLLIN, 0},           {zap_.socket().handle(), 0, ZMQ_POLLIN, 0},
+        {monitor_.socket().handle(), 0, ZMQ_POLLIN, 0}, {control_.handle(), 0, ZMQ_POLLIN, 0},
+        {nullptr, options_.status_fd, ZMQ_POLLIN, 0},
     };
-    const int timeout = MillisUntil(broker_.NextDeadline(), Clock::now());
-    if (zmq_poll(items, 4, timeout) < 0 && zmq_errno() != EINTR) break;
-    if (items[1].revents & ZMQ_POLLIN) zap_.HandlePending();
-    if (items[2].revents & ZMQ_POLLIN) monitor_.HandlePending();
-    if (items[0].revents & ZMQ_POLLIN) ReadRouter();
-    const TimePoint now = Clock::now();
-    broker_.Tick(now);
-    broker_.Flush(*this, now);
+    const int n = options_.status_fd >= 0 ? 5 : 4;
+    const TimePoint wake = std::min(broker_.NextDeadline(), next_status_);
+    if (zmq_poll(items, n, MillisUntil(wake, Clock::now())) < 0 && zmq_errno() != EINTR) break;
+    Pass(items);
     if ((items[3].revents & ZMQ_POLLIN) && ReadControl()) return;
+    if (!failure().ok()) {
+      Log(failure().message() + "; the master stops");
+      broker_.Shutdown("master error");
+      broker_.Flush(*this, Clock::now());
+      router_.set(zmq::sockopt::linger, kShutdownLingerMs);
+      return;
+    }
+  }
+}
+
+// One pass: authenticate, read, tick the timers, write the journal, send.
+void ServerLoop::Pass(const zmq::pollitem_t* items) {
+  if (items[1].revents & ZMQ_POLLIN) zap_.HandlePending();
+  if (items[2].revents & ZMQ_POLLIN) monitor_.HandlePending();
+  if (items[0].revents & ZMQ_POLLIN) ReadRouter();
+  const TimePoint now = Clock::now();
+  broker_.Tick(now);
+  broker_.Flush(*this, now);
+  if (journal_) {
+    Fail(journal_->Commit());
+    Fail(journal_->Compact());
+  }
+  if (now >= next_status_ || (options_.status_fd >= 0 && (items[4].revents & ZMQ_POLLIN)))
+    Report(now);
+}
+
+void ServerLoop::Report(TimePoint now) {
+  const StatsOk s = broker_.Snapshot(now);
+  if (DrainStatus()) {
+    std::string report = StatusReport(s);
+    if (journal_)
+      report += "  journal: " + std::to_string(journal_->segments()) + " segment(s), " +
+                std::to_string(journal_->bytes_on_disk()) + " bytes in " + options_.journal->dir +
+                "\n";
+    report.pop_back();
+    Log(report);
+  }
+  if (now >= next_status_) {
+    Log(StatusLine(s));
+    next_status_ = now + options_.status_every;
   }
 }
 
@@ -179,23 +261,28 @@ bool ServerLoop::ReadControl() {
   if (!control_.recv(reason, zmq::recv_flags::dontwait)) return false;
   broker_.Shutdown(reason.to_string_view());
   broker_.Flush(*this, Clock::now());
+  if (journal_) Fail(journal_->Commit());
   router_.set(zmq::sockopt::linger, kShutdownLingerMs);
   return true;
 }
 
 Server::Server(zmq::context_t& ctx, ServerOptions options)
-    : ctx_(ctx), options_(std::move(options)) {}
+    : ctx_(ctx), options_(std::move(options)), done_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
 
-Server::~Server() { Stop(); }
+Server::~Server() {
+  Stop();
+  if (done_fd_ >= 0) close(done_fd_);
+}
 
-Status Server::Start() {
+Status Server::Start(RecoveryReport* report) {
   static std::atomic<uint64_t> n{0};
   const std::string control = "inproc://taskq-server-control-" + std::to_string(n.fetch_add(1));
   control_ = zmq::socket_t(ctx_, zmq::socket_type::pair);
   control_.set(zmq::sockopt::linger, 0);
   control_.bind(control);
   loop_ = std::make_unique<ServerLoop>(ctx_, options_);
-  Result<int> port = loop_->Bind(control);
+  Status s = loop_->OpenJournal(report);
+  Result<int> port = s.ok() ? loop_->Bind(control) : Result<int>(s);
   if (!port.ok()) {
     loop_.reset();
     return port.status();
@@ -203,13 +290,19 @@ Status Server::Start() {
   port_ = *port;
   // The loop's sockets were made on this thread; starting the thread is the
   // full memory barrier that lets them move to it.
-  thread_ = std::thread([this] { loop_->Run(); });
+  thread_ = std::thread([this] {
+    loop_->Run();
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t w = write(done_fd_, &one, sizeof one);
+  });
   return Status::Ok();
 }
 
+Status Server::failure() const { return loop_ ? loop_->failure() : Status::Ok(); }
+
 void Server::Stop(const std::string& reason) {
   if (!thread_.joinable()) return;
-  control_.send(zmq::buffer(reason), zmq::send_flags::none);
+  control_.send(zmq::buffer(reason), zmq::send_flags::dontwait);
   thread_.join();
   loop_.reset();
 }

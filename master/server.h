@@ -13,11 +13,13 @@
 #define TASKQ_MASTER_SERVER_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <zmq.hpp>
 
 #include "master/broker.h"
+#include "master/journal.h"
 #include "proto/keys.h"
 #include "proto/status.h"
 
@@ -29,9 +31,12 @@ struct ServerOptions {
   DerivedKeys keys;
   std::string inproc_endpoint;  // also bind this, if not empty
   BrokerOptions broker;
+  std::optional<JournalOptions> journal;  // --data-dir: keep the state on disk
   // One line per notable event (a worker joined or left, a refused
-  // handshake). Called on the loop thread.
+  // handshake, a status report). Called on the loop thread.
   Broker::Logger log;
+  int status_fd = -1;                         // readable: log a status report (SIGUSR1; signals.h)
+  std::chrono::milliseconds status_every{0};  // log a status line this often; 0: never
 };
 
 class ServerLoop;
@@ -41,14 +46,19 @@ class Server {
   Server(zmq::context_t& ctx, ServerOptions options);
   ~Server();  // stops the loop if it still runs
 
-  // Binds (an address in use or not local comes back as kIo with a sentence
-  // naming it) and starts the loop.
-  Status Start();
+  // Recovers the journal (telling report what it found), binds (an address
+  // in use or not local comes back as kIo with a sentence naming it) and
+  // starts the loop.
+  Status Start(RecoveryReport* report = nullptr);
   // The TCP port bound (the one the OS chose when port was 0).
   int port() const { return port_; }
   // Tells every peer the master is shutting down, gives the notices up to
   // linger to leave, and stops the loop.
   void Stop(const std::string& reason = "master exit");
+  // Readable once the loop has ended on its own (the journal could not be
+  // written); failure() then says why.
+  int done_fd() const { return done_fd_; }
+  Status failure() const;
 
  private:
   zmq::context_t& ctx_;
@@ -57,6 +67,7 @@ class Server {
   zmq::socket_t control_;  // the owner's end of the stop pipe
   std::thread thread_;
   int port_ = 0;
+  int done_fd_ = -1;
 };
 
 }  // namespace taskq

@@ -69,13 +69,15 @@ struct Encoder {
         .Uint(m.heartbeat_ms);
   }
   void operator()(const Welcome& m) {
-    Op(5, "welcome")
+    Op(6, "welcome")
         .Key("v")
         .Uint(m.version)
         .Key("master")
         .Str(m.master)
         .Key("instance")
         .Uint(m.instance)
+        .Key("epoch")
+        .Uint(m.epoch)
         .Key("heartbeat_ms")
         .Uint(m.heartbeat_ms)
         .Key("max_batch")

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "proto/msgpack_writer.h"
+#include "proto/utf8.h"
 
 namespace taskq {
 namespace {
@@ -18,27 +19,11 @@ Value Build(Fn fn) {
   return Value::FromTrusted(bytes);
 }
 
-// Length of the valid UTF-8 sequence at s[i], or 0 if it is not one.
-std::size_t Utf8Length(std::string_view s, std::size_t i) {
-  const auto b = [&](std::size_t k) { return static_cast<uint8_t>(s[k]); };
-  const uint8_t c = b(i);
-  std::size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-  if (n == 0 || i + n > s.size()) return 0;
-  for (std::size_t k = 1; k < n; ++k)
-    if ((b(i + k) & 0xc0) != 0x80) return 0;
-  if (n == 2 && c < 0xc2) return 0;                       // overlong
-  if (n == 3 && c == 0xe0 && b(i + 1) < 0xa0) return 0;   // overlong
-  if (n == 3 && c == 0xed && b(i + 1) >= 0xa0) return 0;  // surrogate
-  if (n == 4 && (c > 0xf4 || (c == 0xf0 && b(i + 1) < 0x90) || (c == 0xf4 && b(i + 1) >= 0x90)))
-    return 0;
-  return n;
-}
-
 void JsonString(std::string_view s, std::string* out) {
   out->push_back('"');
   for (std::size_t i = 0; i < s.size();) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
-    std::size_t n = Utf8Length(s, i);
+    std::size_t n = Utf8SequenceLength(s, i);
     if (n == 0) {  // not UTF-8: the replacement character keeps the output valid JSON
       out->append("\\ufffd");
       ++i;
@@ -85,8 +70,15 @@ bool RenderContainer(MsgpackReader& r, std::string* out, int depth, bool map) {
     if (i) out->append(", ");
     if (map) {
       std::string_view key;
+      const MsgType kt = r.Peek();
       if (r.ReadStr(&key)) {
         JsonString(key, out);
+      } else if (kt == MsgType::kArray || kt == MsgType::kMap) {
+        // JSON keys are strings. A container key is named, not rendered:
+        // rendering it as escaped text nests escapes, and the output would
+        // double with each level (a few bytes of input, gigabytes of text).
+        if (!r.Skip(nullptr, depth - 1)) return false;
+        out->append(kt == MsgType::kArray ? "\"<array>\"" : "\"<map>\"");
       } else {
         std::string text;
         if (!RenderJson(r, &text, depth - 1)) return false;

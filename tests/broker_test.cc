@@ -459,6 +459,27 @@ TEST_F(BrokerTest, ATaskThatFailsForGoodLeavesARecordInTheFailedQueue) {
   EXPECT_NE(record.find("\"arg\": 5"), std::string::npos) << record;
 }
 
+TEST_F(BrokerTest, AFailureRecordOfAnArgumentAtTheLimitsNamesItInstead) {
+  Hello("W");
+  Hello("C", "client");
+  std::string deep(kMaxDepth, '\x91');  // 32 levels: fine as an argument...
+  deep.push_back('\x01');
+  Put p;
+  p.queue = "tasks";
+  p.items = {NewTask{"square", deep, 0}};
+  Send("C", p);
+  ASSERT_TRUE(std::holds_alternative<PutOk>(NextReal("C")));
+  SendGet("W", "tasks", 1, 0, true);
+  const uint64_t id = Items("W")[0].id;
+  Report("W", id, false, 0, /*retry=*/false);
+  SendGet("C", "failed", 10, 0, false);  // ...but not one level deeper in a record
+  std::vector<Entry> got = Items("C");
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_NE(PackedToJson(got[0].arg)
+                .find("too large or too deep to copy here: see task " + std::to_string(id)),
+            std::string::npos);
+}
+
 TEST_F(BrokerTest, AFullQueueMakesAPutWaitThenSayFull) {
   BrokerOptions o;
   o.max_queue = 2;

@@ -1,12 +1,16 @@
 #include "tests/e2e_util.h"
 
+#include <algorithm>
+
 namespace taskq::testing {
 
 std::string MasterBin() { return TASKQ_MASTER_BIN; }
 std::string WorkerBin() { return TASKQ_WORKER_BIN; }
 
 std::unique_ptr<Process> E2eTest::StartMaster(std::vector<std::string> args, int* port) {
-  std::vector<std::string> argv = {MasterBin(), "--bind", "127.0.0.1", "--port", "0"};
+  std::vector<std::string> argv = {MasterBin(), "--bind", "127.0.0.1"};
+  if (std::find(args.begin(), args.end(), "--port") == args.end())
+    argv.insert(argv.end(), {"--port", "0"});
   argv.insert(argv.end(), args.begin(), args.end());
   auto p = Process::Start(argv, {"TASKQ_AUTHKEY=" + key_});
   EXPECT_TRUE(p) << "cannot start " << argv[0];

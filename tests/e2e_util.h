@@ -23,8 +23,8 @@ class E2eTest : public ::testing::Test {
  protected:
   std::string key_ = "e2e-test-key";
 
-  // task_master --bind 127.0.0.1 --port 0 ARGS, key from TASKQ_AUTHKEY; waits
-  // for its port.
+  // task_master --bind 127.0.0.1 --port 0 ARGS (ARGS may name another port),
+  // key from TASKQ_AUTHKEY; waits for its port.
   std::unique_ptr<Process> StartMaster(std::vector<std::string> args, int* port);
   // task_worker --server 127.0.0.1:PORT ARGS with key.
   std::unique_ptr<Process> StartWorker(int port, std::vector<std::string> args = {},

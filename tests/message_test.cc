@@ -43,7 +43,7 @@ std::vector<Message> OneOfEach() {
   stats.workers = {WorkerStats{"w1", 2, 4, 100, 30}};
   stats.counters = {{"put", 10}, {"duplicates", 1}};
   return {Hello{1, "worker", "w1", 4, 99, 1000},
-          Welcome{1, "taskq-master", 1234, 1000, kMaxBatch},
+          Welcome{1, "taskq-master", 1234, 5678, 1000, kMaxBatch},
           put,
           PutOk{3, 100, 2},
           get,
@@ -70,6 +70,16 @@ TEST(Message, EveryMessageRoundTrips) {
 
 TEST(Message, FieldsSurviveTheRoundTrip) {
   std::vector<Message> all = OneOfEach();
+  Result<Message> w = Decode(Encode(all[1]));
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ(std::get<Welcome>(*w).instance, 1234u);
+  EXPECT_EQ(std::get<Welcome>(*w).epoch, 5678u);
+  EXPECT_EQ(std::get<Welcome>(*w).heartbeat_ms, 1000u);
+  std::string bye = Encode(Goodbye{{4, 5}});
+  Result<Message> g = Decode(bye);
+  ASSERT_TRUE(g.ok());
+  EXPECT_EQ(std::get<Goodbye>(*g).release, (std::vector<uint64_t>{4, 5}));
+
   std::string bytes = Encode(all[5]);  // items
   Result<Message> m = Decode(bytes);
   ASSERT_TRUE(m.ok());

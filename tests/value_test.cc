@@ -31,6 +31,20 @@ TEST(Value, RendersJson) {
   EXPECT_EQ(PackedToJson("\x01\x02"), "null");  // not one value
 }
 
+TEST(Value, MapKeysThatAreContainersAreNamedNotRendered) {
+  // {{{...}: 1}: 1} thirty levels deep: rendered as escaped text, each level
+  // would double the output (found by the fuzzer).
+  std::string nested;
+  for (int i = 0; i < 30; ++i) nested += "\x81";
+  nested += "\x01";
+  for (int i = 0; i < 30; ++i) nested += "\x01";
+  const std::string json = PackedToJson(nested);
+  EXPECT_EQ(json, R"({"<map>": 1})");
+  std::string b;
+  MsgpackWriter(&b).Map(2).Int(7).Str("seven").Array(1).Nil().Str("list");
+  EXPECT_EQ(PackedToJson(b), R"({"7": "seven", "<array>": "list"})");
+}
+
 TEST(Value, FromPackedChecksTheBytes) {
   EXPECT_TRUE(Value::FromPacked("\x01").ok());
   EXPECT_FALSE(Value::FromPacked("").ok());

@@ -16,7 +16,9 @@ class SquareHandler : public Handler {
   RunOutcome Run(const Item& task, const CancelToken&) override {
     std::optional<int64_t> n = task.arg.AsInt();
     if (!n)
-      return RunOutcome::Error("square needs an integer, got " + PackedToJson(task.arg.packed()));
+      // Bad input fails the same way every time: no retry.
+      return RunOutcome::Error("square needs an integer, got " + PackedToJson(task.arg.packed()),
+                               /*retry=*/false);
     if (*n > kMaxSquareArg || *n < -kMaxSquareArg)
       return RunOutcome::Error("square of " + std::to_string(*n) + " does not fit in 64 bits",
                                /*retry=*/false);
@@ -36,8 +38,9 @@ class SleepHandler : public Handler {
   RunOutcome Run(const Item& task, const CancelToken& cancel) override {
     std::optional<int64_t> ms = task.arg.AsInt();
     if (!ms || *ms < 0 || *ms > kMaxSleepMs)
-      return RunOutcome::Error("sleep needs milliseconds from 0 to 86400000, got " +
-                               PackedToJson(task.arg.packed()));
+      return RunOutcome::Error(
+          "sleep needs milliseconds from 0 to 86400000, got " + PackedToJson(task.arg.packed()),
+          /*retry=*/false);
     const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(*ms);
     while (std::chrono::steady_clock::now() < end) {
       if (cancel.cancelled()) return RunOutcome::Error("the worker stopped before the sleep ended");

@@ -209,7 +209,6 @@ std::optional<int> WorkerLoop::OnSignal(TimePoint now) {
   if (count >= 2) {
     out_ << "stopping now; " << in_flight_ << " unfinished task(s) go back to the master"
          << std::endl;
-    executor_.Cancel();
     return Exit(kExitInterrupted, /*goodbye=*/true);
   }
   if (!stopping_) {
@@ -262,14 +261,16 @@ void WorkerLoop::OnItems(const Items& m) {
 
 void WorkerLoop::Start(const Entry& e, TimePoint now) {
   // While stopping, tasks that still arrive are not started: the goodbye
-  // hands them back to the master.
-  if (stopping_) return;
+  // hands them back to the master, without using up an attempt.
+  if (stopping_) return unstarted_.push_back(e.id);
   Item task = Item::FromEntry(e);
   Handler* h = handlers_.Find(task.kind);
   ++in_flight_;
   if (!h) {
-    Finish(FinishedTask{
-        task.id, RunOutcome::Error("this worker does not run '" + task.kind + "' tasks"), 0});
+    Finish(FinishedTask{task.id,
+                        RunOutcome::Error("this worker does not run '" + task.kind +
+                                          "' tasks (commands need task_worker --exec)"),
+                        0, epoch_});
     return;
   }
   if (h->Instant() && o_.delay.count() == 0) {
@@ -288,8 +289,10 @@ void WorkerLoop::OnWelcome(const Welcome& w) {
     out_ << "Reconnected to " << conn_->display() << (restarted ? " (the master restarted)" : "")
          << std::endl;
   }
+  const uint64_t old_epoch = epoch_;
   NoteWelcome();
-  get_out_ = false;  // a get sent before is gone with the old session
+  if (epoch_ != old_epoch) unstarted_.clear();  // ids of a master that is gone
+  get_out_ = false;                             // a get sent before is gone with the old session
   DropStale();
   Resend();
 }

@@ -1,0 +1,70 @@
+#include "master/status.h"
+
+#include <cstdio>
+
+namespace taskq {
+namespace {
+
+uint64_t Counter(const StatsOk& s, std::string_view name) {
+  for (const auto& [k, v] : s.counters)
+    if (k == name) return v;
+  return 0;
+}
+
+std::string Padded(std::string_view text, std::size_t width) {
+  std::string out(text);
+  if (out.size() < width) out.append(width - out.size(), ' ');
+  return out;
+}
+
+}  // namespace
+
+std::string StatusReport(const StatsOk& s) {
+  std::string out = "status:\n";
+  std::size_t width = 5;
+  for (const QueueStats& q : s.queues) width = std::max(width, q.name.size());
+  char line[512];
+  std::snprintf(line, sizeof line, "  %s %12s %12s %12s\n", Padded("queue", width).c_str(), "ready",
+                "leased", "failed");
+  out += line;
+  for (const QueueStats& q : s.queues) {
+    std::snprintf(line, sizeof line, "  %s %12llu %12llu %12llu\n", Padded(q.name, width).c_str(),
+                  static_cast<unsigned long long>(q.ready),
+                  static_cast<unsigned long long>(q.leased),
+                  static_cast<unsigned long long>(q.failed));
+    out += line;
+  }
+  out += "  workers: " + std::to_string(s.workers.size()) + "\n";
+  for (const WorkerStats& w : s.workers) {
+    std::snprintf(line, sizeof line,
+                  "    %s: %llu in flight (runs %llu at once), %llu done, heard %.1f s ago\n",
+                  std::string(w.name).c_str(), static_cast<unsigned long long>(w.in_flight),
+                  static_cast<unsigned long long>(w.capacity),
+                  static_cast<unsigned long long>(w.done), static_cast<double>(w.idle_ms) / 1000.0);
+    out += line;
+  }
+  out += "  counters:";
+  for (const auto& [k, v] : s.counters) out += " " + std::string(k) + " " + std::to_string(v);
+  out += "\n";
+  return out;
+}
+
+std::string StatusLine(const StatsOk& s) {
+  std::string out = "status:";
+  for (const QueueStats& q : s.queues) {
+    if (q.ready + q.leased + q.failed == 0) continue;
+    out += " " + std::string(q.name) + " " + std::to_string(q.ready) + " ready";
+    if (q.leased) out += " " + std::to_string(q.leased) + " leased";
+    if (q.failed) out += " " + std::to_string(q.failed) + " failed";
+    out += ";";
+  }
+  out += " " + std::to_string(s.workers.size()) + " worker(s); accepted " +
+         std::to_string(Counter(s, "accepted")) + ", failed " +
+         std::to_string(Counter(s, "failed")) + ", requeued " +
+         std::to_string(Counter(s, "requeued")) + ", duplicates " +
+         std::to_string(Counter(s, "duplicates")) + ", refused " +
+         std::to_string(Counter(s, "refused_handshakes"));
+  return out;
+}
+
+}  // namespace taskq

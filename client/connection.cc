@@ -150,6 +150,7 @@ Status Connection::SendHello() {
   h.capacity = options_.peer.capacity;
   h.session = options_.peer.session;
   h.heartbeat_ms = options_.peer.heartbeat_ms;
+  for (const std::string& k : options_.peer.kinds) h.kinds.push_back(k);
   return Send(h);
 }
 

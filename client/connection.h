@@ -37,6 +37,7 @@ struct PeerInfo {
   uint32_t capacity = 0;
   uint64_t session = 0;  // 0: a random one is made
   uint32_t heartbeat_ms = 0;
+  std::vector<std::string> kinds;  // kinds of task a worker runs
 };
 
 // What the master said in welcome.

@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
   results.queue = "results";
   results.lease = false;
   const std::vector<std::pair<std::string, Message>> all = {
-      {"hello", Hello{1, "worker", "w", 2, 9, 50}},
+      {"hello", Hello{1, "worker", "w", 2, 9, 50, {"square"}}},
       {"welcome", Welcome{1, "m", 1, 1, 1000, 65536}},
       {"put", put},
       {"put_ok", PutOk{1, 1, 2}},
@@ -71,8 +71,8 @@ int main(int argc, char** argv) {
       {"goodbye", Goodbye{{1, 2}}}};
   for (const auto& [name, m] : all) Write(argv[1], name, Encode(m));
 
-  std::string talk = Record('A', 0, Encode(Hello{1, "client", "c", 0, 0, 0})) +
-                     Record('B', 0, Encode(Hello{1, "worker", "w", 2, 7, 50})) +
+  std::string talk = Record('A', 0, Encode(Hello{1, "client", "c", 0, 0, 0, {}})) +
+                     Record('B', 0, Encode(Hello{1, "worker", "w", 2, 7, 50, {}})) +
                      Record('B', 0, Encode(get)) + Record('A', 2, Encode(put)) +
                      Record('B', 20, Encode(result)) + Record('A', 0, Encode(results)) +
                      Record('B', 1, Encode(get)) + Record('A', 120, Encode(put)) +

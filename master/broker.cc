@@ -117,6 +117,10 @@ void Broker::OnHello(std::string_view routing_id, const Hello& m, TimePoint now)
   p.capacity = m.capacity;
   p.session = m.session;
   p.heartbeat = std::chrono::milliseconds(m.heartbeat_ms);
+  p.kinds.assign(m.kinds.begin(), m.kinds.end());
+  std::erase_if(warned_kinds_, [&](const std::string& k) {
+    return std::find(m.kinds.begin(), m.kinds.end(), k) != m.kinds.end();
+  });
   p.last_heard = p.last_sent = now;
   p.live = true;
   // The same process on a new connection (it lost the old one): its leases
@@ -126,8 +130,11 @@ void Broker::OnHello(std::string_view routing_id, const Hello& m, TimePoint now)
     leases_.MovePeer(other, idx);
     PeerGone(other, "reconnected");
   }
-  if (is_new && p.worker)
+  if (is_new && p.worker) {
     Log("worker " + p.name + " joined (runs up to " + std::to_string(p.capacity) + " at once)");
+    for (uint32_t q = 0; q < queues_.queue_count(); ++q)
+      WarnIfNobodyRuns(q, queues_.WaitingTaskKinds(q));
+  }
   Send(idx, Welcome{kProtocolVersion, options_.name, options_.instance, options_.epoch,
                     static_cast<uint32_t>(options_.heartbeat.count()), kMaxBatch});
 }
@@ -180,6 +187,37 @@ void Broker::AddTasks(uint32_t peer, const Put& m, uint32_t queue, uint32_t repl
   counters_.put += m.items.size();
   Send(peer, PutOk{m.rid, first, m.items.size()});
   ServeWaiters(queue);
+  std::vector<std::string_view> put_kinds;
+  for (const NewTask& t : m.items)
+    if (std::find(put_kinds.begin(), put_kinds.end(), t.kind) == put_kinds.end())
+      put_kinds.push_back(t.kind);
+  WarnIfNobodyRuns(queue, std::move(put_kinds));
+}
+
+// Tasks of a kind that no connected worker runs wait for one that does
+// (typically: command tasks and no worker started with --exec). Say so once,
+// in the master's log, rather than leave the producer guessing: when such
+// tasks are put, and when a worker joins while they wait. Workers that did
+// not say what they run might run anything; with no worker connected yet,
+// there is nothing to say.
+void Broker::WarnIfNobodyRuns(uint32_t queue, std::vector<std::string_view> kinds) {
+  bool any_worker = false;
+  for (const Peer& p : peers_) {
+    if (!p.live || !p.worker) continue;
+    if (p.kinds.empty()) return;
+    any_worker = true;
+    std::erase_if(kinds, [&](std::string_view k) {
+      return std::find(p.kinds.begin(), p.kinds.end(), k) != p.kinds.end();
+    });
+  }
+  if (!any_worker) return;
+  for (std::string_view k : kinds) {
+    if (std::find(warned_kinds_.begin(), warned_kinds_.end(), k) != warned_kinds_.end()) continue;
+    warned_kinds_.emplace_back(k);
+    Log("tasks of kind '" + std::string(k) + "' wait in queue '" +
+        std::string(queues_.QueueName(queue)) + "': no connected worker runs them" +
+        (k == "exec" ? " (a worker runs commands only when started with --exec)" : ""));
+  }
 }
 
 void Broker::OnGet(uint32_t peer, const Get& m, TimePoint now) {

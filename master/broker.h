@@ -108,6 +108,7 @@ class Broker {
     bool worker = false;
     uint32_t capacity = 0;
     uint64_t session = 0;
+    std::vector<std::string> kinds;  // what it said it runs; empty: not said
     std::chrono::milliseconds heartbeat{0};
     TimePoint last_heard, last_sent;
     uint64_t done = 0;
@@ -171,6 +172,7 @@ class Broker {
   // Entries.
   void AddTasks(uint32_t peer, const Put& m, uint32_t queue, uint32_t reply,
                 const std::vector<uint16_t>& kinds);
+  void WarnIfNobodyRuns(uint32_t queue, std::vector<std::string_view> kinds);
   bool Serve(uint32_t peer, uint64_t rid, uint32_t queue, uint32_t max, bool lease,
              const std::vector<uint16_t>& kinds);
   void ServeWaiters(uint32_t queue);
@@ -219,6 +221,7 @@ class Broker {
   std::priority_queue<Due, std::vector<Due>, std::greater<Due>> waiter_due_;
   std::deque<PendingPut> pending_puts_;
   std::unordered_map<uint64_t, uint32_t> task_timeouts_;  // id -> ms, when set per task
+  std::vector<std::string> warned_kinds_;  // kinds said to have no worker, until one joins
   std::vector<OutMsg> outbox_;
   Counters counters_;
   TimePoint next_check_ = TimePoint::min();

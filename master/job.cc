@@ -11,10 +11,12 @@ namespace {
 
 // Failures listed one by one at the end; past this, only counted.
 constexpr std::size_t kFailuresListed = 20;
+// The longest single wait, so progress keeps moving while outcomes are slow.
+constexpr std::chrono::milliseconds kTick{250};
 
 }  // namespace
 
-int Job::Run(const Source& source, const Sink& sink) {
+int Job::Run(TaskSource& source) {
   uint64_t left = 0;
   if (o_.resume) {
     Result<uint64_t> r = LeftByEarlierRun();
@@ -25,25 +27,25 @@ int Job::Run(const Source& source, const Sink& sink) {
     out_ << "Resuming the job in the data dir: " << left << " outcome(s) still to collect"
          << std::endl;
     expected_ = left;
-  } else if (Status s = PutAll(source, sink); !s.ok()) {
+  } else if (Status s = PutAll(source); !s.ok()) {
     return Stopped(s);
   }
-  if (int code = Collect(sink); code != kExitOk) return code;
-  return Finish();
+  if (int code = Collect(); code != kExitOk) return code;
+  return Finish(source.skipped());
 }
 
 // One message carries many tasks: a put per batch, not per task.
-Status Job::PutAll(const Source& source, const Sink& sink) {
+Status Job::PutAll(TaskSource& source) {
   std::vector<TaskSpec> batch;
   TaskSpec t;
   const std::size_t per_put = std::clamp<uint64_t>(o_.batch, 1, kMaxBatch);
-  for (bool more = source(&t); more || !batch.empty();) {
+  for (bool more = source.Next(&t); more || !batch.empty();) {
     if (more) {
       batch.push_back(std::move(t));
-      more = source(&t);
+      more = source.Next(&t);
     }
     if (batch.size() < per_put && more) continue;
-    TASKQ_TRY(PutBatch(batch, sink));
+    TASKQ_TRY(PutBatch(batch));
     batch.clear();
   }
   out_.flush();
@@ -52,7 +54,7 @@ Status Job::PutAll(const Source& source, const Sink& sink) {
 
 // A queue at its limit (--max-queue) answers "full": collecting outcomes
 // meanwhile keeps the results queue from growing while the tasks drain.
-Status Job::PutBatch(const std::vector<TaskSpec>& batch, const Sink& sink) {
+Status Job::PutBatch(const std::vector<TaskSpec>& batch) {
   for (;;) {
     Result<IdRange> r = client_.Put("tasks", batch);
     if (r.ok()) {
@@ -60,38 +62,9 @@ Status Job::PutBatch(const std::vector<TaskSpec>& batch, const Sink& sink) {
       return Status::Ok();
     }
     if (r.status().code() != Code::kFull) return r.status();
-    TASKQ_TRY(Take(sink, std::chrono::milliseconds(100)));
+    Status s = Take(std::chrono::milliseconds(100));
+    if (!s.ok() && s.code() != Code::kEmpty) return s;
   }
-}
-
-void Job::TryGetResults() {
-  if (collecting_) return;
-  collecting_ = true;
-  out_ << "Try get results..." << std::endl;
-}
-
-Status Job::Take(const Sink& sink, std::chrono::milliseconds wait) {
-  TryGetResults();
-  const uint32_t want =
-      static_cast<uint32_t>(std::clamp<uint64_t>(expected_ - received_, 1, kMaxBatch));
-  Result<std::vector<Item>> got = client_.Get("results", want, wait);
-  if (!got.ok()) return got.status().code() == Code::kEmpty ? Status::Ok() : got.status();
-  Accept(*got, sink);
-  return Status::Ok();
-}
-
-void Job::Accept(const std::vector<Item>& outcomes, const Sink& sink) {
-  for (const Item& item : outcomes) {
-    ++received_;
-    if (item.outcome && !item.outcome->ok) {
-      ++failed_;
-      if (failures_.size() < kFailuresListed)
-        failures_.push_back(Failure{item.id, item.kind + " " + PackedToJson(item.arg.packed()),
-                                    item.outcome->error});
-    }
-    sink(item);
-  }
-  out_.flush();
 }
 
 // Tasks still queued or leased, and outcomes not collected, in the queues
@@ -107,29 +80,70 @@ Result<uint64_t> Job::LeftByEarlierRun() {
   return left;
 }
 
-int Job::Collect(const Sink& sink) {
+void Job::TryGetResults() {
+  if (collecting_) return;
+  collecting_ = true;
+  report_.Begin(expected_);
+  out_ << "Try get results..." << std::endl;
+}
+
+Status Job::Take(std::chrono::milliseconds wait) {
   TryGetResults();
+  const uint32_t want =
+      static_cast<uint32_t>(std::clamp<uint64_t>(expected_ - received_, 1, kMaxBatch));
+  Result<std::vector<Item>> got = client_.Get("results", want, wait);
+  if (!got.ok()) return got.status();
+  for (const Item& item : *got) {
+    ++received_;
+    if (item.outcome && !item.outcome->ok) {
+      ++failed_;
+      if (failures_.size() < kFailuresListed)
+        failures_.push_back(
+            Failure{item.id, item.kind + " " + item.arg.ToText(), item.outcome->error});
+    }
+    report_.Outcome(item);
+  }
+  out_.flush();
+  report_.Progress(received_, expected_, failed_);
+  return Status::Ok();
+}
+
+int Job::Collect() {
+  TryGetResults();
+  auto last_outcome = std::chrono::steady_clock::now();
   while (received_ < expected_) {
-    const uint32_t want =
-        static_cast<uint32_t>(std::min<uint64_t>(expected_ - received_, kMaxBatch));
-    Result<std::vector<Item>> got = client_.Get("results", want, o_.timeout);
-    if (!got.ok()) return Stopped(got.status());
-    Accept(*got, sink);
+    const uint64_t before = received_;
+    Status s = Take(std::min(o_.timeout, kTick));
+    const auto now = std::chrono::steady_clock::now();
+    if (received_ > before) last_outcome = now;
+    if (!s.ok() && s.code() != Code::kEmpty) return Stopped(s);
+    report_.Progress(received_, expected_, failed_);
+    if (now - last_outcome >= o_.timeout) return Stopped(Status::Error(Code::kEmpty, "no outcome"));
   }
   return kExitOk;
 }
 
-int Job::Finish() {
-  if (failed_ == 0) return kExitOk;
-  err_ << "task_master: " << failed_ << " of " << expected_ << " task(s) failed:\n";
-  for (const Failure& f : failures_)
-    err_ << "  task " << f.id << " (" << f.what << "): " << f.error << "\n";
-  if (failed_ > failures_.size())
-    err_ << "  ... and " << failed_ - failures_.size() << " more (all are in the queue 'failed')\n";
-  return kExitTasksFailed;
+int Job::Finish(uint64_t skipped_lines) {
+  report_.Summary(received_, expected_, failed_, skipped_lines);
+  if (failed_ > 0) {
+    err_ << "task_master: " << failed_ << " of " << expected_ << " task(s) failed:\n";
+    for (const Failure& f : failures_)
+      err_ << "  task " << f.id << " (" << f.what << "): " << f.error << "\n";
+    if (failed_ > failures_.size())
+      err_ << "  ... and " << failed_ - failures_.size()
+           << " more (all are in the queue 'failed')\n";
+    return kExitTasksFailed;
+  }
+  if (skipped_lines > 0) {
+    err_ << "task_master: " << skipped_lines
+         << " input line(s) were not tasks (see above); the others ran\n";
+    return kExitUsage;
+  }
+  return kExitOk;
 }
 
 int Job::Stopped(const Status& s) {
+  report_.Summary(received_, expected_, failed_, 0);
   switch (s.code()) {
     case Code::kEmpty:
       err_ << "task_master: no result for " << o_.timeout.count() / 1000.0 << " s (" << received_

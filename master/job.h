@@ -9,34 +9,32 @@
 #define TASKQ_MASTER_JOB_H_
 
 #include <chrono>
-#include <functional>
 #include <iosfwd>
 #include <string>
 #include <vector>
 
 #include "client/client.h"
+#include "master/job_report.h"
+#include "master/task_source.h"
 
 namespace taskq {
 
 struct JobOptions {
-  std::chrono::milliseconds timeout{10000};  // each wait for the next outcome
+  std::chrono::milliseconds timeout{10000};  // the longest wait for the next outcome
   bool resume = false;                       // a data dir: collect what an earlier run left
   uint64_t batch = 65536;                    // tasks per put (at most --max-queue)
 };
 
 class Job {
  public:
-  // Gives the next task to put, false when there are no more.
-  using Source = std::function<bool(TaskSpec* task)>;
-  // Called with each outcome as it comes.
-  using Sink = std::function<void(const Item& outcome)>;
-
-  Job(Client& client, JobOptions options, std::ostream& out, std::ostream& err)
-      : client_(client), o_(std::move(options)), out_(out), err_(err) {}
+  Job(Client& client, JobOptions options, JobReport& report, std::ostream& out, std::ostream& err)
+      : client_(client), o_(std::move(options)), report_(report), out_(out), err_(err) {}
 
   // Puts what source gives (or, resuming, nothing), prints "Try get
-  // results...", collects the outcomes, lists failures. Returns the exit code.
-  int Run(const Source& source, const Sink& sink);
+  // results...", collects the outcomes, lists failures. Returns the exit
+  // code: 6 if tasks failed, 2 if input lines were skipped, 5 if outcomes
+  // stopped coming, 130 if interrupted.
+  int Run(TaskSource& source);
 
  private:
   struct Failure {
@@ -45,25 +43,25 @@ class Job {
     std::string error;
   };
 
-  Status PutAll(const Source& source, const Sink& sink);
-  Status PutBatch(const std::vector<TaskSpec>& batch, const Sink& sink);
+  Status PutAll(TaskSource& source);
+  Status PutBatch(const std::vector<TaskSpec>& batch);
   Result<uint64_t> LeftByEarlierRun();
   // Takes what outcomes are there, waiting up to wait for the first.
-  Status Take(const Sink& sink, std::chrono::milliseconds wait);
-  void Accept(const std::vector<Item>& outcomes, const Sink& sink);
-  int Collect(const Sink& sink);
-  void TryGetResults();
-  int Finish();
+  Status Take(std::chrono::milliseconds wait);
+  int Collect();
+  int Finish(uint64_t skipped_lines);
   int Stopped(const Status& s);
+  void TryGetResults();
 
   Client& client_;
   JobOptions o_;
+  JobReport& report_;
   std::ostream& out_;
   std::ostream& err_;
   uint64_t expected_ = 0;
   uint64_t received_ = 0;
-  std::vector<Failure> failures_;
   uint64_t failed_ = 0;
+  std::vector<Failure> failures_;
   bool collecting_ = false;
 };
 

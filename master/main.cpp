@@ -34,9 +34,11 @@ int main(int argc, char** argv) {
       "  task_master --serve --authkey-file key.txt   # only serve queues, for client programs\n"
       "  task_master --port 0 --authkey abc           # any free port (printed at start)\n"
       "  task_master --serve --data-dir /var/lib/taskq --max-queue 100000\n"
-      "                                               # queues that survive a crash, bounded\n\n"
-      "Exit codes: 0 done, 1 error, 2 usage, 4 cannot listen, 5 results stopped coming\n"
-      "(--timeout), 6 some tasks failed, 130 interrupted.");
+      "                                               # queues that survive a crash, bounded\n"
+      "  task_master --download urls.txt --authkey abc   # workers fetch each URL\n"
+      "  task_master --tasks jobs.jsonl --results out.jsonl --authkey abc\n\n"
+      "Exit codes: 0 done, 1 error, 2 usage (or input lines that were not tasks), 4 cannot\n"
+      "listen, 5 results stopped coming (--timeout), 6 some tasks failed, 130 interrupted.");
   app.add_option("--port", o.port, "TCP port to listen on (0: any free port)")
       ->default_val(5000)
       ->check(CLI::Range(0, 65535));
@@ -48,14 +50,30 @@ int main(int argc, char** argv) {
   app.add_option("--authkey-file", authkey_file, "read the authkey from the first line of FILE");
   auto* serve =
       app.add_flag("--serve", o.serve, "serve the queues with no built-in job until Ctrl-C");
-  app.add_option("--square", o.square, "the tutorial job: how many square tasks")
-      ->default_val(10)
-      ->check(CLI::Range(0, 100000000))
-      ->excludes(serve);
+  auto* square = app.add_option("--square", o.square, "the tutorial job: how many square tasks")
+                     ->default_val(10)
+                     ->check(CLI::Range(0, 100000000))
+                     ->excludes(serve);
+  auto* download =
+      app.add_option("--download", o.download,
+                     "a download job: one task per URL line of FILE (- for stdin); URLs may "
+                     "also be given as arguments")
+          ->excludes(square);
+  app.add_option("--tasks", o.tasks,
+                 "a job from FILE (- for stdin): a task per line, {\"kind\": ..., \"arg\": ...} or "
+                 "KIND ARG")
+      ->excludes(square)
+      ->excludes(download);
+  app.add_option("--results", o.results,
+                 "write every outcome to FILE as a JSON line (- for stdout)");
+  app.add_flag("--json", o.json,
+               "no line per task or progress; the job's summary as one JSON line on stdout");
+  app.add_option("urls", o.urls, "URLs to download (a download job, as with --download)")
+      ->excludes(square);
   app.add_option("--timeout", timeout_s, "seconds to wait for the next result before giving up")
       ->default_val(10)
       ->check(CLI::PositiveNumber);
-  app.add_flag("-q,--quiet", o.quiet, "no line per task, only totals");
+  app.add_flag("-q,--quiet", o.quiet, "no line per task or progress, only failures and totals");
   app.add_option("--max-attempts", o.broker.max_attempts,
                  "deliveries of a task before it fails for good")
       ->default_val(3)
@@ -98,6 +116,13 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::cerr << "task_master: " << e.what() << " (see --help)\n";
     return taskq::kExitUsage;
+  }
+  for (const std::string& u : o.urls) {
+    if (u.find("://") == std::string::npos) {
+      std::cerr << "task_master: '" << u
+                << "' is not a URL (arguments are URLs to download; see --help)\n";
+      return taskq::kExitUsage;
+    }
   }
   o.timeout = Millis(timeout_s);
   o.broker.task_timeout = Millis(task_timeout_s);

@@ -4,6 +4,7 @@
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <sodium.h>
+#include <unistd.h>
 
 #include <iostream>
 #include <mutex>
@@ -15,7 +16,9 @@
 #include "client/exit_codes.h"
 #include "client/signals.h"
 #include "master/job.h"
+#include "master/job_report.h"
 #include "master/server.h"
+#include "master/task_source.h"
 #include "proto/keys.h"
 #include "proto/limits.h"
 
@@ -73,38 +76,49 @@ void PrintRecovery(const MasterOptions& o, const RecoveryReport& r, std::ostream
       << " outcome(s) to collect (" << r.records << " journal records)" << std::endl;
 }
 
-// The tutorial's job: N random numbers 0..10000 as square tasks, each result
-// printed as "Result: n * n = m".
-int RunSquareJob(Client& client, const MasterOptions& o, std::ostream& out, std::ostream& err) {
+bool HasJob(const MasterOptions& o) {
+  return !o.download.empty() || !o.urls.empty() || !o.tasks.empty();
+}
+
+// The tasks of the job: --download and URL arguments, --tasks, or the
+// tutorial's N random numbers 0..10000 as square tasks ("Put task 9541...").
+Result<std::unique_ptr<TaskSource>> MakeSource(const MasterOptions& o, std::ostream& out,
+                                               std::ostream& err) {
+  LineError on_error = [&err](const std::string& where, const std::string& what) {
+    err << "task_master: " << where << ": " << what << " (skipped)\n";
+  };
+  if (!o.download.empty() || !o.urls.empty()) return UrlSource(o.urls, o.download, on_error);
+  if (!o.tasks.empty()) return TaskFileSource(o.tasks, on_error);
+  const bool announce =
+      !o.quiet && !o.json && static_cast<uint64_t>(o.square) <= JobReport::kPerTaskLines;
+  return SquareSource(o.square, [&out, announce](int64_t n) {
+    if (announce) out << "Put task " << n << "...\n";
+  });
+}
+
+int RunTheJob(Client& client, const MasterOptions& o, std::ostream& out, std::ostream& err) {
+  Result<std::unique_ptr<TaskSource>> source = MakeSource(o, out, err);
+  if (!source.ok()) {
+    err << "task_master: " << source.status().message() << "\n";
+    return kExitUsage;
+  }
+  ReportOptions ro;
+  ro.quiet = o.quiet;
+  ro.json = o.json;
+  ro.results = o.results;
+  ro.tty = isatty(STDERR_FILENO);
+  std::ostream discard(nullptr);                 // writes nothing
+  std::ostream& shown = o.json ? discard : out;  // --json: stdout carries only the summary
+  JobReport report(ro, out, err);
+  if (Status s = report.Open(); !s.ok()) {
+    err << "task_master: " << s.message() << "\n";
+    return kExitUsage;
+  }
   JobOptions jo;
   jo.timeout = o.timeout;
   jo.resume = !o.data_dir.empty();
   if (o.broker.max_queue) jo.batch = o.broker.max_queue;
-  std::mt19937 rng(randombytes_random());
-  std::uniform_int_distribution<int> pick(0, 10000);
-  int left = o.square;
-  auto source = [&](TaskSpec* t) {
-    if (left == 0) return false;
-    --left;
-    const int n = pick(rng);
-    if (!o.quiet) out << "Put task " << n << "...\n";
-    *t = TaskSpec{"square", Value::Int(n), {}};
-    return true;
-  };
-  auto sink = [&](const Item& item) {
-    if (!item.outcome) return;  // something a client put into "results" by hand
-    if (!item.outcome->ok) {
-      out << "Result: task " << item.id << " (" << item.kind << " "
-          << PackedToJson(item.arg.packed()) << ") failed: " << item.outcome->error << "\n";
-    } else if (!o.quiet) {
-      const std::string n = item.arg.ToText();
-      out << "Result: " << n << " * " << n << " = " << item.outcome->value.ToText() << "\n";
-    }
-  };
-  Job job(client, jo, out, err);
-  const int code = job.Run(source, sink);
-  if (o.quiet && code == kExitOk) out << o.square << " results received" << std::endl;
-  return code;
+  return Job(client, jo, report, shown, err).Run(**source);
 }
 
 // --serve: wait for a stop signal, or for the server to end on its own.
@@ -120,7 +134,7 @@ int WaitForStop(const Server& server, std::ostream& err) {
 
 int RunJob(zmq::context_t& ctx, const Server& server, const MasterOptions& o, std::ostream& out,
            std::ostream& err) {
-  if (o.serve) {
+  if (o.serve && !HasJob(o)) {
     out << "Serving queues until Ctrl-C..." << std::endl;
     return WaitForStop(server, err);
   }
@@ -129,8 +143,13 @@ int RunJob(zmq::context_t& ctx, const Server& server, const MasterOptions& o, st
   co.interrupt_fd = SignalFd();
   Result<std::unique_ptr<Client>> client = Client::ConnectLocal(ctx, kLocalEndpoint, co);
   if (!client.ok()) return Fail(err, client.status());
-  const int code = RunSquareJob(**client, o, out, err);
+  int code = RunTheJob(**client, o, out, err);
   if (Status s = server.failure(); !s.ok()) return Fail(err, s);
+  if (o.serve && code != kExitInterrupted) {
+    out << "Serving queues until Ctrl-C..." << std::endl;
+    const int served = WaitForStop(server, err);
+    if (code == kExitOk) code = served;
+  }
   return code;
 }
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <iosfwd>
 #include <string>
+#include <vector>
 
 #include "master/broker.h"
 #include "master/journal.h"
@@ -14,9 +15,14 @@ namespace taskq {
 struct MasterOptions {
   std::string bind = "*";
   int port = 5000;
-  std::string authkey;                       // already resolved (flag, environment or file)
-  bool serve = false;                        // no built-in job: serve the queues until a signal
-  int square = 10;                           // the tutorial job: this many square tasks
+  std::string authkey;  // already resolved (flag, environment or file)
+  bool serve = false;   // serve the queues until a signal (after the job, if there is one)
+  int square = 10;      // the tutorial job: this many square tasks (when no other job is given)
+  std::vector<std::string> download;         // --download FILE...: one download task per URL line
+  std::vector<std::string> urls;             // URLs given as arguments: download tasks too
+  std::string tasks;                         // --tasks FILE: a task per line (JSON or KIND ARG)
+  std::string results;                       // --results FILE: every outcome as a JSON line
+  bool json = false;                         // the summary as JSON on stdout
   std::chrono::milliseconds timeout{10000};  // each wait for a result
   bool quiet = false;                        // no line per task
   std::string data_dir;                      // keep the state on disk here (empty: in memory only)

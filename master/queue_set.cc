@@ -149,6 +149,22 @@ void QueueSet::Free(uint64_t id) {
   table_.Free(id);
 }
 
+std::vector<std::string_view> QueueSet::WaitingTaskKinds(uint32_t q) {
+  std::vector<std::string_view> out;
+  for (Lane& l : queues_[q].lanes) {
+    // The first id that is still where it was put says what the lane holds.
+    while (!l.ids.empty()) {
+      const Slot* s = table_.Find(l.ids.front());
+      if (s && s->queue == q && (s->state == SlotState::kReady || s->state == SlotState::kDone))
+        break;
+      l.ids.pop_front();  // stale: nothing waits under this id any more
+    }
+    if (!l.ids.empty() && table_.Find(l.ids.front())->state == SlotState::kReady)
+      out.push_back(kinds_[l.kind]);
+  }
+  return out;
+}
+
 void QueueSet::RecoverEntry(uint64_t id, uint32_t q, uint32_t reply_to, uint16_t kind,
                             std::string_view arg, uint8_t attempt, const StoredOutcome* outcome) {
   RecoverFree(id);

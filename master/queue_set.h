@@ -64,6 +64,8 @@ class QueueSet {
   void MarkDone(uint64_t id, StoredOutcome outcome);
   // Frees an entry in any state for good, keeping the counts right.
   void Free(uint64_t id);
+  // Kinds of the tasks (not outcomes) waiting in q.
+  std::vector<std::string_view> WaitingTaskKinds(uint32_t q);
   // Counts a task that was given up on.
   void CountFailed(uint32_t q) { ++queues_[q].failed; }
 

@@ -54,7 +54,7 @@ struct Encoder {
   }
 
   void operator()(const Hello& m) {
-    Op(6, "hello")
+    Op(7, "hello")
         .Key("v")
         .Uint(m.version)
         .Key("role")
@@ -66,7 +66,10 @@ struct Encoder {
         .Key("session")
         .Uint(m.session)
         .Key("heartbeat_ms")
-        .Uint(m.heartbeat_ms);
+        .Uint(m.heartbeat_ms)
+        .Key("kinds")
+        .Array(static_cast<uint32_t>(m.kinds.size()));
+    for (std::string_view k : m.kinds) w.Str(k);
   }
   void operator()(const Welcome& m) {
     Op(6, "welcome")
@@ -463,13 +466,26 @@ Status DecodeBatch(const Envelope& env, std::string_view key, std::vector<T>* ou
   return Status::Ok();
 }
 
+// The optional "kinds" field of a hello or a get: at most 256 names.
+Status DecodeKinds(const Envelope& f, std::vector<std::string_view>* kinds) {
+  MsgpackReader r{std::string_view()};
+  uint32_t n;
+  TASKQ_TRY(f.Array("kinds", &r, &n, 256, false));
+  kinds->resize(n);
+  for (uint32_t i = 0; i < n; ++i)
+    if (!r.ReadStr(&(*kinds)[i]) || (*kinds)[i].size() > kMaxNameBytes)
+      return Bad("field 'kinds' must be an array of short strings");
+  return Status::Ok();
+}
+
 Status DecodeBody(const Envelope& f, Hello* m) {
   TASKQ_TRY(f.Uint32("v", &m->version, true));
   TASKQ_TRY(f.Str("role", &m->role));
   TASKQ_TRY(f.Str("name", &m->name));
   TASKQ_TRY(f.Uint32("capacity", &m->capacity));
   TASKQ_TRY(f.Uint("session", &m->session));
-  return f.Uint32("heartbeat_ms", &m->heartbeat_ms);
+  TASKQ_TRY(f.Uint32("heartbeat_ms", &m->heartbeat_ms));
+  return DecodeKinds(f, &m->kinds);
 }
 Status DecodeBody(const Envelope& f, Welcome* m) {
   TASKQ_TRY(f.Uint32("v", &m->version, true));
@@ -498,14 +514,7 @@ Status DecodeBody(const Envelope& f, Get* m) {
   TASKQ_TRY(f.Uint32("max", &m->max));
   TASKQ_TRY(f.Uint32("timeout_ms", &m->timeout_ms));
   TASKQ_TRY(f.Bool("lease", &m->lease));
-  MsgpackReader r{std::string_view()};
-  uint32_t n;
-  TASKQ_TRY(f.Array("kinds", &r, &n, 256, false));
-  m->kinds.resize(n);
-  for (uint32_t i = 0; i < n; ++i)
-    if (!r.ReadStr(&m->kinds[i]) || m->kinds[i].size() > kMaxNameBytes)
-      return Bad("field 'kinds' must be an array of short strings");
-  return Status::Ok();
+  return DecodeKinds(f, &m->kinds);
 }
 Status DecodeBody(const Envelope& f, Items* m) {
   TASKQ_TRY(f.Uint("rid", &m->rid));

@@ -87,9 +87,10 @@ struct Hello {  // peer -> master, first message on a connection
   uint32_t version = kProtocolVersion;
   std::string_view role = "client";  // "worker" or "client"
   std::string_view name;
-  uint32_t capacity = 0;      // tasks the peer runs at once (workers)
-  uint64_t session = 0;       // random per process; lets a reconnect keep its leases
-  uint32_t heartbeat_ms = 0;  // the peer sends something at least this often; 0: never
+  uint32_t capacity = 0;                // tasks the peer runs at once (workers)
+  uint64_t session = 0;                 // random per process; lets a reconnect keep its leases
+  uint32_t heartbeat_ms = 0;            // the peer sends something at least this often; 0: never
+  std::vector<std::string_view> kinds;  // kinds of task a worker runs (for the master's warnings)
 };
 
 struct Welcome {  // master -> peer, answers hello

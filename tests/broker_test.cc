@@ -52,7 +52,7 @@ class BrokerTest : public ::testing::Test {
   }
   void Hello(const std::string& peer, std::string_view role = "worker", uint32_t heartbeat_ms = 0,
              uint64_t session = 0) {
-    Send(peer, taskq::Hello{kProtocolVersion, role, peer, 1, session, heartbeat_ms});
+    Send(peer, taskq::Hello{kProtocolVersion, role, peer, 1, session, heartbeat_ms, {}});
     ASSERT_TRUE(std::holds_alternative<Welcome>(Next(peer)));
   }
 
@@ -156,7 +156,7 @@ TEST_F(BrokerTest, APeerMustSayHelloFirst) {
 }
 
 TEST_F(BrokerTest, WrongVersionIsRefused) {
-  Send("A", taskq::Hello{99, "worker", "w", 1, 0, 0});
+  Send("A", taskq::Hello{99, "worker", "w", 1, 0, 0, {}});
   Message m = Next("A");
   ASSERT_TRUE(std::holds_alternative<ErrorMsg>(m));
   EXPECT_EQ(std::get<ErrorMsg>(m).code, kErrBadVersion);

@@ -313,7 +313,7 @@ TEST_F(ReliabilityTest, TheMasterReportsItsStateOnRequest) {
   int port = 0;
   auto master = StartMaster({"--serve", "--status-every", "0.2"}, &port);
   ASSERT_NE(port, 0);
-  auto worker = StartWorker(port, {"--name", "reporter"});
+  auto worker = StartWorker(port, {"--name", "reporter", "-j", "1"});
   auto client = Connect(port);
   ASSERT_TRUE(client);
   ASSERT_TRUE(client->GetQueue("tasks").Put("square", Value::Int(5)).ok());

@@ -51,7 +51,7 @@ class JournalTest : public ::testing::Test {
       journal_ = std::move(*j);
       broker_->AttachLog(journal_.get(), journal_->epoch());
     }
-    Send("C", Hello{kProtocolVersion, "client", "C", 0, 0, 0});
+    Send("C", Hello{kProtocolVersion, "client", "C", 0, 0, 0, {}});
     return report;
   }
 

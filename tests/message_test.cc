@@ -42,7 +42,7 @@ std::vector<Message> OneOfEach() {
   stats.queues = {QueueStats{"results", 1, 0, 0}, QueueStats{"tasks", 5, 2, 1}};
   stats.workers = {WorkerStats{"w1", 2, 4, 100, 30}};
   stats.counters = {{"put", 10}, {"duplicates", 1}};
-  return {Hello{1, "worker", "w1", 4, 99, 1000},
+  return {Hello{1, "worker", "w1", 4, 99, 1000, {"square", "exec"}},
           Welcome{1, "taskq-master", 1234, 5678, 1000, kMaxBatch},
           put,
           PutOk{3, 100, 2},

@@ -1,6 +1,7 @@
 // task_worker: parses flags and calls RunWorker (worker/worker.h).
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <thread>
 
 #include "client/authkey.h"
 #include "client/exit_codes.h"
@@ -13,25 +14,52 @@ std::chrono::milliseconds Millis(double seconds) {
   return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
 }
 
+constexpr const char* kAbout =
+    "task_worker: connect to a taskq master, take tasks, run them, put the results back.\n"
+    "Exits 0 when the master shuts down, or on Ctrl-C once its running tasks are done.";
+
+constexpr const char* kFooter =
+    "The authkey comes from --authkey, else --authkey-file, else TASKQ_AUTHKEY; it must be\n"
+    "the master's.\n\n"
+    "Kinds of task run: square (an integer's square), sleep (wait ARG ms), download (fetch\n"
+    "the http(s) URL ARG into --out), and, only with --exec, the command given there.\n"
+    "--exec must come last: everything after it is the command and its arguments, run\n"
+    "without a shell, with {} replaced by the task's argument (also on its stdin); its\n"
+    "stdout is the result.\n\n"
+    "Examples:\n"
+    "  task_worker --server 192.168.1.10 --authkey abc\n"
+    "  TASKQ_AUTHKEY=abc task_worker --server master.local:6000 -j 4\n"
+    "  task_worker --server 10.0.0.5 --out /data/images -j 16     # downloads, 16 at once\n"
+    "  task_worker --server 10.0.0.5 --kind sha256 --exec sha256sum {}\n\n"
+    "Exit codes: 0 done, 1 error, 2 usage, 3 authentication failed (wrong authkey),\n"
+    "4 gave up waiting for the master (--connect-timeout), 130 interrupted twice.";
+
+// --exec takes the rest of the command line as it is, options of the
+// command included: split it off before the flags are parsed.
+std::vector<std::string> SplitExec(int* argc, char** argv) {
+  std::vector<std::string> command;
+  for (int i = 1; i < *argc; ++i) {
+    if (std::string(argv[i]) != "--exec") continue;
+    for (int k = i + 1; k < *argc; ++k) command.emplace_back(argv[k]);
+    *argc = i;
+    if (command.empty()) command.emplace_back();  // "--exec" with nothing after: reported below
+    break;
+  }
+  return command;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   taskq::WorkerOptions o;
+  o.exec.argv = SplitExec(&argc, argv);
   std::string server = "127.0.0.1", authkey, authkey_file;
   int port = taskq::kDefaultPort;
-  double connect_timeout_s = 0, heartbeat_s = 1, grace_s = 30, delay_s = 0;
-  CLI::App app{
-      "task_worker: connect to a taskq master, take tasks, run them, put the results back.\n"
-      "Exits 0 when the master shuts down, or on Ctrl-C once its running tasks are done."};
-  app.footer(
-      "The authkey comes from --authkey, else --authkey-file, else TASKQ_AUTHKEY; it must be\n"
-      "the master's. Kinds of task run: square (an integer's square), sleep (wait ARG ms).\n\n"
-      "Examples:\n"
-      "  task_worker --server 192.168.1.10 --authkey abc\n"
-      "  TASKQ_AUTHKEY=abc task_worker --server master.local:6000 -j 4\n"
-      "  task_worker --server 10.0.0.5 --authkey-file key.txt --connect-timeout 30\n\n"
-      "Exit codes: 0 done, 1 error, 2 usage, 3 authentication failed (wrong authkey),\n"
-      "4 gave up waiting for the master (--connect-timeout), 130 interrupted twice.");
+  int jobs = 0;
+  double connect_timeout_s = 0, heartbeat_s = 1, grace_s = 30, delay_s = 0, task_timeout_s = 0;
+  double download_timeout_s = 300, download_connect_timeout_s = 10;
+  CLI::App app{kAbout};
+  app.footer(kFooter);
   app.add_option("--server", server, "the master's address, HOST or HOST:PORT")
       ->default_val("127.0.0.1");
   app.add_option("--port", port, "the master's port when --server names none")
@@ -41,8 +69,7 @@ int main(int argc, char** argv) {
       "--authkey", authkey,
       "shared secret (prefer TASKQ_AUTHKEY or --authkey-file: other users can see command lines)");
   app.add_option("--authkey-file", authkey_file, "read the authkey from the first line of FILE");
-  app.add_option("-j,--jobs", o.jobs, "tasks to run at once")
-      ->default_val(1)
+  app.add_option("-j,--jobs", jobs, "tasks to run at once (default 8; with --exec, one per CPU)")
       ->check(CLI::Range(1, 1024));
   app.add_option("--name", o.name, "name shown in the master's log (default HOSTNAME-PID)");
   app.add_option("--queue", o.queue, "queue to take tasks from")->default_val("tasks");
@@ -62,6 +89,51 @@ int main(int argc, char** argv) {
       ->default_val(0)
       ->check(CLI::NonNegativeNumber);
   app.add_flag("-q,--quiet", o.quiet, "no line per task");
+
+  auto* dl = "Downloads";
+  app.add_option("--out", o.download.out_dir, "directory for downloaded files")
+      ->default_val("downloads")
+      ->group(dl);
+  app.add_flag("--skip-existing", o.download.skip_existing,
+               "do not download again a file that is already in --out")
+      ->group(dl);
+  app.add_option("--max-bytes", o.download.max_bytes, "largest body to download (suffixes: K M G)")
+      ->default_str("1G")
+      ->transform(CLI::AsSizeValue(false))
+      ->group(dl);
+  app.add_option("--download-timeout", download_timeout_s, "seconds a whole download may take")
+      ->default_val(300)
+      ->check(CLI::PositiveNumber)
+      ->group(dl);
+  app.add_option("--download-connect-timeout", download_connect_timeout_s,
+                 "seconds to connect to a web server")
+      ->default_val(10)
+      ->check(CLI::PositiveNumber)
+      ->group(dl);
+  app.add_option("--max-redirects", o.download.max_redirects, "redirects followed per download")
+      ->default_val(5)
+      ->check(CLI::Range(0, 50))
+      ->group(dl);
+
+  auto* ex = "Commands (opt-in)";
+  app.add_option("--kind", o.exec_kind, "kind of task the --exec command runs")
+      ->default_val("exec")
+      ->group(ex);
+  app.add_option("--task-timeout", task_timeout_s,
+                 "seconds a command may run before it is killed (0: no limit)")
+      ->default_val(0)
+      ->check(CLI::NonNegativeNumber)
+      ->group(ex);
+  app.add_option("--max-output", o.exec.max_output,
+                 "most bytes of a command's stdout kept (suffixes: K M G)")
+      ->default_str("1M")
+      ->transform(CLI::AsSizeValue(false))
+      ->group(ex);
+  // Shown in --help; the parsing is SplitExec's.
+  bool exec_for_help = false;
+  app.add_flag("--exec", exec_for_help,
+               "CMD [ARGS...]: run this command for each task of --kind (must come last)")
+      ->group(ex);
   app.set_version_flag("--version", std::string("task_worker ") + TASKQ_VERSION);
   try {
     app.parse(argc, argv);
@@ -73,16 +145,30 @@ int main(int argc, char** argv) {
     std::cerr << "task_worker: " << e.what() << " (see --help)\n";
     return taskq::kExitUsage;
   }
+  if (!o.exec.argv.empty() &&
+      (o.exec.argv[0].empty() || taskq::FindCommand(o.exec.argv[0]).empty())) {
+    std::cerr << "task_worker: --exec: "
+              << (o.exec.argv[0].empty() ? "no command after it"
+                                         : "no command '" + o.exec.argv[0] + "' on PATH")
+              << "\n";
+    return taskq::kExitUsage;
+  }
   taskq::Result<taskq::ServerAddress> addr = taskq::ParseServerAddress(server, port);
   if (!addr.ok()) {
     std::cerr << "task_worker: " << addr.status().message() << "\n";
     return taskq::kExitUsage;
   }
   o.server = *addr;
+  // Downloads wait on the network: many at once. Commands use CPUs.
+  const int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  o.jobs = jobs > 0 ? jobs : (o.exec.argv.empty() ? 8 : cpus);
   o.connect_timeout = Millis(connect_timeout_s);
   o.heartbeat = Millis(heartbeat_s);
   o.grace = Millis(grace_s);
   o.delay = Millis(delay_s);
+  o.exec.timeout = Millis(task_timeout_s);
+  o.download.timeout = Millis(download_timeout_s);
+  o.download.connect_timeout = Millis(download_connect_timeout_s);
   taskq::Result<std::string> key = taskq::ResolveAuthkey(authkey, authkey_file);
   if (!key.ok()) {
     std::cerr << "task_worker: " << key.status().message() << "\n";

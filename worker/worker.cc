@@ -446,6 +446,12 @@ int RunWorker(const WorkerOptions& o, std::ostream& out, std::ostream& err) {
   co.peer.name = o.name.empty() ? DefaultName() : o.name;
   co.peer.capacity = static_cast<uint32_t>(o.jobs);
   co.peer.heartbeat_ms = static_cast<uint32_t>(o.heartbeat.count());
+  HandlerSet handlers = HandlerSet::BuiltIn();
+  DownloadOptions download = o.download;
+  download.worker = co.peer.name;
+  handlers.Add("download", std::make_unique<DownloadHandler>(download));
+  if (!o.exec.argv.empty()) handlers.Add(o.exec_kind, std::make_unique<ExecHandler>(o.exec));
+  co.peer.kinds = handlers.Kinds();
   co.connect_timeout = o.connect_timeout;
   co.interrupt_fd = SignalFd();
   co.on_waiting = [&out](const std::string& line) { out << line << std::endl; };
@@ -462,7 +468,7 @@ int RunWorker(const WorkerOptions& o, std::ostream& out, std::ostream& err) {
     }
     return ExitCodeFor(s);
   }
-  WorkerLoop loop(o, std::move(*conn), HandlerSet::BuiltIn(), out, err);
+  WorkerLoop loop(o, std::move(*conn), std::move(handlers), out, err);
   return loop.Run();
 }
 

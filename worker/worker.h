@@ -7,6 +7,8 @@
 #include <string>
 
 #include "client/endpoint.h"
+#include "worker/download_handler.h"
+#include "worker/exec_handler.h"
 
 namespace taskq {
 
@@ -23,6 +25,10 @@ struct WorkerOptions {
   // A pause after each task, like the tutorial worker's time.sleep(1): for
   // demos, so tasks visibly spread over several workers.
   std::chrono::milliseconds delay{0};
+  DownloadOptions download;  // the "download" kind
+  // --exec: the command run for tasks of exec_kind; empty argv: no commands.
+  ExecOptions exec;
+  std::string exec_kind = "exec";
 };
 
 // Runs the worker until the master shuts down or a signal stops it; returns

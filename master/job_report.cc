@@ -1,0 +1,189 @@
+#include "master/job_report.h"
+
+#include <cstdio>
+#include <iostream>
+
+#include "proto/msgpack_reader.h"
+
+namespace taskq {
+namespace {
+
+std::string JsonStr(std::string_view s) { return PackedToJson(Value::Str(s).packed()); }
+
+std::string Clip(std::string s, std::size_t n = 120) {
+  if (s.size() > n) s = s.substr(0, n) + "...";
+  return s;
+}
+
+std::string Duration(double seconds) {
+  char buf[32];
+  if (seconds < 1) {
+    std::snprintf(buf, sizeof buf, "%.0f ms", seconds * 1000);
+  } else if (seconds < 60) {
+    std::snprintf(buf, sizeof buf, "%.1f s", seconds);
+  } else {
+    const long s = static_cast<long>(seconds);
+    std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+  }
+  return buf;
+}
+
+// A field of a map value (a download's result), rendered as JSON.
+std::string Field(const Value& v, std::string_view name) {
+  MsgpackReader r(v.packed());
+  uint32_t n;
+  if (!r.ReadMapHeader(&n)) return "";
+  for (uint32_t i = 0; i < n; ++i) {
+    std::string_view key, raw;
+    if (!r.ReadStr(&key) || !r.Skip(&raw)) return "";
+    if (key == name) return Value::FromTrusted(raw).ToText();
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string OutcomeJson(const Item& item) {
+  std::string line = "{\"id\": " + std::to_string(item.id) + ", \"kind\": " + JsonStr(item.kind) +
+                     ", \"arg\": " + PackedToJson(item.arg.packed());
+  if (!item.outcome) return line + "}";
+  const TaskOutcome& o = *item.outcome;
+  line += std::string(", \"ok\": ") + (o.ok ? "true" : "false");
+  line +=
+      o.ok ? ", \"value\": " + PackedToJson(o.value.packed()) : ", \"error\": " + JsonStr(o.error);
+  char ms[32];
+  std::snprintf(ms, sizeof ms, "%.3f", static_cast<double>(o.elapsed.count()) / 1000.0);
+  return line + ", \"worker\": " + JsonStr(o.worker) + ", \"elapsed_ms\": " + ms +
+         ", \"attempt\": " + std::to_string(item.attempt) + "}";
+}
+
+JobReport::JobReport(ReportOptions options, std::ostream& out, std::ostream& err)
+    : o_(std::move(options)), out_(out), err_(err), start_(std::chrono::steady_clock::now()) {}
+
+JobReport::~JobReport() = default;
+
+Status JobReport::Open() {
+  if (o_.results.empty()) return Status::Ok();
+  if (o_.results == "-") {
+    results_ = &out_;
+    return Status::Ok();
+  }
+  file_.open(o_.results, std::ios::out | std::ios::trunc);
+  if (!file_) return Status::Error(Code::kInvalid, "cannot write " + o_.results);
+  results_ = &file_;
+  return Status::Ok();
+}
+
+void JobReport::Begin(uint64_t total) {
+  per_task_ = !o_.quiet && !o_.json && total <= kPerTaskLines;
+  progress_ = !per_task_ && !o_.json && !o_.quiet;
+  last_print_ = std::chrono::steady_clock::now();
+}
+
+void JobReport::Outcome(const Item& item) {
+  if (!item.outcome) return;  // something a client put into "results" by hand
+  const TaskOutcome& o = *item.outcome;
+  PerWorker& w = workers_[o.worker.empty() ? "(master)" : o.worker];
+  ++w.tasks;
+  w.failed += o.ok ? 0 : 1;
+  w.busy += o.elapsed;
+  if (results_) *results_ << OutcomeJson(item) << "\n";
+  if (o_.json) return;
+  if (!o.ok) {  // failures show, whatever the size of the job
+    ClearProgress();
+    out_ << "Result: task " << item.id << " (" << item.kind << " " << Clip(item.arg.ToText())
+         << ") failed: " << o.error << "\n";
+  } else if (per_task_) {
+    Line(item);
+  }
+}
+
+// As the tutorial prints them.
+void JobReport::Line(const Item& item) {
+  const TaskOutcome& o = *item.outcome;
+  if (item.kind == "square") {
+    const std::string n = item.arg.ToText();
+    out_ << "Result: " << n << " * " << n << " = " << o.value.ToText() << "\n";
+  } else if (item.kind == "download") {
+    out_ << "Result: " << item.arg.ToText() << " -> " << Field(o.value, "path") << " ("
+         << Field(o.value, "bytes") << " bytes"
+         << (Field(o.value, "skipped") == "true" ? ", already there" : "") << ")\n";
+  } else {
+    out_ << "Result: task " << item.id << " (" << item.kind << " " << Clip(item.arg.ToText())
+         << "): " << Clip(o.value.ToText(), 400) << "\n";
+  }
+}
+
+void JobReport::ClearProgress() {
+  if (progress_shown_ && o_.tty) err_ << "\r\033[K" << std::flush;
+  progress_shown_ = false;
+}
+
+void JobReport::Progress(uint64_t done, uint64_t total, uint64_t failed) {
+  if (!progress_) return;
+  const auto now = std::chrono::steady_clock::now();
+  const auto every = o_.tty ? std::chrono::milliseconds(250) : o_.plain_every;
+  if (now - last_print_ < every && done < total) return;
+  last_print_ = now;
+  const double secs = std::chrono::duration<double>(now - start_).count();
+  const double rate = secs > 0 ? done / secs : 0;
+  char line[200];
+  std::snprintf(line, sizeof line, "%llu/%llu done, %llu failed, %.0f tasks/s",
+                static_cast<unsigned long long>(done), static_cast<unsigned long long>(total),
+                static_cast<unsigned long long>(failed), rate);
+  std::string text = line;
+  if (rate > 0 && done < total) text += ", ETA " + Duration((total - done) / rate);
+  if (o_.tty) {
+    err_ << "\r\033[K" << text << std::flush;
+    progress_shown_ = true;
+  } else {
+    err_ << "progress: " << text << std::endl;
+  }
+}
+
+void JobReport::Summary(uint64_t done, uint64_t total, uint64_t failed, uint64_t skipped_lines) {
+  ClearProgress();
+  if (results_) results_->flush();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  const double rate = secs > 0 ? done / secs : 0;
+  if (o_.json) {
+    std::string j = "{\"tasks\": " + std::to_string(total) + ", \"done\": " + std::to_string(done) +
+                    ", \"failed\": " + std::to_string(failed) +
+                    ", \"skipped_lines\": " + std::to_string(skipped_lines);
+    char tail[96];
+    std::snprintf(tail, sizeof tail, ", \"seconds\": %.3f, \"tasks_per_s\": %.1f, \"workers\": [",
+                  secs, rate);
+    j += tail;
+    bool first = true;
+    for (const auto& [name, w] : workers_) {
+      char busy[32];
+      std::snprintf(busy, sizeof busy, "%.3f", static_cast<double>(w.busy.count()) / 1e6);
+      j += std::string(first ? "" : ", ") + "{\"name\": " + JsonStr(name) +
+           ", \"tasks\": " + std::to_string(w.tasks) + ", \"failed\": " + std::to_string(w.failed) +
+           ", \"busy_s\": " + busy + "}";
+      first = false;
+    }
+    out_ << j << "]}" << std::endl;
+    return;
+  }
+  if (workers_.empty()) return;
+  out_ << "Workers:\n";
+  for (const auto& [name, w] : workers_) {
+    char line[256];
+    std::snprintf(line, sizeof line, "  %-24s %8llu tasks, %llu failed, %s busy\n", name.c_str(),
+                  static_cast<unsigned long long>(w.tasks),
+                  static_cast<unsigned long long>(w.failed),
+                  Duration(static_cast<double>(w.busy.count()) / 1e6).c_str());
+    out_ << line;
+  }
+  char line[200];
+  std::snprintf(line, sizeof line, "Done: %llu of %llu tasks in %s (%.0f tasks/s), %llu failed",
+                static_cast<unsigned long long>(done), static_cast<unsigned long long>(total),
+                Duration(secs).c_str(), rate, static_cast<unsigned long long>(failed));
+  out_ << line;
+  if (skipped_lines) out_ << "; " << skipped_lines << " input line(s) skipped";
+  out_ << std::endl;
+}
+
+}  // namespace taskq

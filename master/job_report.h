@@ -1,0 +1,78 @@
+// JobReport: what task_master shows and writes while a job runs.
+//
+// - a line per outcome when the job is tutorial-sized ("Result: 9541 * 9541
+//   = 91030681", "Result: URL -> downloads/a.jpg (5120 bytes)"), unless quiet;
+// - otherwise a progress line: on a terminal one line that updates in place
+//   (done/total, failed, tasks/s, ETA), elsewhere (CI, pipes) a plain line
+//   every 10 s;
+// - --results FILE: every outcome as a JSON line;
+// - at the end, a summary per worker (tasks, failures, busy time) and the
+//   totals, or with --json the same as one JSON object on stdout.
+#ifndef TASKQ_MASTER_JOB_REPORT_H_
+#define TASKQ_MASTER_JOB_REPORT_H_
+
+#include <chrono>
+#include <cstdint>
+#include <fstream>
+#include <iosfwd>
+#include <map>
+#include <string>
+
+#include "client/client.h"
+
+namespace taskq {
+
+struct ReportOptions {
+  bool quiet = false;   // no line per outcome (failures still show)
+  bool tty = false;     // the progress line updates in place (stderr is a terminal)
+  bool json = false;    // the summary as JSON on stdout, nothing else there
+  std::string results;  // --results FILE ("-": stdout); empty: none
+  std::chrono::milliseconds plain_every{10000};  // progress lines off a terminal
+};
+
+class JobReport {
+ public:
+  JobReport(ReportOptions options, std::ostream& out, std::ostream& err);
+  ~JobReport();
+
+  // A job of at most this many tasks gets a line per outcome; larger ones a
+  // progress line.
+  static constexpr uint64_t kPerTaskLines = 1000;
+
+  // Opens the results file.
+  Status Open();
+  // Collection begins: total says which kind of output it gets.
+  void Begin(uint64_t total);
+  // One outcome came in.
+  void Outcome(const Item& item);
+  // The job knows how many tasks there are (so far) and how many came back;
+  // called often, it prints at most every 250 ms.
+  void Progress(uint64_t done, uint64_t total, uint64_t failed);
+  // At the end: per worker and totals.
+  void Summary(uint64_t done, uint64_t total, uint64_t failed, uint64_t skipped_lines);
+
+ private:
+  struct PerWorker {
+    uint64_t tasks = 0, failed = 0;
+    std::chrono::microseconds busy{0};
+  };
+  void Line(const Item& item);
+  void ClearProgress();
+
+  ReportOptions o_;
+  std::ostream& out_;
+  std::ostream& err_;
+  std::ofstream file_;
+  std::ostream* results_ = nullptr;
+  std::map<std::string, PerWorker> workers_;
+  std::chrono::steady_clock::time_point start_, last_print_;
+  bool per_task_ = true, progress_ = false, progress_shown_ = false;
+};
+
+// One outcome as the JSON line --results writes:
+// {"id", "kind", "arg", "ok", "value" or "error", "worker", "elapsed_ms", "attempt"}.
+std::string OutcomeJson(const Item& item);
+
+}  // namespace taskq
+
+#endif  // TASKQ_MASTER_JOB_REPORT_H_

@@ -116,6 +116,7 @@ Status Connection::HandleMonitorEvents() {
     switch (id) {
       case ZMQ_EVENT_CONNECTED:
         tcp_connected_ = true;
+        connected_at_ = Clock::now();
         break;
       case ZMQ_EVENT_CONNECT_RETRIED:
         // Also follows every failed handshake; only a master that never
@@ -131,6 +132,12 @@ Status Connection::HandleMonitorEvents() {
       case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
       case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
       case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+        // A wrong key fails within a millisecond of connecting; a handshake
+        // that failed after seconds timed out (a master too busy to answer,
+        // a network that lost packets): not a key problem.
+        if (id == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL &&
+            Clock::now() - connected_at_ > std::chrono::seconds(1))
+          break;
         // Counted across reconnects: a master restarted with another key
         // fails every handshake too.
         if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ||
@@ -143,7 +150,7 @@ Status Connection::HandleMonitorEvents() {
   }
 }
 
-Status Connection::SendHello() {
+Status Connection::SendHello(const std::vector<uint64_t>& holding) {
   Hello h;
   h.role = options_.peer.role;
   h.name = options_.peer.name;
@@ -151,6 +158,7 @@ Status Connection::SendHello() {
   h.session = options_.peer.session;
   h.heartbeat_ms = options_.peer.heartbeat_ms;
   for (const std::string& k : options_.peer.kinds) h.kinds.push_back(k);
+  h.holding = holding;
   return Send(h);
 }
 
@@ -193,12 +201,12 @@ Status Connection::Rehello(TimePoint deadline) {
   return AwaitWelcome(deadline);
 }
 
-Status Connection::Reconnect() {
+Status Connection::Reconnect(const std::vector<uint64_t>& holding) {
   socket_.set(zmq::sockopt::linger, 0);
   socket_.close();
   monitor_.close();
   TASKQ_TRY(OpenSocket());
-  return SendHello();
+  return SendHello(holding);
 }
 
 Status Connection::Send(const Message& m) {

@@ -86,14 +86,14 @@ class Connection {
 
   // Sends hello without waiting: the master forgot us (it restarted, or
   // declared us dead) and answers anything else with hello_required.
-  Status SendHello();
+  Status SendHello(const std::vector<uint64_t>& holding = {});
   // Records what a welcome said (for loops that read it themselves).
   void NoteWelcome(const Welcome& w);
   // SendHello, then waits until deadline for welcome.
   Status Rehello(TimePoint deadline);
   // Drops the socket and connects a new one (the master went silent), then
   // sends hello; the welcome comes later, through Receive.
-  Status Reconnect();
+  Status Reconnect(const std::vector<uint64_t>& holding = {});
 
   // For loops that poll more than this connection.
   void* socket_handle() { return socket_.handle(); }
@@ -120,6 +120,7 @@ class Connection {
   TimePoint last_heard_;
   int failed_handshakes_ = 0;
   bool tcp_connected_ = false;
+  TimePoint connected_at_;  // of the last TCP connection
   bool waiting_told_ = false;
 };
 

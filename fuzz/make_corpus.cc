@@ -25,6 +25,18 @@ std::string Record(char peer, uint8_t flags, const std::string& msg) {
   return r + msg;
 }
 
+Hello WorkerHello(uint64_t session) {
+  Hello h;
+  h.role = "worker";
+  h.name = "w";
+  h.capacity = 2;
+  h.session = session;
+  h.heartbeat_ms = 50;
+  h.kinds = {"square", "sleep"};
+  h.holding = {1};
+  return h;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -56,7 +68,7 @@ int main(int argc, char** argv) {
   results.queue = "results";
   results.lease = false;
   const std::vector<std::pair<std::string, Message>> all = {
-      {"hello", Hello{1, "worker", "w", 2, 9, 50, {"square"}}},
+      {"hello", WorkerHello(9)},
       {"welcome", Welcome{1, "m", 1, 1, 1000, 65536}},
       {"put", put},
       {"put_ok", PutOk{1, 1, 2}},
@@ -68,11 +80,12 @@ int main(int argc, char** argv) {
       {"ping", Ping{}},
       {"error", ErrorMsg{5, "full", "why"}},
       {"shutdown", Shutdown{"bye"}},
-      {"goodbye", Goodbye{{1, 2}}}};
+      {"goodbye", Goodbye{{1, 2}}},
+      {"release", Release{{1}}},
+      {"cancel", Cancel{2}}};
   for (const auto& [name, m] : all) Write(argv[1], name, Encode(m));
 
-  std::string talk = Record('A', 0, Encode(Hello{1, "client", "c", 0, 0, 0, {}})) +
-                     Record('B', 0, Encode(Hello{1, "worker", "w", 2, 7, 50, {}})) +
+  std::string talk = Record('A', 0, Encode(Hello())) + Record('B', 0, Encode(WorkerHello(7))) +
                      Record('B', 0, Encode(get)) + Record('A', 2, Encode(put)) +
                      Record('B', 20, Encode(result)) + Record('A', 0, Encode(results)) +
                      Record('B', 1, Encode(get)) + Record('A', 120, Encode(put)) +

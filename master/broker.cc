@@ -40,6 +40,20 @@ Broker::Broker(BrokerOptions options, Logger logger, StateLog* log)
   if (options_.epoch == 0) options_.epoch = options_.instance;
 }
 
+void Broker::AttachLog(StateLog* log, uint64_t epoch) {
+  log_ = log;
+  options_.epoch = epoch;
+  std::vector<uint64_t> used_up;
+  queues_.mutable_table().ForEachLive(
+      0, queues_.table().next_id(), SIZE_MAX, [&](uint64_t id, Slot& s) {
+        if (s.state == SlotState::kReady && s.attempt >= options_.max_attempts)
+          used_up.push_back(id);
+      });
+  std::vector<uint32_t> touched;
+  for (uint64_t id : used_up)
+    Fail(id, "the master restarted during its last attempt", "", 0, &touched);
+}
+
 void Broker::Log(const std::string& line) const {
   if (logger_) logger_(line);
 }
@@ -83,6 +97,8 @@ void Broker::Handle(std::string_view routing_id, std::string_view bytes, TimePoi
   if (auto* result = std::get_if<ResultMsg>(&*m)) return OnResult(peer, *result);
   if (auto* stats = std::get_if<Stats>(&*m)) return OnStats(peer, *stats, now);
   if (auto* bye = std::get_if<Goodbye>(&*m)) return OnGoodbye(peer, *bye);
+  if (auto* release = std::get_if<taskq::Release>(&*m)) return OnRelease(peer, release->ids);
+  if (auto* cancel = std::get_if<Cancel>(&*m)) return OnCancel(peer, *cancel);
   if (std::holds_alternative<Ping>(*m)) return;
   SendError(peer, RidOf(*m), kErrUnknownOp,
             "'" + std::string(OpName(*m)) + "' is sent by the master, not to it");
@@ -123,12 +139,9 @@ void Broker::OnHello(std::string_view routing_id, const Hello& m, TimePoint now)
   });
   p.last_heard = p.last_sent = now;
   p.live = true;
-  // The same process on a new connection (it lost the old one): its leases
-  // follow it, so results it is still computing are not run twice.
   for (uint32_t other = 0; m.session != 0 && other < peers_.size(); ++other) {
     if (other == idx || !peers_[other].live || peers_[other].session != m.session) continue;
-    leases_.MovePeer(other, idx);
-    PeerGone(other, "reconnected");
+    TakeOver(other, idx, m.holding);
   }
   if (is_new && p.worker) {
     Log("worker " + p.name + " joined (runs up to " + std::to_string(p.capacity) + " at once)");
@@ -254,13 +267,28 @@ void Broker::OnStats(uint32_t peer, const Stats& m, TimePoint now) {
 }
 
 void Broker::OnGoodbye(uint32_t peer, const Goodbye& m) {
+  OnRelease(peer, m.release);
+  PeerGone(peer, "said goodbye");
+}
+
+void Broker::OnRelease(uint32_t peer, const std::vector<uint64_t>& ids) {
   std::vector<uint32_t> touched;
   // Highest id first, so after the front-pushes the oldest task leads.
-  std::vector<uint64_t> release = m.release;
+  std::vector<uint64_t> release = ids;
   std::sort(release.rbegin(), release.rend());
   for (uint64_t id : release) Release(peer, id, &touched);
-  PeerGone(peer, "said goodbye");
   for (uint32_t q : touched) ServeWaiters(q);
+}
+
+// A get withdrawn before it was answered gets its (empty) answer now; one
+// already answered needs nothing: that answer is on its way, ahead of this.
+void Broker::OnCancel(uint32_t peer, const Cancel& m) {
+  for (uint32_t w : peers_[peer].waiters) {
+    if (waiters_[w].rid != m.rid) continue;
+    SendEmpty(peer, m.rid, waiters_[w].queue);
+    Unpark(w);
+    return;
+  }
 }
 
 // --- entries ------------------------------------------------------------------
@@ -270,11 +298,12 @@ void Broker::OnGoodbye(uint32_t peer, const Goodbye& m) {
 bool Broker::Serve(uint32_t peer, uint64_t rid, uint32_t queue, uint32_t max, bool lease,
                    const std::vector<uint16_t>& kinds) {
   Delivery d;
+  std::vector<uint64_t> leased, taken;
   std::size_t bytes = 0;
   while (d.ids.size() < max && bytes < kMaxReplyBytes) {
     const uint64_t id = queues_.Pop(queue, kinds);
     if (id == 0) break;
-    const Slot* s = queues_.Find(id);
+    Slot* s = queues_.Find(id);
     const StoredOutcome* o = queues_.OutcomeOf(*s);
     const std::size_t size =
         s->arg.view().size() + (o ? o->data.size() + o->worker.size() : 0) + 32;
@@ -283,6 +312,18 @@ bool Broker::Serve(uint32_t peer, uint64_t rid, uint32_t queue, uint32_t max, bo
       break;
     }
     bytes += size;
+    // Marked at once: should the same id stand twice in the lane (its
+    // outcome came back to its own queue), the second is seen as stale.
+    if (lease && s->state == SlotState::kReady) {
+      const uint32_t l = leases_.Add(id, peer, LeaseDeadline(id, now_));
+      queues_.MarkLeased(id, l);
+      d.leases.push_back({l, leases_.Get(l).generation});
+      leased.push_back(id);
+    } else {
+      queues_.MarkTaken(id);  // outcomes are handed out once, never leased
+      d.leases.push_back({LeaseTable::kNone, 0});
+      taken.push_back(id);
+    }
     d.ids.push_back(id);
   }
   if (d.ids.empty()) return false;
@@ -290,23 +331,14 @@ bool Broker::Serve(uint32_t peer, uint64_t rid, uint32_t queue, uint32_t max, bo
   reply.rid = rid;
   reply.queue = queues_.QueueName(queue);
   reply.items.resize(d.ids.size());
-  std::vector<uint64_t> leased, taken;
   for (std::size_t i = 0; i < d.ids.size(); ++i) {
-    const uint64_t id = d.ids[i];
-    Slot* s = queues_.Find(id);
-    if (lease && s->state == SlotState::kReady) {
-      queues_.MarkLeased(id, leases_.Add(id, peer, LeaseDeadline(id, now_)));
-      leased.push_back(id);
-    } else {
-      queues_.MarkTaken(id);  // outcomes are handed out once, never leased
-      taken.push_back(id);
-    }
+    const Slot* s = queues_.Find(d.ids[i]);
     Entry& e = reply.items[i];
-    e.id = id;
+    e.id = d.ids[i];
     e.kind = queues_.KindName(s->kind);
     e.arg = s->arg.view();
     e.attempt = s->attempt;
-    if (const StoredOutcome* o = queues_.OutcomeOf(*s); o && s->state == SlotState::kTaken) {
+    if (const StoredOutcome* o = queues_.OutcomeOf(*s)) {
       e.has_outcome = true;
       e.outcome =
           Outcome{o->ok, o->ok ? std::string_view(o->data) : std::string_view(),
@@ -450,23 +482,28 @@ void Broker::Release(uint32_t peer, uint64_t id, std::vector<uint32_t>* touched)
 void Broker::Undeliverable(const OutMsg& m) {
   std::vector<uint32_t> touched;
   // Back in reverse, so the first id ends up first again.
-  for (auto it = m.delivery.ids.rbegin(); it != m.delivery.ids.rend(); ++it) {
-    Slot* s = queues_.Find(*it);
+  for (std::size_t k = m.delivery.ids.size(); k-- > 0;) {
+    const uint64_t id = m.delivery.ids[k];
+    const auto [lease, generation] = m.delivery.leases[k];
+    Slot* s = queues_.Find(id);
     if (!s) continue;
     const bool leased = s->state == SlotState::kLeased;
-    if (!leased && s->state != SlotState::kTaken) continue;  // moved on meanwhile
-    const bool task = leased || s->aux == 0;                 // not an outcome
+    // Moved on meanwhile: taken entries stay taken until their send, but a
+    // lease may have ended and the task gone to another peer since.
+    if (!leased && s->state != SlotState::kTaken) continue;
+    if (leased && (s->aux != lease || leases_.Get(lease).generation != generation)) continue;
+    const bool task = leased || s->aux == 0;  // not an outcome
     if (leased) leases_.Remove(s->aux);
     if (task && s->attempt > 0) --s->attempt;  // it never reached the peer
     --counters_.delivered;
-    queues_.PushFront(*it);
+    queues_.PushFront(id);
     if (log_) {
       if (leased) {
-        log_->Unlease(*it);
+        log_->Unlease(id);
       } else {  // the take was recorded: record the entry again, whole
-        const Slot& back = *queues_.Find(*it);
-        log_->Entry(*it, queues_.QueueName(back.queue), queues_.QueueName(back.reply_to),
-                    queues_.KindName(back.kind), back, TimeoutOf(*it), queues_.OutcomeOf(back));
+        const Slot& back = *queues_.Find(id);
+        log_->Entry(id, queues_.QueueName(back.queue), queues_.QueueName(back.reply_to),
+                    queues_.KindName(back.kind), back, TimeoutOf(id), queues_.OutcomeOf(back));
       }
     }
     AddOnce(&touched, s->queue);

@@ -71,11 +71,12 @@ class Broker {
   // log may be null (no journal); it must outlive the broker.
   Broker(BrokerOptions options, Logger logger, StateLog* log = nullptr);
   // For a journal opened after the broker (it replays into it first): its
-  // log and the epoch of its task ids.
-  void AttachLog(StateLog* log, uint64_t epoch) {
-    log_ = log;
-    options_.epoch = epoch;
-  }
+  // log and the epoch of its task ids. Tasks whose last attempt the restart
+  // cut short fail then: a crash loop must not run a task without bound.
+  void AttachLog(StateLog* log, uint64_t epoch);
+  // Drops every reply not sent yet (a master whose journal failed must not
+  // acknowledge what it could not write down).
+  void DropOutbox() { outbox_.clear(); }
 
   // One message from the peer with this routing id.
   void Handle(std::string_view routing_id, std::string_view bytes, TimePoint now);
@@ -148,6 +149,9 @@ class Broker {
   // An items reply in the outbox: what to undo if it cannot be sent.
   struct Delivery {
     std::vector<uint64_t> ids;
+    // Per id: the lease it made (index, generation), or kNone for a take.
+    // An undelivered reply undoes only that lease, not a later one.
+    std::vector<std::pair<uint32_t, uint32_t>> leases;
   };
   struct OutMsg {
     uint32_t peer;
@@ -168,6 +172,8 @@ class Broker {
   void OnResult(uint32_t peer, const ResultMsg& m);
   void OnStats(uint32_t peer, const Stats& m, TimePoint now);
   void OnGoodbye(uint32_t peer, const Goodbye& m);
+  void OnRelease(uint32_t peer, const std::vector<uint64_t>& ids);
+  void OnCancel(uint32_t peer, const Cancel& m);
 
   // Entries.
   void AddTasks(uint32_t peer, const Put& m, uint32_t queue, uint32_t reply,
@@ -188,6 +194,7 @@ class Broker {
 
   // Peers and parked requests.
   uint32_t FindPeer(std::string_view routing_id) const;
+  void TakeOver(uint32_t from, uint32_t to, const std::vector<uint64_t>& holding);
   void PeerGone(uint32_t peer, const char* why);
   void Park(uint32_t peer, const Get& m, uint32_t queue, std::vector<uint16_t> kinds,
             TimePoint now);

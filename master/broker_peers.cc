@@ -21,6 +21,28 @@ uint32_t Broker::FindPeer(std::string_view routing_id) const {
   return it == peer_ids_.end() ? kNone : it->second;
 }
 
+// The same process on a new connection (it lost the old one). The leases of
+// tasks it says it holds follow it, so results it is still computing are not
+// run twice; the others were on their way when the connection broke: they
+// never reached it, and go back without using up an attempt.
+void Broker::TakeOver(uint32_t from, uint32_t to, const std::vector<uint64_t>& holding) {
+  std::vector<uint64_t> ids = leases_.TasksOf(from);
+  std::sort(ids.rbegin(), ids.rend());  // released highest first: the oldest leads again
+  std::vector<uint64_t> held = holding;
+  std::sort(held.begin(), held.end());
+  std::vector<uint32_t> touched;
+  for (uint64_t id : ids) {
+    const Slot* s = queues_.Find(id);
+    if (std::binary_search(held.begin(), held.end(), id)) {
+      leases_.Move(s->aux, to);
+    } else {
+      Release(from, id, &touched);
+    }
+  }
+  PeerGone(from, "reconnected");
+  for (uint32_t q : touched) ServeWaiters(q);
+}
+
 void Broker::PeerGone(uint32_t peer, const char* why) {
   Peer& p = peers_[peer];
   std::vector<uint64_t> ids = leases_.TasksOf(peer);
@@ -238,8 +260,12 @@ void Broker::Flush(Transport& transport, TimePoint now) {
         m.peer != kNone && peers_[m.peer].live && peers_[m.peer].routing_id == m.routing_id;
     if (r == SendResult::kSent) {
       if (same_peer) peers_[m.peer].last_sent = now;
-      for (uint64_t id : m.delivery.ids)  // taken entries are gone for good once sent
-        if (Slot* s = queues_.Find(id); s && s->state == SlotState::kTaken) queues_.Free(id);
+      for (uint64_t id : m.delivery.ids) {  // taken entries are gone for good once sent
+        if (Slot* s = queues_.Find(id); s && s->state == SlotState::kTaken) {
+          queues_.Free(id);
+          task_timeouts_.erase(id);
+        }
+      }
       continue;
     }
     if (!m.delivery.ids.empty()) Undeliverable(m);

@@ -30,8 +30,17 @@ enum RecordType : uint64_t {
   kUnlease = 3,
   kDone = 4,
   kTake = 5,
-  kEntry = 6
+  kEntry = 6,
+  kReserve = 7,
 };
+
+// Ids are reserved on disk this many at a time, before any is handed out:
+// a crash that loses the last records (power, --fsync interval) must not
+// lose which ids were used, or a worker's late result could complete
+// another task that got the same id.
+constexpr uint64_t kReserveStep = 1u << 20;
+// Compaction writes at most this much per loop pass.
+constexpr std::size_t kCompactBytesPerPass = 8u << 20;
 
 constexpr std::string_view kMagic = "taskq-journal";
 constexpr uint64_t kFormat = 1;
@@ -123,6 +132,12 @@ class Replayer {
         });
       case kEntry:
         return Entry(r);
+      case kReserve: {
+        uint64_t until;
+        if (!r.ReadUint(&until)) return false;
+        qs_.mutable_table().AdvanceNextId(until);
+        return true;
+      }
       default:
         return false;
     }
@@ -264,10 +279,13 @@ Status Journal::Replay(RecoveryReport* report) {
   for (const fs::directory_entry& e : fs::directory_iterator(options_.dir, ec)) {
     const std::string name = e.path().filename().string();
     unsigned long long seq;
-    char tail[8] = {};
-    if (std::sscanf(name.c_str(), "journal-%16llu.%3s", &seq, tail) != 2 ||
-        std::string(tail) != "tqj")
+    if (std::sscanf(name.c_str(), "journal-%16llu.", &seq) != 1) continue;
+    if (name == SegmentName(seq) + ".new") {  // a segment whose header never got written
+      std::error_code ignored;
+      fs::remove(e.path(), ignored);
       continue;
+    }
+    if (name != SegmentName(seq)) continue;
     segments_.push_back(Segment{seq, e.path().string(), 0, 0});
   }
   if (ec)
@@ -277,6 +295,15 @@ Status Journal::Replay(RecoveryReport* report) {
             [](const Segment& a, const Segment& b) { return a.seq < b.seq; });
   for (std::size_t i = 0; i < segments_.size(); ++i)
     TASKQ_TRY(ReplaySegment(segments_[i], i + 1 == segments_.size(), report));
+  // A segment whose header did not replay (damaged) says nothing about
+  // which ids are older than it: take the next one's, so compaction never
+  // retires it on a made-up boundary.
+  uint64_t next = broker_.queues().table().next_id();
+  for (auto it = segments_.rbegin(); it != segments_.rend(); ++it) {
+    if (it->first_id == 0) it->first_id = next;
+    next = it->first_id;
+  }
+  reserved_ = broker_.queues().table().next_id();
   if (report) report->segments = static_cast<int>(segments_.size());
   if (epoch_ == 0) {
     randombytes_buf(&epoch_, sizeof epoch_);
@@ -324,35 +351,74 @@ Status Journal::ReplaySegment(Segment& seg, bool last, RecoveryReport* report) {
   return Status::Ok();
 }
 
+// The header is written and on disk before the segment gets its name, so a
+// segment file always says which ids it follows (a crash in between leaves
+// a ".new" file, removed at the next start).
 Status Journal::StartSegment() {
   const uint64_t seq = segments_.empty() ? 1 : segments_.back().seq + 1;
   const std::string path = options_.dir + "/" + SegmentName(seq);
-  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) return Io("cannot create " + path);
+  const std::string temp = path + ".new";
+  const int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return Io("cannot create " + temp);
   const uint64_t first_id = broker_.queues().table().next_id();
+  std::string header;
+  MsgpackWriter(&header).Array(5).Uint(kHeader).Str(kMagic).Uint(kFormat).Uint(epoch_).Uint(
+      first_id);
+  std::string frame;
+  PutU32(&frame, static_cast<uint32_t>(header.size()));
+  PutU32(&frame, Crc32c(header.data(), header.size()));
+  frame += header;
+  if (write(fd, frame.data(), frame.size()) != static_cast<ssize_t>(frame.size()) ||
+      fdatasync(fd) != 0 || rename(temp.c_str(), path.c_str()) != 0) {
+    const Status s = Io("cannot start the journal segment " + path);
+    close(fd);
+    unlink(temp.c_str());
+    return s;
+  }
+  SyncDir();
+  int old = -1;
   {
     std::lock_guard<std::mutex> lock(fd_mu_);
-    if (fd_ >= 0) {
-      if (options_.fsync != FsyncMode::kNever) fdatasync(fd_);
-      close(fd_);
-    }
+    old = fd_;
     fd_ = fd;
   }
-  segments_.push_back(Segment{seq, path, 0, first_id});
-  std::string payload;
-  MsgpackWriter(&payload).Array(5).Uint(kHeader).Str(kMagic).Uint(kFormat).Uint(epoch_).Uint(
-      first_id);
-  Frame(payload);
-  TASKQ_TRY(Commit());
-  // The new file's name must survive a crash too.
-  if (options_.fsync != FsyncMode::kNever) {
-    const int dir = open(options_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir >= 0) {
-      fsync(dir);
-      close(dir);
-    }
+  if (old >= 0) {
+    // Everything in the old segment reaches the disk before it is left.
+    const bool synced = options_.fsync == FsyncMode::kNever || fdatasync(old) == 0;
+    close(old);
+    if (!synced) return Fatal(Io("cannot sync the journal in " + options_.dir));
   }
+  segments_.push_back(Segment{seq, path, frame.size(), first_id});
   return Status::Ok();
+}
+
+// The directory's entries (a new or deleted segment) survive a crash too.
+void Journal::SyncDir() {
+  const int dir = open(options_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    fsync(dir);
+    close(dir);
+  }
+}
+
+// Ids up to end must be reserved on disk before they are handed out.
+Status Journal::Reserve(uint64_t end) {
+  if (end <= reserved_) return Status::Ok();
+  reserved_ = end + kReserveStep;
+  scratch_.clear();
+  MsgpackWriter(&scratch_).Array(2).Uint(kReserve).Uint(reserved_);
+  Frame(scratch_);
+  TASKQ_TRY(Commit());
+  std::lock_guard<std::mutex> lock(fd_mu_);
+  if (fdatasync(fd_) != 0) return Fatal(Io("cannot sync the journal in " + options_.dir));
+  return Status::Ok();
+}
+
+// A journal that failed to write or sync stays failed: the master stops
+// rather than acknowledge what may not be on disk.
+Status Journal::Fatal(Status s) {
+  if (failed_.ok()) failed_ = s;
+  return failed_;
 }
 
 void Journal::Frame(const std::string& payload) {
@@ -375,18 +441,30 @@ Status Journal::WriteAll(const std::string& bytes) {
 }
 
 Status Journal::Commit() {
+  if (!failed_.ok()) return failed_;
+  if (const int e = sync_errno_.load(); e != 0) {
+    errno = e;
+    return Fatal(Io("cannot sync the journal in " + options_.dir));
+  }
   if (pending_.empty()) return Status::Ok();
-  TASKQ_TRY(WriteAll(pending_));
+  if (Status s = WriteAll(pending_); !s.ok()) {
+    // Cut off what part of the write went through: a later start must not
+    // take it for a record a crash interrupted and drop what follows.
+    [[maybe_unused]] const int cut = ftruncate(fd_, static_cast<off_t>(segments_.back().bytes));
+    return Fatal(s);
+  }
   segments_.back().bytes += pending_.size();
   const uint64_t written = written_.fetch_add(pending_.size()) + pending_.size();
   pending_.clear();
   if (options_.fsync == FsyncMode::kAlways) {
-    if (fdatasync(fd_) != 0) return Io("cannot sync the journal in " + options_.dir);
+    if (fdatasync(fd_) != 0) return Fatal(Io("cannot sync the journal in " + options_.dir));
     synced_ = written;
   } else {
     sync_cv_.notify_one();
   }
-  if (segments_.back().bytes >= options_.segment_bytes) return StartSegment();
+  if (segments_.back().bytes >= options_.segment_bytes) {
+    if (Status s = StartSegment(); !s.ok()) return Fatal(s);
+  }
   return Status::Ok();
 }
 
@@ -397,7 +475,9 @@ void Journal::SyncLoop() {
     const uint64_t written = written_.load();
     if (written == synced_.load() || fd_ < 0) continue;
     // Group commit: one fdatasync covers every write since the last one.
-    fdatasync(fd_);
+    // A failure is kept for the loop: on Linux the pages it could not write
+    // are no longer dirty, so a later sync would not report it.
+    if (fdatasync(fd_) != 0) sync_errno_ = errno;
     synced_ = written;
     // Wait out the interval: syncing more often than asked only costs.
     sync_cv_.wait_for(lock, options_.fsync_interval, [this] { return stop_sync_; });
@@ -414,6 +494,7 @@ Status Journal::Compact(std::size_t budget) {
   if (segments_.size() < 2) return Status::Ok();  // the head is written to
   const uint64_t boundary = segments_[1].first_id;
   QueueSet& qs = broker_.queues();
+  if (!failed_.ok() || boundary == 0) return failed_;  // never retire on an unknown boundary
   if (!compacting_) {
     // Nothing below the boundary lives: the oldest file has nothing to say.
     if (qs.table().FirstLive() >= boundary) return RetireOldest();
@@ -425,11 +506,17 @@ Status Journal::Compact(std::size_t budget) {
     compacting_ = true;
     cursor_ = 0;
   }
-  cursor_ = qs.mutable_table().ForEachLive(cursor_, boundary, budget, [&](uint64_t id, Slot& s) {
-    if (s.state == SlotState::kTaken) return;  // mid-delivery: its take (or restore) is recorded
-    Entry(id, qs.QueueName(s.queue), qs.QueueName(s.reply_to), qs.KindName(s.kind), s,
-          broker_.TimeoutOf(id), qs.OutcomeOf(s));
-  });
+  // A few thousand entries, or a few MiB, per pass: the loop stays responsive.
+  const std::size_t start = pending_.size();
+  for (std::size_t done = 0;
+       cursor_ < boundary && done < budget && pending_.size() - start < kCompactBytesPerPass;
+       done += 256) {
+    cursor_ = qs.mutable_table().ForEachLive(cursor_, boundary, 256, [&](uint64_t id, Slot& s) {
+      if (s.state == SlotState::kTaken) return;  // mid-delivery: its take (or restore) is recorded
+      Entry(id, qs.QueueName(s.queue), qs.QueueName(s.reply_to), qs.KindName(s.kind), s,
+            broker_.TimeoutOf(id), qs.OutcomeOf(s));
+    });
+  }
   if (cursor_ < boundary) return Status::Ok();
   compacting_ = false;
   return RetireOldest();
@@ -437,15 +524,18 @@ Status Journal::Compact(std::size_t budget) {
 
 // Everything the oldest segment knew is in newer ones: make them durable,
 // then delete it.
+// (Whatever --fsync says: the copies being lost with the original would lose
+// entries of any age.)
 Status Journal::RetireOldest() {
   TASKQ_TRY(Commit());
-  if (options_.fsync != FsyncMode::kNever) {
+  {
     std::lock_guard<std::mutex> lock(fd_mu_);
-    if (fdatasync(fd_) != 0) return Io("cannot sync the journal in " + options_.dir);
+    if (fdatasync(fd_) != 0) return Fatal(Io("cannot sync the journal in " + options_.dir));
   }
   if (unlink(segments_.front().path.c_str()) != 0)
-    return Io("cannot delete " + segments_.front().path);
+    return Fatal(Io("cannot delete " + segments_.front().path));
   segments_.pop_front();
+  SyncDir();
   return Status::Ok();
 }
 
@@ -453,6 +543,9 @@ Status Journal::RetireOldest() {
 
 void Journal::Put(uint64_t first_id, std::string_view queue, std::string_view reply_to,
                   std::string_view items) {
+  uint32_t count = 0;
+  MsgpackReader(items).ReadArrayHeader(&count, kMaxBatch);
+  if (!Reserve(first_id + count).ok()) return;  // failed: the next Commit says so
   scratch_.clear();
   MsgpackWriter(&scratch_).Array(5).Uint(kPut).Uint(first_id).Str(queue).Str(reply_to).Raw(items);
   Frame(scratch_);
@@ -492,6 +585,7 @@ void Journal::Take(const std::vector<uint64_t>& ids) {
 void Journal::Entry(uint64_t id, std::string_view queue, std::string_view reply_to,
                     std::string_view kind, const Slot& slot, uint32_t timeout_ms,
                     const StoredOutcome* outcome) {
+  if (!Reserve(id + 1).ok()) return;  // a new entry's id (a failure record); old ones are reserved
   scratch_.clear();
   MsgpackWriter w(&scratch_);
   w.Array(9)

@@ -110,6 +110,9 @@ class Journal : public StateLog {
   Status ReplaySegment(Segment& seg, bool last, RecoveryReport* report);
   Status StartSegment();
   Status RetireOldest();
+  Status Reserve(uint64_t end);
+  Status Fatal(Status s);
+  void SyncDir();
   Status WriteAll(const std::string& bytes);
   void Frame(const std::string& payload);
   void SyncLoop();
@@ -129,6 +132,10 @@ class Journal : public StateLog {
   std::condition_variable sync_cv_;
   bool stop_sync_ = false;
   std::thread sync_thread_;
+
+  uint64_t reserved_ = 0;           // ids below are reserved on disk (kReserve records)
+  Status failed_;                   // once a write or sync failed, every Commit fails
+  std::atomic<int> sync_errno_{0};  // the sync thread's failure, for Commit to report
 
   // Compaction of segments_.front(): rewrite live ids below the next
   // segment's first id, from cursor_ on.

@@ -69,13 +69,9 @@ std::vector<uint64_t> LeaseTable::TasksOf(uint32_t peer) const {
   return out;
 }
 
-void LeaseTable::MovePeer(uint32_t from, uint32_t to) {
-  if (from >= heads_.size() || from == to) return;
-  while (heads_[from] != kNone) {
-    uint32_t lease = heads_[from];
-    Unlink(lease);
-    Link(lease, to);
-  }
+void LeaseTable::Move(uint32_t lease, uint32_t to) {
+  Unlink(lease);
+  Link(lease, to);
 }
 
 void LeaseTable::DropStaleDue() {

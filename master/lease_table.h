@@ -35,8 +35,8 @@ class LeaseTable {
   // The tasks peer holds, oldest lease last.
   std::vector<uint64_t> TasksOf(uint32_t peer) const;
   uint64_t CountOf(uint32_t peer) const { return peer < counts_.size() ? counts_[peer] : 0; }
-  // Hands every lease of from over to to (a worker that reconnected).
-  void MovePeer(uint32_t from, uint32_t to);
+  // Hands a lease over to another peer (a worker that reconnected).
+  void Move(uint32_t lease, uint32_t to);
 
   // A lease whose deadline is at or before now, or kNone.
   uint32_t Expired(TimePoint now);

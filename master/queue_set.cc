@@ -195,6 +195,7 @@ void QueueSet::RecoverFree(uint64_t id) {
 }
 
 void QueueSet::FinishRecovery() {
+  table_.EvacuateSparse();
   for (Queue& q : queues_) {
     q.lanes.clear();
     q.ready = q.leased = 0;

@@ -87,7 +87,8 @@ class ServerLoop : public Transport {
   // Sends never block. The journal's pending records go to the file first:
   // nothing is announced before it is written down.
   SendResult Send(std::string_view routing_id, std::string_view bytes) override {
-    if (journal_ && journal_->pending() && !Fail(journal_->Commit())) return SendResult::kFull;
+    if (journal_ && !stopping_on_failure_ && journal_->pending() && !Fail(journal_->Commit()))
+      return SendResult::kFull;
     try {
       if (!router_.send(zmq::buffer(routing_id),
                         zmq::send_flags::sndmore | zmq::send_flags::dontwait))
@@ -124,6 +125,7 @@ class ServerLoop : public Transport {
   RefusalLog refusals_;
   HandshakeMonitor monitor_;
   TimePoint next_status_ = TimePoint::max();
+  bool stopping_on_failure_ = false;
   std::mutex failure_mu_;
   Status failure_;
 };
@@ -195,7 +197,11 @@ void ServerLoop::Run() {
     Pass(items);
     if ((items[3].revents & ZMQ_POLLIN) && ReadControl()) return;
     if (!failure().ok()) {
+      // Nothing unwritten is acknowledged: the replies waiting go, and only
+      // the shutdown notices leave.
       Log(failure().message() + "; the master stops");
+      broker_.DropOutbox();
+      stopping_on_failure_ = true;
       broker_.Shutdown("master error");
       broker_.Flush(*this, Clock::now());
       router_.set(zmq::sockopt::linger, kShutdownLingerMs);

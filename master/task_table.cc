@@ -101,6 +101,21 @@ uint64_t TaskTable::FirstLive() const {
   return first;
 }
 
+void TaskTable::EvacuateSparse() {
+  const uint64_t tail = next_id_ >> kChunkBits;
+  // Absolute chunk indices: releasing the front chunk moves base_chunk_.
+  for (uint64_t index = base_chunk_; index < std::min(tail, base_chunk_ + chunks_.size());
+       ++index) {
+    if (index < base_chunk_) continue;
+    Chunk* c = chunks_[index - base_chunk_].get();
+    if (!c || c->live > kEvacuateAt) continue;
+    if (c->live == 0)
+      ReleaseChunk(index);
+    else
+      Evacuate(index);
+  }
+}
+
 void TaskTable::Evacuate(uint64_t chunk_index) {
   Chunk* c = chunks_[chunk_index - base_chunk_].get();
   for (uint64_t i = 0; i < kChunkSize; ++i) {

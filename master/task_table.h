@@ -71,6 +71,9 @@ class TaskTable {
 
   // The lowest live id, or next_id() when none is live.
   uint64_t FirstLive() const;
+  // After recovery, which inserts entries one by one wherever their ids
+  // fall: moves the survivors of nearly empty chunks aside, as Free would.
+  void EvacuateSparse();
 
   std::size_t live() const { return live_; }
   // Bytes of arguments kept on the heap (those over Blob::kInline).

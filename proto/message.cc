@@ -54,7 +54,7 @@ struct Encoder {
   }
 
   void operator()(const Hello& m) {
-    Op(7, "hello")
+    Op(8, "hello")
         .Key("v")
         .Uint(m.version)
         .Key("role")
@@ -70,6 +70,8 @@ struct Encoder {
         .Key("kinds")
         .Array(static_cast<uint32_t>(m.kinds.size()));
     for (std::string_view k : m.kinds) w.Str(k);
+    w.Key("holding");
+    Ids(m.holding);
   }
   void operator()(const Welcome& m) {
     Op(6, "welcome")
@@ -195,8 +197,17 @@ struct Encoder {
   }
   void operator()(const Shutdown& m) { Op(1, "shutdown").Key("reason").Str(m.reason); }
   void operator()(const Goodbye& m) {
-    Op(1, "goodbye").Key("release").Array(static_cast<uint32_t>(m.release.size()));
-    for (uint64_t id : m.release) w.Uint(id);
+    Op(1, "goodbye").Key("release");
+    Ids(m.release);
+  }
+  void operator()(const Release& m) {
+    Op(1, "release").Key("ids");
+    Ids(m.ids);
+  }
+  void operator()(const Cancel& m) { Op(1, "cancel").Key("rid").Uint(m.rid); }
+  void Ids(const std::vector<uint64_t>& ids) {
+    w.Array(static_cast<uint32_t>(ids.size()));
+    for (uint64_t id : ids) w.Uint(id);
   }
 };
 
@@ -466,6 +477,8 @@ Status DecodeBatch(const Envelope& env, std::string_view key, std::vector<T>* ou
   return Status::Ok();
 }
 
+Status DecodeIds(const Envelope& f, std::string_view key, std::vector<uint64_t>* ids);
+
 // The optional "kinds" field of a hello or a get: at most 256 names.
 Status DecodeKinds(const Envelope& f, std::vector<std::string_view>* kinds) {
   MsgpackReader r{std::string_view()};
@@ -485,7 +498,8 @@ Status DecodeBody(const Envelope& f, Hello* m) {
   TASKQ_TRY(f.Uint32("capacity", &m->capacity));
   TASKQ_TRY(f.Uint("session", &m->session));
   TASKQ_TRY(f.Uint32("heartbeat_ms", &m->heartbeat_ms));
-  return DecodeKinds(f, &m->kinds);
+  TASKQ_TRY(DecodeKinds(f, &m->kinds));
+  return DecodeIds(f, "holding", &m->holding);
 }
 Status DecodeBody(const Envelope& f, Welcome* m) {
   TASKQ_TRY(f.Uint32("v", &m->version, true));
@@ -597,15 +611,20 @@ Status DecodeBody(const Envelope& f, ErrorMsg* m) {
 Status DecodeBody(const Envelope& f, Shutdown* m) {
   return f.Str("reason", &m->reason, false, kMaxErrorBytes);
 }
-Status DecodeBody(const Envelope& f, Goodbye* m) {
+// An optional array of task ids.
+Status DecodeIds(const Envelope& f, std::string_view key, std::vector<uint64_t>* ids) {
   MsgpackReader r;
   uint32_t n;
-  TASKQ_TRY(f.Array("release", &r, &n, kMaxBatch, false));
-  m->release.resize(n);
+  TASKQ_TRY(f.Array(key, &r, &n, kMaxBatch, false));
+  ids->resize(n);
   for (uint32_t i = 0; i < n; ++i)
-    if (!r.ReadUint(&m->release[i])) return Bad("field 'release' must be an array of task ids");
+    if (!r.ReadUint(&(*ids)[i]))
+      return Bad("field '" + std::string(key) + "' must be an array of task ids");
   return Status::Ok();
 }
+Status DecodeBody(const Envelope& f, Goodbye* m) { return DecodeIds(f, "release", &m->release); }
+Status DecodeBody(const Envelope& f, Release* m) { return DecodeIds(f, "ids", &m->ids); }
+Status DecodeBody(const Envelope& f, Cancel* m) { return f.Uint("rid", &m->rid, true); }
 
 template <typename T>
 Result<Message> DecodeAs(const Envelope& f) {
@@ -629,6 +648,7 @@ constexpr OpEntry kOps[] = {
     {"stats", DecodeAs<Stats>},       {"stats_ok", DecodeAs<StatsOk>},
     {"ping", DecodeAs<Ping>},         {"error", DecodeAs<ErrorMsg>},
     {"shutdown", DecodeAs<Shutdown>}, {"goodbye", DecodeAs<Goodbye>},
+    {"release", DecodeAs<Release>},   {"cancel", DecodeAs<Cancel>},
 };
 static_assert(std::size(kOps) == std::variant_size_v<Message>);
 

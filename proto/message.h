@@ -91,6 +91,10 @@ struct Hello {  // peer -> master, first message on a connection
   uint64_t session = 0;                 // random per process; lets a reconnect keep its leases
   uint32_t heartbeat_ms = 0;            // the peer sends something at least this often; 0: never
   std::vector<std::string_view> kinds;  // kinds of task a worker runs (for the master's warnings)
+  // Tasks this process holds (running, or results not yet acknowledged):
+  // when it takes over the leases of its earlier connection, only these
+  // follow it; the others were lost on the way and go back.
+  std::vector<uint64_t> holding;
 };
 
 struct Welcome {  // master -> peer, answers hello
@@ -169,6 +173,14 @@ struct Shutdown {  // master -> every peer that said hello
   std::string_view reason;
 };
 
+struct Release {  // peer -> master: leased tasks handed back unstarted (no attempt used)
+  std::vector<uint64_t> ids;
+};
+
+struct Cancel {  // peer -> master: withdraws a parked get (answered by an empty items if it was)
+  uint64_t rid = 0;
+};
+
 struct Goodbye {  // peer -> master, last message
   // Leased tasks handed back that this peer never started: the delivery
   // does not count as an attempt.
@@ -176,7 +188,7 @@ struct Goodbye {  // peer -> master, last message
 };
 
 using Message = std::variant<Hello, Welcome, Put, PutOk, Get, Items, ResultMsg, ResultOk, Stats,
-                             StatsOk, Ping, ErrorMsg, Shutdown, Goodbye>;
+                             StatsOk, Ping, ErrorMsg, Shutdown, Goodbye, Release, Cancel>;
 
 // Error codes carried by ErrorMsg::code (docs/PROTOCOL.md, "Errors").
 inline constexpr std::string_view kErrBadMessage = "bad_message";

@@ -51,8 +51,15 @@ class BrokerTest : public ::testing::Test {
     broker_->Flush(transport_, now_);
   }
   void Hello(const std::string& peer, std::string_view role = "worker", uint32_t heartbeat_ms = 0,
-             uint64_t session = 0) {
-    Send(peer, taskq::Hello{kProtocolVersion, role, peer, 1, session, heartbeat_ms, {}});
+             uint64_t session = 0, std::vector<uint64_t> holding = {}) {
+    taskq::Hello h;
+    h.role = role;
+    h.name = peer;
+    h.capacity = 1;
+    h.session = session;
+    h.heartbeat_ms = heartbeat_ms;
+    h.holding = holding;
+    Send(peer, h);
     ASSERT_TRUE(std::holds_alternative<Welcome>(Next(peer)));
   }
 
@@ -156,7 +163,9 @@ TEST_F(BrokerTest, APeerMustSayHelloFirst) {
 }
 
 TEST_F(BrokerTest, WrongVersionIsRefused) {
-  Send("A", taskq::Hello{99, "worker", "w", 1, 0, 0, {}});
+  taskq::Hello h;
+  h.version = 99;
+  Send("A", h);
   Message m = Next("A");
   ASSERT_TRUE(std::holds_alternative<ErrorMsg>(m));
   EXPECT_EQ(std::get<ErrorMsg>(m).code, kErrBadVersion);
@@ -403,16 +412,85 @@ TEST_F(BrokerTest, ANonLeasedGetThatCannotBeSentLosesNothing) {
   EXPECT_EQ(got[0].attempt, 1u);
 }
 
-TEST_F(BrokerTest, AWorkerThatReconnectsKeepsItsLeases) {
+TEST_F(BrokerTest, AWorkerThatReconnectsKeepsTheLeasesItHoldsAndTheRestGoBack) {
   Hello("A", "worker", 0, /*session=*/42);
   Hello("C", "client");
-  std::vector<uint64_t> ids = PutSquares("C", {1});
-  SendGet("A", "tasks", 1, 0, true);
+  std::vector<uint64_t> ids = PutSquares("C", {1, 2});
+  SendGet("A", "tasks", 2, 0, true);
   Items("A");
-  Hello("A2", "worker", 0, /*session=*/42);  // same process, new connection
+  // Same process, new connection; the reply with ids[1] was lost on the way.
+  Hello("A2", "worker", 0, /*session=*/42, /*holding=*/{ids[0]});
   EXPECT_EQ(QueueInfo("tasks").leased, 1u);
-  EXPECT_EQ(QueueInfo("tasks").ready, 0u);
+  EXPECT_EQ(QueueInfo("tasks").ready, 1u);
   EXPECT_EQ(Report("A2", ids[0], true, 1).accepted, 1u);
+  SendGet("A2", "tasks", 1, 0, true);
+  std::vector<Entry> again = Items("A2");
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].id, ids[1]);
+  EXPECT_EQ(again[0].attempt, 1u) << "it never reached the worker: no attempt used";
+}
+
+TEST_F(BrokerTest, AnUndeliverableReplyDoesNotUndoALeaseMadeSince) {
+  Hello("A");
+  Hello("B");
+  Hello("C", "client");
+  SendGet("A", "tasks", 1, 10000, true);
+  SendGet("B", "tasks", 1, 10000, true);
+  // In one pass: a put serves A, A leaves (its task goes to B), then the
+  // reply to A cannot be sent.
+  Put p;
+  p.queue = "tasks";
+  const std::string arg = Value::Int(3).packed();
+  p.items = {NewTask{kSquare, arg, 0}};
+  broker_->Handle("C", Encode(p), now_);
+  broker_->Handle("A", Encode(Goodbye{}), now_);
+  transport_.gone.insert("A");
+  broker_->Flush(transport_, now_);
+  ASSERT_EQ(Items("B").size(), 1u);
+  EXPECT_EQ(QueueInfo("tasks").leased, 1u) << "B's lease stands";
+  EXPECT_EQ(QueueInfo("tasks").ready, 0u) << "so nobody else gets the task";
+}
+
+TEST_F(BrokerTest, AnOutcomeWhoseReplyQueueIsItsOwnQueueIsHandedOutOnce) {
+  Hello("W");
+  Hello("C", "client");
+  Put p;
+  p.queue = "q";
+  p.reply_to = "q";
+  const std::string arg = Value::Int(3).packed(), other = Value::Str("x").packed();
+  p.items = {NewTask{kSquare, arg, 0}, NewTask{"other", other, 0}};
+  Send("C", p);
+  ASSERT_TRUE(std::holds_alternative<PutOk>(NextReal("C")));
+  SendGet("W", "q", 1, 0, true, {kSquare});
+  const uint64_t id = Items("W")[0].id;
+  Send("W", Goodbye{});  // the task goes back to q...
+  Hello("W2");
+  Report("W2", id, true, 9);  // ...and its late result comes: its outcome joins q too
+  SendGet("C", "q", 10, 0, false);
+  std::vector<Entry> got = Items("C");
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_NE(got[0].id, got[1].id) << "the same entry twice";
+  EXPECT_EQ(QueueInfo("q").ready, 0u);
+}
+
+TEST_F(BrokerTest, AParkedGetCanBeCancelledAndReleasedTasksKeepTheirAttempt) {
+  Hello("W");
+  Hello("C", "client");
+  SendGet("W", "tasks", 5, 10000, true);
+  Send("W", Cancel{2});
+  EXPECT_TRUE(Items("W").empty());
+  PutSquares("C", {1, 2});
+  EXPECT_TRUE(Nothing("W")) << "a cancelled get gets nothing";
+  SendGet("W", "tasks", 2, 0, true);
+  std::vector<Entry> got = Items("W");
+  ASSERT_EQ(got.size(), 2u);
+  Send("W", Release{{got[0].id, got[1].id}});
+  EXPECT_EQ(QueueInfo("tasks").ready, 2u);
+  SendGet("W", "tasks", 2, 0, true);
+  got = Items("W");
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].attempt, 1u);
+  EXPECT_LT(got[0].id, got[1].id) << "the oldest first again";
 }
 
 TEST_F(BrokerTest, BadMessagesGetAnErrorAndChangeNothing) {
@@ -423,6 +501,9 @@ TEST_F(BrokerTest, BadMessagesGetAnErrorAndChangeNothing) {
   Send("A", Welcome{});
   EXPECT_EQ(std::get<ErrorMsg>(Next("A")).code, kErrUnknownOp);
   EXPECT_EQ(Counter("bad_messages"), 1u);
+  const StatsOk s = broker_->Snapshot(now_);
+  EXPECT_TRUE(s.queues.empty()) << "no queue was made";
+  EXPECT_EQ(Counter("put"), 0u);
 }
 
 TEST_F(BrokerTest, TasksHandedBackUnstartedKeepTheirAttempt) {

@@ -211,11 +211,13 @@ TEST_F(ReliabilityTest, ABusyWorkerStoppedBySigtermFinishesItsTasksAndLosesNone)
   auto client = Connect(port);
   ASSERT_TRUE(client);
   auto want = PutTasks(*client, "sleep", 6, [](int i) { return 400 + i; });
-  ASSERT_TRUE(busy->WaitForLine("run task sleep", kQuick));
+  // It holds 4: 2 running, 2 waiting for a thread.
+  ASSERT_TRUE(Eventually([&] { return busy->CountLines("run task sleep") == 2; })) << busy->out();
   busy->Signal(SIGTERM);
   EXPECT_EQ(busy->Wait(kQuick), kExitOk) << busy->out() << busy->err();
-  EXPECT_TRUE(busy->WaitForLine(R"(stopping: finishing \d running task)", milliseconds(0)))
+  EXPECT_TRUE(busy->WaitForLine(R"(stopping: finishing 2 running task)", milliseconds(0)))
       << busy->out();
+  EXPECT_EQ(busy->CountLines("run task sleep"), 2) << "the 2 it had not started went back at once";
   auto next = StartWorker(port, {"-j", "4", "--name", "next"});
   std::set<uint64_t> seen;
   while (seen.size() < want.size()) {
@@ -335,6 +337,9 @@ TEST_F(ReliabilityTest, TheJournalStaysAsSmallAsTheLiveData) {
   ASSERT_NE(port, 0);
   auto client = Connect(port);
   ASSERT_TRUE(client);
+  // Live from the start to the end: compaction must carry them along.
+  std::vector<TaskSpec> keep(50, TaskSpec{"keep", Value::Str(std::string(200, 'x')), {}});
+  ASSERT_TRUE(client->Put("kept", keep).ok());
   const std::string kb(1000, 'k');
   for (int round = 0; round < 20; ++round) {  // 20 MB of tasks through the master
     std::vector<TaskSpec> big(1000, TaskSpec{"blob", Value::Str(kb), {}});
@@ -349,6 +354,17 @@ TEST_F(ReliabilityTest, TheJournalStaysAsSmallAsTheLiveData) {
     return bytes < 4u << 20;
   })) << bytes
       << " bytes on disk after 20 MB passed through";
+  client.reset();
+  master->Signal(SIGKILL);
+  ASSERT_TRUE(master->Wait(kQuick));
+  auto again = StartMaster({"--serve", "--data-dir", dir_}, &port);
+  EXPECT_TRUE(again->WaitForLine(R"(Recovered .*: 50 task\(s\) waiting, 0 outcome)", kQuick))
+      << again->out();
+  client = Connect(port);
+  ASSERT_TRUE(client);
+  Result<std::vector<Item>> kept = client->Get("kept", 100, kQuick);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(kept->size(), 50u);
 }
 
 }  // namespace

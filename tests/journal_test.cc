@@ -51,7 +51,7 @@ class JournalTest : public ::testing::Test {
       journal_ = std::move(*j);
       broker_->AttachLog(journal_.get(), journal_->epoch());
     }
-    Send("C", Hello{kProtocolVersion, "client", "C", 0, 0, 0, {}});
+    Send("C", Hello());
     return report;
   }
 
@@ -153,9 +153,10 @@ TEST_F(JournalTest, WhatWasTakenStaysTaken) {
   ASSERT_EQ(Get("tasks", 2, false).size(), 2u);
   Open();
   EXPECT_EQ(Counts("tasks").ready, 1u);
-  Report(424242, true);  // unknown: a duplicate, nothing recorded
+  Report(424242, true);  // unknown: a duplicate, so nothing is recorded...
   Open();
   EXPECT_EQ(Counts("tasks").ready, 1u);
+  EXPECT_EQ(Counts("results").ready, 0u);  // ...and no outcome comes back from it
 }
 
 TEST_F(JournalTest, ATornTailIsCutOffAndReportedOnce) {
@@ -217,6 +218,41 @@ TEST_F(JournalTest, CompactionKeepsTheLiveEntriesAndDropsTheRest) {
   std::vector<Item> back = Get("tasks", 10, true);
   ASSERT_EQ(back.size(), 3u);
   for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(back[i].id, keep[i]);
+}
+
+TEST_F(JournalTest, ASegmentFileWithoutItsHeaderNeverLetsCompactionDropLiveEntries) {
+  Open();
+  Put(3);
+  journal_.reset();
+  // As a crash (or a full disk) between creating a segment and writing its
+  // header could leave one.
+  const std::string last = Segments().back();
+  const std::string empty = last.substr(0, last.size() - 20) + "0000000000000009.tqj";
+  std::ofstream(empty).flush();
+  std::ofstream(empty + ".new") << "half";
+  RecoveryReport r = Open();
+  EXPECT_EQ(r.ready, 3u);
+  EXPECT_FALSE(fs::exists(empty + ".new")) << "a segment that never got its name is removed";
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(journal_->Compact().ok());
+  r = Open();
+  EXPECT_EQ(r.ready, 3u) << "acknowledged tasks survive";
+}
+
+TEST_F(JournalTest, IdsAreNeverHandedOutTwiceEvenIfTheLastRecordsAreLost) {
+  Open();
+  const std::vector<uint64_t> first = Put(3);
+  const std::string seg = Segments().back();
+  const auto before = fs::file_size(seg);
+  const std::vector<uint64_t> second = Put(2);
+  journal_.reset();
+  // The second put's record never reached the disk (a power cut with
+  // --fsync interval): its ids must not be given to other tasks.
+  fs::resize_file(seg, before);
+  RecoveryReport r = Open();
+  EXPECT_EQ(r.ready, 3u);
+  const std::vector<uint64_t> third = Put(1);
+  ASSERT_EQ(third.size(), 1u);
+  EXPECT_GT(third[0], second.back());
 }
 
 TEST_F(JournalTest, OneMasterPerDataDir) {

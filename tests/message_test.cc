@@ -42,7 +42,15 @@ std::vector<Message> OneOfEach() {
   stats.queues = {QueueStats{"results", 1, 0, 0}, QueueStats{"tasks", 5, 2, 1}};
   stats.workers = {WorkerStats{"w1", 2, 4, 100, 30}};
   stats.counters = {{"put", 10}, {"duplicates", 1}};
-  return {Hello{1, "worker", "w1", 4, 99, 1000, {"square", "exec"}},
+  Hello hello;
+  hello.role = "worker";
+  hello.name = "w1";
+  hello.capacity = 4;
+  hello.session = 99;
+  hello.heartbeat_ms = 1000;
+  hello.kinds = {"square", "exec"};
+  hello.holding = {7, 8};
+  return {hello,
           Welcome{1, "taskq-master", 1234, 5678, 1000, kMaxBatch},
           put,
           PutOk{3, 100, 2},
@@ -55,7 +63,9 @@ std::vector<Message> OneOfEach() {
           Ping{},
           ErrorMsg{7, kErrBadRequest, "why"},
           Shutdown{"master exit"},
-          Goodbye{}};
+          Goodbye{{3}},
+          Release{{4, 5}},
+          Cancel{6}};
 }
 
 TEST(Message, EveryMessageRoundTrips) {

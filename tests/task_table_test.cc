@@ -63,6 +63,18 @@ TEST(TaskTable, AFewLongLivedEntriesDoNotPinTheirChunk) {
   }
 }
 
+TEST(TaskTable, SparseEntriesAfterRecoveryDoNotHoldAChunkEach) {
+  TaskTable t;
+  const uint64_t n = 64;
+  for (uint64_t i = 0; i < n; ++i) t.Insert(1 + i * TaskTable::kChunkSize, Ready());
+  t.Insert(n * TaskTable::kChunkSize + 5, Ready());  // the tail chunk stays
+  EXPECT_GT(t.memory_bytes(), n * sizeof(Slot) * TaskTable::kChunkSize);
+  t.EvacuateSparse();
+  EXPECT_LT(t.memory_bytes(), 4 * sizeof(Slot) * TaskTable::kChunkSize);
+  for (uint64_t i = 0; i < n; ++i) ASSERT_NE(t.Find(1 + i * TaskTable::kChunkSize), nullptr) << i;
+  EXPECT_EQ(t.live(), n + 1);
+}
+
 TEST(TaskTable, InsertsOldIdsForRecovery) {
   TaskTable t;
   t.Insert(50000, Ready());

@@ -204,7 +204,29 @@ std::string ExecHandler::Describe(const Item& task) const {
   return line.size() > 200 ? line.substr(0, 200) + "..." : line;
 }
 
+// A command that exits without reading its input makes writing to it
+// raise SIGPIPE, which would end the whole process unless ignored: block it
+// on this thread while the command runs, and take what is pending after.
+class NoSigpipe {
+ public:
+  NoSigpipe() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_, &saved_);
+  }
+  ~NoSigpipe() {
+    const timespec now = {0, 0};
+    while (sigtimedwait(&pipe_, nullptr, &now) == SIGPIPE) {
+    }
+    pthread_sigmask(SIG_SETMASK, &saved_, nullptr);
+  }
+
+ private:
+  sigset_t pipe_, saved_;
+};
+
 RunOutcome ExecHandler::Run(const Item& task, const CancelToken& cancel) {
+  const NoSigpipe no_sigpipe;
   const std::string input = ExecInput(task.arg);
   std::vector<std::string> args;
   for (const std::string& a : options_.argv) args.push_back(Replace(a, "{}", input));

@@ -43,12 +43,17 @@ std::vector<FinishedTask> Executor::TakeFinished() {
   return out;
 }
 
-std::vector<std::pair<uint64_t, uint64_t>> Executor::Cancel() {
-  cancel_.store(true);
+std::vector<std::pair<uint64_t, uint64_t>> Executor::DropPending() {
   std::vector<std::pair<uint64_t, uint64_t>> dropped;
   std::lock_guard<std::mutex> lock(mu_);
   for (const Job& j : pending_) dropped.emplace_back(j.task.id, j.tag);
   pending_.clear();
+  return dropped;
+}
+
+std::vector<std::pair<uint64_t, uint64_t>> Executor::Cancel() {
+  cancel_.store(true);
+  std::vector<std::pair<uint64_t, uint64_t>> dropped = DropPending();
   cv_.notify_all();  // a --delay pause ends too
   return dropped;
 }

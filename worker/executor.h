@@ -44,8 +44,9 @@ class Executor {
   void Submit(Item task, Handler* handler, uint64_t tag);
   // Tasks finished since the last call.
   std::vector<FinishedTask> TakeFinished();
-  // Asks running handlers to stop early and drops the tasks not started;
-  // returns those, as (id, tag).
+  // Drops the tasks not started yet and returns them, as (id, tag).
+  std::vector<std::pair<uint64_t, uint64_t>> DropPending();
+  // DropPending, and asks running handlers to stop early too.
   std::vector<std::pair<uint64_t, uint64_t>> Cancel();
   int wake_fd() const { return wake_fd_; }
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <iostream>
 #include <map>
+#include <unordered_set>
 
 #include "client/connection.h"
 #include "client/exit_codes.h"
@@ -93,13 +94,17 @@ class WorkerLoop {
     master_heartbeat_ = conn_->master().heartbeat;
   }
   void DropStale();
+  void ReleaseUnstarted();
+  // Tasks this process holds, of the current epoch: running, or results not
+  // acknowledged (hello.holding).
+  std::vector<uint64_t> Holding() const;
   Status Send(const Message& m) {
     last_sent_ = Clock::now();
     return conn_->Send(m);
   }
   void SendHello() {
     last_hello_ = last_sent_ = Clock::now();
-    (void)conn_->SendHello();
+    (void)conn_->SendHello(Holding());
   }
   int Exit(int code, bool goodbye);
   int Report(const Status& s);
@@ -121,8 +126,10 @@ class WorkerLoop {
   TimePoint last_sent_ = Clock::now();
   TimePoint last_hello_ = Clock::now();
 
-  uint32_t in_flight_ = 0;  // tasks received and not finished
-  bool get_out_ = false;    // a get is waiting for its answer
+  uint32_t in_flight_ = 0;                // tasks received and not finished
+  std::unordered_set<uint64_t> running_;  // their ids (for hello.holding)
+  uint64_t get_rid_ = 0;
+  bool get_out_ = false;  // a get is waiting for its answer
   uint32_t get_max_ = 0;
   TimePoint get_sent_;
   // Moving averages that size the window: time per task, round trip of a get.
@@ -163,8 +170,10 @@ int WorkerLoop::Run() {
     if (exit) return *exit;
     SendResults();
     CheckMaster(after);
-    if (stopping_ &&
-        ((in_flight_ == 0 && unsent_.empty() && unacked_.empty()) || after >= stop_deadline_))
+    // Done when nothing runs, every result is acknowledged and no get is out
+    // (a withdrawn get answers, empty or with tasks that go back at once).
+    if (stopping_ && ((in_flight_ == 0 && unsent_.empty() && unacked_.empty() && !get_out_) ||
+                      after >= stop_deadline_))
       return Exit(kExitOk, /*goodbye=*/true);
   }
 }
@@ -176,6 +185,7 @@ Status WorkerLoop::Ask() {
   // Ask when half the window is free, so a batch arrives before the threads run dry.
   if (in_flight_ > window / 2) return Status::Ok();
   Get g;
+  g.rid = get_rid_ = next_rid_++;
   g.queue = o_.queue;
   g.max = window - in_flight_;
   g.timeout_ms = kGetTimeoutMs;
@@ -214,11 +224,27 @@ std::optional<int> WorkerLoop::OnSignal(TimePoint now) {
   if (!stopping_) {
     stopping_ = true;
     stop_deadline_ = now + o_.grace;
+    // What waits for a thread goes back now, free, for other workers; a get
+    // still parked at the master is withdrawn (what it brought meanwhile
+    // goes back too, as it arrives).
+    for (const auto& [id, epoch] : executor_.DropPending()) {
+      --in_flight_;
+      running_.erase(id);
+      if (epoch == epoch_) unstarted_.push_back(id);
+    }
+    ReleaseUnstarted();
+    if (get_out_) (void)Send(Cancel{get_rid_});
     if (in_flight_ > 0)
       out_ << "stopping: finishing " << in_flight_ << " running task(s); Ctrl-C again to quit now"
            << std::endl;
   }
   return std::nullopt;
+}
+
+void WorkerLoop::ReleaseUnstarted() {
+  if (unstarted_.empty() || !connected_) return;
+  (void)Send(Release{unstarted_});
+  unstarted_.clear();
 }
 
 Status WorkerLoop::ReadMaster(std::optional<int>* exit) {
@@ -257,6 +283,7 @@ void WorkerLoop::OnItems(const Items& m) {
     rtt_us_ = rtt_us_ == 0 ? us : 0.8 * rtt_us_ + 0.2 * us;
   }
   for (const Entry& e : m.items) Start(e, now);
+  ReleaseUnstarted();  // what came while stopping
 }
 
 void WorkerLoop::Start(const Entry& e, TimePoint now) {
@@ -266,6 +293,7 @@ void WorkerLoop::Start(const Entry& e, TimePoint now) {
   Item task = Item::FromEntry(e);
   Handler* h = handlers_.Find(task.kind);
   ++in_flight_;
+  running_.insert(task.id);
   if (!h) {
     Finish(FinishedTask{task.id,
                         RunOutcome::Error("this worker does not run '" + task.kind +
@@ -295,6 +323,16 @@ void WorkerLoop::OnWelcome(const Welcome& w) {
   get_out_ = false;                             // a get sent before is gone with the old session
   DropStale();
   Resend();
+}
+
+std::vector<uint64_t> WorkerLoop::Holding() const {
+  std::vector<uint64_t> ids(running_.begin(), running_.end());
+  for (const PendingResult& r : unsent_)
+    if (r.epoch == epoch_) ids.push_back(r.id);
+  for (const auto& [rid, batch] : unacked_)
+    for (const PendingResult& r : batch)
+      if (r.epoch == epoch_) ids.push_back(r.id);
+  return ids;
 }
 
 // Results for tasks of another epoch name ids this master does not know (it
@@ -328,6 +366,10 @@ void WorkerLoop::OnError(const ErrorMsg& e) {
 
 void WorkerLoop::Finish(FinishedTask t) {
   --in_flight_;
+  running_.erase(t.id);
+  // A result the master would refuse (and with it the whole batch) fails here.
+  if (t.outcome.ok && t.outcome.value.packed().size() > kMaxValueBytes)
+    t.outcome = RunOutcome::Error("the result is larger than 16 MiB", /*retry=*/false);
   task_us_ = task_us_ == 0 ? t.elapsed_us : 0.9 * task_us_ + 0.1 * t.elapsed_us;
   if (task_us_ < 0.1) task_us_ = 0.1;
   PendingResult r{t.id, t.outcome.ok, {}, t.elapsed_us, t.outcome.retry, t.tag};
@@ -390,7 +432,8 @@ void WorkerLoop::CheckMaster(TimePoint now) {
        << std::endl;
   connected_ = false;
   get_out_ = false;
-  if (Status s = conn_->Reconnect(); !s.ok()) err_ << "task_worker: " << s.message() << "\n";
+  if (Status s = conn_->Reconnect(Holding()); !s.ok())
+    err_ << "task_worker: " << s.message() << "\n";
   last_hello_ = last_sent_ = now;
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <iostream>
+#include <thread>
 
 #include "client/exit_codes.h"
 #include "proto/limits.h"
@@ -23,9 +24,10 @@ int Job::Run(TaskSource& source) {
     if (!r.ok()) return Stopped(r.status());
     left = *r;
   }
+  if (Status s = WaitForWorkers(); !s.ok()) return Stopped(s);
+  report_.Start();  // the job's time runs from here: benchmarks time the work, not the waiting
   if (left > 0) {
-    out_ << "Resuming the job in the data dir: " << left << " outcome(s) still to collect"
-         << std::endl;
+    out_ << "Resuming the job in the data dir: " << left << " outcome(s) still to collect" << std::endl;
     expected_ = left;
   } else if (Status s = PutAll(source); !s.ok()) {
     return Stopped(s);
@@ -78,6 +80,17 @@ Result<uint64_t> Job::LeftByEarlierRun() {
     if (q.name == "results") left += q.ready;
   }
   return left;
+}
+
+Status Job::WaitForWorkers() {
+  if (o_.wait_workers <= 0) return Status::Ok();
+  out_ << "Waiting for " << o_.wait_workers << " worker(s)..." << std::endl;
+  for (;;) {
+    Result<StatsOk> st = client_.Stats();
+    if (!st.ok()) return st.status();
+    if (st->workers.size() >= static_cast<std::size_t>(o_.wait_workers)) return Status::Ok();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a signal ends the next Stats
+  }
 }
 
 void Job::TryGetResults() {

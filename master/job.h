@@ -23,6 +23,7 @@ struct JobOptions {
   std::chrono::milliseconds timeout{10000};  // the longest wait for the next outcome
   bool resume = false;                       // a data dir: collect what an earlier run left
   uint64_t batch = 65536;                    // tasks per put (at most --max-queue)
+  int wait_workers = 0;                      // --workers N: wait for N workers before the first put
 };
 
 class Job {
@@ -46,6 +47,7 @@ class Job {
   Status PutAll(TaskSource& source);
   Status PutBatch(const std::vector<TaskSpec>& batch);
   Result<uint64_t> LeftByEarlierRun();
+  Status WaitForWorkers();
   // Takes what outcomes are there, waiting up to wait for the first.
   Status Take(std::chrono::milliseconds wait);
   int Collect();

@@ -41,6 +41,18 @@ std::string Field(const Value& v, std::string_view name) {
   return "";
 }
 
+// This process's peak resident memory (VmHWM), for benchmarks.
+long PeakRssKb() {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  char line[256];
+  long kb = 0;
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "VmHWM: %ld kB", &kb) == 1) break;
+  std::fclose(f);
+  return kb;
+}
+
 }  // namespace
 
 std::string OutcomeJson(const Item& item) {
@@ -151,9 +163,9 @@ void JobReport::Summary(uint64_t done, uint64_t total, uint64_t failed, uint64_t
     std::string j = "{\"tasks\": " + std::to_string(total) + ", \"done\": " + std::to_string(done) +
                     ", \"failed\": " + std::to_string(failed) +
                     ", \"skipped_lines\": " + std::to_string(skipped_lines);
-    char tail[96];
-    std::snprintf(tail, sizeof tail, ", \"seconds\": %.3f, \"tasks_per_s\": %.1f, \"workers\": [",
-                  secs, rate);
+    char tail[160];
+    std::snprintf(tail, sizeof tail, ", \"seconds\": %.3f, \"tasks_per_s\": %.1f, \"peak_rss_kb\": %ld, \"workers\": [",
+                  secs, rate, PeakRssKb());
     j += tail;
     bool first = true;
     for (const auto& [name, w] : workers_) {

@@ -41,6 +41,8 @@ class JobReport {
 
   // Opens the results file.
   Status Open();
+  // The job's clock starts (at the first put).
+  void Start() { start_ = last_print_ = std::chrono::steady_clock::now(); }
   // Collection begins: total says which kind of output it gets.
   void Begin(uint64_t total);
   // One outcome came in.

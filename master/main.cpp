@@ -66,6 +66,9 @@ int main(int argc, char** argv) {
       ->excludes(download);
   app.add_option("--results", o.results,
                  "write every outcome to FILE as a JSON line (- for stdout)");
+  app.add_option("--workers", o.wait_workers, "wait for N workers to connect before the job starts")
+      ->default_val(0)
+      ->check(CLI::Range(0, 100000));
   app.add_flag("--json", o.json,
                "no line per task or progress; the job's summary as one JSON line on stdout");
   app.add_option("urls", o.urls, "URLs to download (a download job, as with --download)")

@@ -22,7 +22,8 @@ struct MasterOptions {
   std::vector<std::string> urls;             // URLs given as arguments: download tasks too
   std::string tasks;                         // --tasks FILE: a task per line (JSON or KIND ARG)
   std::string results;                       // --results FILE: every outcome as a JSON line
-  bool json = false;                         // the summary as JSON on stdout
+  bool json = false;                  // the summary as JSON on stdout
+  int wait_workers = 0;               // --workers N: wait for N workers before the job
   std::chrono::milliseconds timeout{10000};  // each wait for a result
   bool quiet = false;                        // no line per task
   std::string data_dir;                      // keep the state on disk here (empty: in memory only)

@@ -240,10 +240,10 @@ class Parser {
         out->push_back('\t');
         return Status::Ok();
       case 'u': {
-        uint32_t cp;
+        uint32_t cp = 0;
         TASKQ_TRY(Hex4(&cp));
         if (cp >= 0xd800 && cp <= 0xdbff) {  // a high surrogate: its low half must follow
-          uint32_t lo;
+          uint32_t lo = 0;
           if (!Word("\\u")) return Error("a lone surrogate in a \\u escape");
           TASKQ_TRY(Hex4(&lo));
           if (lo < 0xdc00 || lo > 0xdfff) return Error("a lone surrogate in a \\u escape");

@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 
 #include "proto/limits.h"
@@ -17,12 +18,6 @@ constexpr int kFailedHandshakesForAuthError = 3;
 std::string NextMonitorEndpoint() {
   static std::atomic<uint64_t> n{0};
   return "inproc://taskq-connection-monitor-" + std::to_string(n.fetch_add(1));
-}
-
-bool Readable(int fd) {
-  if (fd < 0) return false;
-  zmq_pollitem_t item = {nullptr, fd, ZMQ_POLLIN, 0};
-  return zmq_poll(&item, 1, 0) > 0 && (item.revents & ZMQ_POLLIN);
 }
 
 }  // namespace
@@ -68,6 +63,7 @@ Status Connection::OpenSocket() {
                          "a tcp connection needs the keys derived from the authkey");
   failed_handshakes_ = 0;
   tcp_connected_ = false;
+  watch_valid_ = false;
   try {
     socket_ = zmq::socket_t(ctx_, zmq::socket_type::dealer);
     // Bounded linger: the last results and the goodbye get a chance to
@@ -106,6 +102,7 @@ Status Connection::OpenSocket() {
 
 Status Connection::HandleMonitorEvents() {
   if (!monitor_) return Status::Ok();
+  if (watch_valid_ && watch_monitor_ >= 0) watch_.Touch(watch_monitor_);
   for (;;) {
     zmq::message_t event, address;
     if (!monitor_.recv(event, zmq::recv_flags::dontwait)) return Status::Ok();
@@ -253,19 +250,41 @@ Result<Message> Connection::TryReceive(zmq::message_t* frame) {
 }
 
 Result<Message> Connection::Receive(zmq::message_t* frame, TimePoint deadline) {
+  std::vector<int> fds;
+  if (options_.interrupt_fd >= 0) fds.push_back(options_.interrupt_fd);
   for (;;) {
     Result<Message> m = TryReceive(frame);
     if (m.ok() || m.status().code() != Code::kTimeout) return m;
-    TASKQ_TRY(HandleMonitorEvents());
-    if (Readable(options_.interrupt_fd)) return Status::Error(Code::kInterrupted, "interrupted");
     if (Clock::now() >= deadline) return Status::Error(Code::kTimeout, "timed out");
-    zmq_pollitem_t items[3] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}};
-    int n = 1;
-    if (monitor_) items[n++] = {monitor_.handle(), 0, ZMQ_POLLIN, 0};
-    if (options_.interrupt_fd >= 0) items[n++] = {nullptr, options_.interrupt_fd, ZMQ_POLLIN, 0};
-    if (zmq_poll(items, n, PollTimeout(deadline)) < 0 && zmq_errno() != EINTR)
-      return Status::Error(Code::kIo, std::string("poll failed: ") + zmq_strerror(zmq_errno()));
+    Result<uint32_t> ready = Wait(PollTimeout(deadline), fds, /*drained=*/true);
+    if (!ready.ok()) return ready.status();
+    if (*ready & 2) return Status::Error(Code::kInterrupted, "interrupted");
   }
+}
+
+void Connection::RebuildWatch(const std::vector<int>& fds) {
+  watch_ = SocketWatch();
+  watch_.AddSocket(socket_.handle());
+  watch_monitor_ = monitor_ ? watch_.AddSocket(monitor_.handle()) : -1;
+  for (int fd : fds) watch_.AddFd(fd);
+  watch_fds_ = fds;
+  watch_valid_ = true;
+}
+
+Result<uint32_t> Connection::Wait(int timeout_ms, const std::vector<int>& fds, bool drained) {
+  if (!watch_valid_ || fds != watch_fds_) RebuildWatch(fds);
+  if (drained)
+    watch_.Drained(0);
+  else
+    watch_.Touch(0);  // sends and receives since the last wait
+  if (!watch_.Wait(timeout_ms))
+    return Status::Error(Code::kIo, std::string("poll failed: ") + std::strerror(errno));
+  if (watch_monitor_ >= 0 && watch_.Ready(watch_monitor_)) TASKQ_TRY(HandleMonitorEvents());
+  uint32_t ready = watch_.Ready(0) ? 1 : 0;
+  const int first_fd = watch_monitor_ >= 0 ? 2 : 1;
+  for (std::size_t i = 0; i < fds.size(); ++i)
+    if (watch_.Ready(first_fd + static_cast<int>(i))) ready |= 2u << i;
+  return ready;
 }
 
 }  // namespace taskq

@@ -17,6 +17,7 @@
 #include <string>
 #include <zmq.hpp>
 
+#include "client/socket_watch.h"
 #include "proto/keys.h"
 #include "proto/message.h"
 #include "proto/status.h"
@@ -95,9 +96,13 @@ class Connection {
   // sends hello; the welcome comes later, through Receive.
   Status Reconnect(const std::vector<uint64_t>& holding = {});
 
-  // For loops that poll more than this connection.
-  void* socket_handle() { return socket_.handle(); }
-  void* monitor_handle() { return monitor_.handle(); }
+  // For loops that wait on more than this connection: waits up to
+  // timeout_ms (-1: no limit) for a message, or for one of fds to become
+  // readable, handling monitor events on the way. Bit 0 of the result: a
+  // message may be waiting (TryReceive says); bit 1 + i: fds[i] is readable.
+  // drained: the last call on the connection was a TryReceive that found
+  // nothing (saves asking the socket again).
+  Result<uint32_t> Wait(int timeout_ms, const std::vector<int>& fds, bool drained = false);
   // Reads pending monitor events; kAuthFailed as in Open.
   Status HandleMonitorEvents();
 
@@ -111,6 +116,7 @@ class Connection {
   Connection(zmq::context_t& ctx, ConnectOptions options);
   Status OpenSocket();
   Status AwaitWelcome(TimePoint deadline);
+  void RebuildWatch(const std::vector<int>& fds);
 
   zmq::context_t& ctx_;
   ConnectOptions options_;
@@ -122,6 +128,11 @@ class Connection {
   bool tcp_connected_ = false;
   TimePoint connected_at_;  // of the last TCP connection
   bool waiting_told_ = false;
+  // Wait's poll set: the socket, the monitor (if any), then watch_fds_.
+  SocketWatch watch_;
+  bool watch_valid_ = false;
+  int watch_monitor_ = -1;
+  std::vector<int> watch_fds_;
 };
 
 }  // namespace taskq

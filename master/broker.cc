@@ -256,7 +256,13 @@ void Broker::OnResult(uint32_t peer, const ResultMsg& m) {
   const uint64_t before_dups = counters_.duplicates;
   for (const TaskResult& r : m.results) AcceptResult(peer, r, &touched);
   const uint64_t dups = counters_.duplicates - before_dups;
-  if (m.rid) Send(peer, ResultOk{m.rid, m.results.size() - dups, dups});
+  if (m.rid) {
+    const ResultOk ok{m.rid, m.results.size() - dups, dups};
+    if (m.lazy_ack)
+      HoldAck(peer, ok);
+    else
+      Send(peer, ok);
+  }
   for (uint32_t q : touched) ServeWaiters(q);
 }
 

@@ -76,7 +76,11 @@ class Broker {
   void AttachLog(StateLog* log, uint64_t epoch);
   // Drops every reply not sent yet (a master whose journal failed must not
   // acknowledge what it could not write down).
-  void DropOutbox() { outbox_.clear(); }
+  void DropOutbox() {
+    outbox_.clear();
+    for (Peer& p : peers_) p.held_acks.clear();
+    peers_holding_acks_ = 0;
+  }
 
   // One message from the peer with this routing id.
   void Handle(std::string_view routing_id, std::string_view bytes, TimePoint now);
@@ -116,6 +120,11 @@ class Broker {
     std::vector<uint32_t> waiters;
     int pending_puts = 0;
     bool live = false;
+    // result_ok replies held back (result.lazy_ack) until something else
+    // goes to this peer, or until acks_due.
+    std::vector<std::string> held_acks;
+    TimePoint acks_due;
+    uint64_t flush_stamp = 0;  // the Flush that has a message for this peer
   };
   struct Waiter {
     uint32_t peer = kNone;  // kNone when the cell is free
@@ -210,6 +219,10 @@ class Broker {
   void SendTo(std::string_view routing_id, uint32_t peer, const Message& m);
   void SendError(uint32_t peer, uint64_t rid, std::string_view code, const std::string& message);
   void SendEmpty(uint32_t peer, uint64_t rid, uint32_t queue);
+  void HoldAck(uint32_t peer, const ResultOk& m);
+  // Moves held acks into the outbox: a peer's when something else goes to
+  // it or its time is up; every peer's when all is true.
+  void ReleaseAcks(TimePoint now, bool all);
   void Log(const std::string& line) const;
 
   BrokerOptions options_;
@@ -230,6 +243,8 @@ class Broker {
   std::unordered_map<uint64_t, uint32_t> task_timeouts_;  // id -> ms, when set per task
   std::vector<std::string> warned_kinds_;  // kinds said to have no worker, until one joins
   std::vector<OutMsg> outbox_;
+  uint32_t peers_holding_acks_ = 0;
+  uint64_t flush_stamp_ = 0;
   Counters counters_;
   TimePoint next_check_ = TimePoint::min();
   TimePoint now_;  // of the message or tick being handled

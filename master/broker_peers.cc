@@ -59,6 +59,7 @@ void Broker::PeerGone(uint32_t peer, const char* why) {
   for (uint32_t w : std::vector<uint32_t>(p.waiters)) Unpark(w);
   std::erase_if(pending_puts_, [peer](const PendingPut& put) { return put.peer == peer; });
   peer_ids_.erase(p.routing_id);
+  if (!p.held_acks.empty()) --peers_holding_acks_;
   p = Peer();
   free_peers_.push_back(peer);
   for (uint32_t q : touched) ServeWaiters(q);
@@ -223,6 +224,9 @@ TimePoint Broker::NextDeadline() {
   }
   for (const PendingPut& p : pending_puts_) next = std::min(next, p.deadline);
   if (!peer_ids_.empty()) next = std::min(next, next_check_);
+  if (peers_holding_acks_ > 0)
+    for (const Peer& p : peers_)
+      if (!p.held_acks.empty()) next = std::min(next, p.acks_due);
   return next;
 }
 
@@ -248,10 +252,42 @@ void Broker::SendEmpty(uint32_t peer, uint64_t rid, uint32_t queue) {
   Send(peer, empty);
 }
 
+// Why lazy acks: in lock-step (one task at a time) a worker's result_ok
+// and its next task each woke the worker (two context switches on each
+// side); sent together they cost one. Under load they ride with the next
+// items reply for free. Held acks cost nothing else: a worker needs them
+// only to stop, or to know what to send again after a reconnect.
+void Broker::HoldAck(uint32_t peer, const ResultOk& m) {
+  Peer& p = peers_[peer];
+  if (p.held_acks.empty()) {
+    p.acks_due = now_ + std::chrono::milliseconds(kLazyAckMs);
+    ++peers_holding_acks_;
+  }
+  std::string bytes;
+  EncodeTo(m, &bytes);
+  p.held_acks.push_back(std::move(bytes));
+}
+
+void Broker::ReleaseAcks(TimePoint now, bool all) {
+  if (peers_holding_acks_ == 0) return;
+  ++flush_stamp_;
+  for (const OutMsg& m : outbox_)
+    if (m.peer != kNone) peers_[m.peer].flush_stamp = flush_stamp_;
+  for (uint32_t i = 0; i < peers_.size(); ++i) {
+    Peer& p = peers_[i];
+    if (p.held_acks.empty() || !(all || now >= p.acks_due || p.flush_stamp == flush_stamp_))
+      continue;
+    for (std::string& bytes : p.held_acks) outbox_.push_back(OutMsg{i, p.routing_id, std::move(bytes), {}});
+    p.held_acks.clear();
+    --peers_holding_acks_;
+  }
+}
+
 void Broker::Flush(Transport& transport, TimePoint now) {
   now_ = now;
   // Room may have been made since the puts parked (results, takes).
   if (!pending_puts_.empty()) RetryPendingPuts(now);
+  ReleaseAcks(now, /*all=*/false);
   // Undeliverable and PeerGone may queue more while this runs: index, not iterators.
   for (std::size_t i = 0; i < outbox_.size(); ++i) {
     OutMsg m = std::move(outbox_[i]);
@@ -275,6 +311,7 @@ void Broker::Flush(Transport& transport, TimePoint now) {
 }
 
 void Broker::Shutdown(std::string_view reason) {
+  ReleaseAcks(now_, /*all=*/true);
   for (uint32_t i = 0; i < peers_.size(); ++i)
     if (peers_[i].live) Send(i, taskq::Shutdown{reason});
 }

@@ -40,13 +40,15 @@ int Job::Run(TaskSource& source) {
 Status Job::PutAll(TaskSource& source) {
   std::vector<TaskSpec> batch;
   TaskSpec t;
-  const std::size_t per_put = std::clamp<uint64_t>(o_.batch, 1, kMaxBatch);
+  const std::size_t per_put =
+      std::clamp<uint64_t>(o_.in_flight ? std::min(o_.batch, o_.in_flight) : o_.batch, 1, kMaxBatch);
   for (bool more = source.Next(&t); more || !batch.empty();) {
     if (more) {
       batch.push_back(std::move(t));
       more = source.Next(&t);
     }
     if (batch.size() < per_put && more) continue;
+    TASKQ_TRY(MakeRoom(batch.size()));
     TASKQ_TRY(PutBatch(batch));
     batch.clear();
   }
@@ -58,15 +60,32 @@ Status Job::PutAll(TaskSource& source) {
 // meanwhile keeps the results queue from growing while the tasks drain.
 Status Job::PutBatch(const std::vector<TaskSpec>& batch) {
   for (;;) {
+    const auto sent = std::chrono::steady_clock::now();
     Result<IdRange> r = client_.Put("tasks", batch);
     if (r.ok()) {
       expected_ += r->count;
+      if (o_.in_flight)
+        for (uint64_t i = 0; i < r->count; ++i) put_at_.emplace(r->first + i, sent);
       return Status::Ok();
     }
     if (r.status().code() != Code::kFull) return r.status();
     Status s = Take(std::chrono::milliseconds(100));
     if (!s.ok() && s.code() != Code::kEmpty) return s;
   }
+}
+
+Status Job::MakeRoom(uint64_t n) {
+  if (o_.in_flight == 0) return Status::Ok();
+  auto last_outcome = std::chrono::steady_clock::now();
+  while (expected_ - received_ + n > o_.in_flight) {
+    const uint64_t before = received_;
+    Status s = Take(std::min(o_.timeout, kTick));
+    const auto now = std::chrono::steady_clock::now();
+    if (received_ > before) last_outcome = now;
+    if (!s.ok() && s.code() != Code::kEmpty) return s;
+    if (now - last_outcome >= o_.timeout) return Status::Error(Code::kEmpty, "no outcome");
+  }
+  return Status::Ok();
 }
 
 // Tasks still queued or leased, and outcomes not collected, in the queues
@@ -106,8 +125,13 @@ Status Job::Take(std::chrono::milliseconds wait) {
       static_cast<uint32_t>(std::clamp<uint64_t>(expected_ - received_, 1, kMaxBatch));
   Result<std::vector<Item>> got = client_.Get("results", want, wait);
   if (!got.ok()) return got.status();
+  const auto now = std::chrono::steady_clock::now();
   for (const Item& item : *got) {
     ++received_;
+    if (auto it = put_at_.find(item.id); it != put_at_.end()) {
+      report_.Latency(now - it->second);
+      put_at_.erase(it);
+    }
     if (item.outcome && !item.outcome->ok) {
       ++failed_;
       if (failures_.size() < kFailuresListed)

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <iosfwd>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "client/client.h"
@@ -24,6 +25,9 @@ struct JobOptions {
   bool resume = false;                       // a data dir: collect what an earlier run left
   uint64_t batch = 65536;                    // tasks per put (at most --max-queue)
   int wait_workers = 0;                      // --workers N: wait for N workers before the first put
+  // --in-flight K: at most K tasks out (put, outcome not yet collected), and
+  // each task's submit -> outcome time measured. 0: no limit, not measured.
+  uint64_t in_flight = 0;
 };
 
 class Job {
@@ -46,6 +50,8 @@ class Job {
 
   Status PutAll(TaskSource& source);
   Status PutBatch(const std::vector<TaskSpec>& batch);
+  // --in-flight: collects outcomes until a batch of n more tasks fits.
+  Status MakeRoom(uint64_t n);
   Result<uint64_t> LeftByEarlierRun();
   Status WaitForWorkers();
   // Takes what outcomes are there, waiting up to wait for the first.
@@ -65,6 +71,8 @@ class Job {
   uint64_t failed_ = 0;
   std::vector<Failure> failures_;
   bool collecting_ = false;
+  // --in-flight: when each task still out was put.
+  std::unordered_map<uint64_t, std::chrono::steady_clock::time_point> put_at_;
 };
 
 }  // namespace taskq

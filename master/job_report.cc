@@ -1,5 +1,6 @@
 #include "master/job_report.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -42,6 +43,13 @@ std::string Field(const Value& v, std::string_view name) {
 }
 
 // This process's peak resident memory (VmHWM), for benchmarks.
+// The q-quantile (0..1) of sorted times, in microseconds (nearest rank).
+double QuantileUs(const std::vector<std::chrono::nanoseconds>& sorted, double q) {
+  if (sorted.empty()) return 0;
+  const std::size_t i = static_cast<std::size_t>(q * static_cast<double>(sorted.size() - 1) + 0.5);
+  return static_cast<double>(sorted[i].count()) / 1e3;
+}
+
 long PeakRssKb() {
   FILE* f = std::fopen("/proc/self/status", "r");
   if (!f) return 0;
@@ -159,6 +167,8 @@ void JobReport::Summary(uint64_t done, uint64_t total, uint64_t failed, uint64_t
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const double rate = secs > 0 ? done / secs : 0;
+  std::sort(latencies_.begin(), latencies_.end());
+  const double p50 = QuantileUs(latencies_, 0.5), p99 = QuantileUs(latencies_, 0.99);
   if (o_.json) {
     std::string j = "{\"tasks\": " + std::to_string(total) + ", \"done\": " + std::to_string(done) +
                     ", \"failed\": " + std::to_string(failed) +
@@ -176,7 +186,13 @@ void JobReport::Summary(uint64_t done, uint64_t total, uint64_t failed, uint64_t
            ", \"busy_s\": " + busy + "}";
       first = false;
     }
-    out_ << j << "]}" << std::endl;
+    j += "]";
+    if (!latencies_.empty()) {
+      char lat[120];
+      std::snprintf(lat, sizeof lat, ", \"latency_us\": {\"p50\": %.1f, \"p99\": %.1f}", p50, p99);
+      j += lat;
+    }
+    out_ << j << "}" << std::endl;
     return;
   }
   if (workers_.empty()) return;
@@ -196,6 +212,10 @@ void JobReport::Summary(uint64_t done, uint64_t total, uint64_t failed, uint64_t
   out_ << line;
   if (skipped_lines) out_ << "; " << skipped_lines << " input line(s) skipped";
   out_ << std::endl;
+  if (!latencies_.empty()) {
+    std::snprintf(line, sizeof line, "Latency (put -> result): p50 %.0f us, p99 %.0f us", p50, p99);
+    out_ << line << std::endl;
+  }
 }
 
 }  // namespace taskq

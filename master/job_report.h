@@ -17,6 +17,7 @@
 #include <iosfwd>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "client/client.h"
 
@@ -50,6 +51,8 @@ class JobReport {
   // The job knows how many tasks there are (so far) and how many came back;
   // called often, it prints at most every 250 ms.
   void Progress(uint64_t done, uint64_t total, uint64_t failed);
+  // --in-flight: one task's submit -> outcome time.
+  void Latency(std::chrono::nanoseconds d) { latencies_.push_back(d); }
   // At the end: per worker and totals.
   void Summary(uint64_t done, uint64_t total, uint64_t failed, uint64_t skipped_lines);
 
@@ -67,6 +70,7 @@ class JobReport {
   std::ofstream file_;
   std::ostream* results_ = nullptr;
   std::map<std::string, PerWorker> workers_;
+  std::vector<std::chrono::nanoseconds> latencies_;
   std::chrono::steady_clock::time_point start_, last_print_;
   bool per_task_ = true, progress_ = false, progress_shown_ = false;
 };

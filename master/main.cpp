@@ -69,6 +69,10 @@ int main(int argc, char** argv) {
   app.add_option("--workers", o.wait_workers, "wait for N workers to connect before the job starts")
       ->default_val(0)
       ->check(CLI::Range(0, 100000));
+  app.add_option("--in-flight", o.in_flight,
+                 "at most K tasks out at once, and report the submit -> result latency (p50, p99); "
+                 "--in-flight 1 runs the tasks one by one")
+      ->check(CLI::Range(1, 100000000));
   app.add_flag("--json", o.json,
                "no line per task or progress; the job's summary as one JSON line on stdout");
   app.add_option("urls", o.urls, "URLs to download (a download job, as with --download)")

@@ -119,6 +119,7 @@ int RunTheJob(Client& client, const MasterOptions& o, std::ostream& out, std::os
   jo.resume = !o.data_dir.empty();
   if (o.broker.max_queue) jo.batch = o.broker.max_queue;
   jo.wait_workers = o.wait_workers;
+  jo.in_flight = o.in_flight;
   return Job(client, jo, report, shown, err).Run(**source);
 }
 

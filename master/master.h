@@ -23,6 +23,7 @@ struct MasterOptions {
   std::string tasks;                         // --tasks FILE: a task per line (JSON or KIND ARG)
   std::string results;                       // --results FILE: every outcome as a JSON line
   bool json = false;                  // the summary as JSON on stdout
+  uint64_t in_flight = 0;             // --in-flight K: tasks out at once, latency measured
   int wait_workers = 0;               // --workers N: wait for N workers before the job
   std::chrono::milliseconds timeout{10000};  // each wait for a result
   bool quiet = false;                        // no line per task

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "client/signals.h"
+#include "client/socket_watch.h"
 #include "master/handshake_monitor.h"
 #include "master/status.h"
 #include "master/zap_handler.h"
@@ -101,7 +102,7 @@ class ServerLoop : public Transport {
   }
 
  private:
-  void Pass(const zmq::pollitem_t* items);
+  void Pass(bool status_asked);
   void ReadRouter();
   bool ReadControl();
   void Report(TimePoint now);
@@ -185,17 +186,21 @@ Result<int> ServerLoop::Bind(const std::string& control_endpoint) {
 
 void ServerLoop::Run() {
   if (options_.status_every.count() > 0) next_status_ = Clock::now() + options_.status_every;
+  SocketWatch watch;
+  const int router = watch.AddSocket(router_.handle());
+  const int zap = watch.AddSocket(zap_.socket().handle());
+  const int monitor = watch.AddSocket(monitor_.socket().handle());
+  const int control = watch.AddSocket(control_.handle());
+  const int status = options_.status_fd >= 0 ? watch.AddFd(options_.status_fd) : -1;
   for (;;) {
-    zmq::pollitem_t items[] = {
-        {router_.handle(), 0, ZMQ_POLLIN, 0},           {zap_.socket().handle(), 0, ZMQ_POLLIN, 0},
-        {monitor_.socket().handle(), 0, ZMQ_POLLIN, 0}, {control_.handle(), 0, ZMQ_POLLIN, 0},
-        {nullptr, options_.status_fd, ZMQ_POLLIN, 0},
-    };
-    const int n = options_.status_fd >= 0 ? 5 : 4;
     const TimePoint wake = std::min(broker_.NextDeadline(), next_status_);
-    if (zmq_poll(items, n, MillisUntil(wake, Clock::now())) < 0 && zmq_errno() != EINTR) break;
-    Pass(items);
-    if ((items[3].revents & ZMQ_POLLIN) && ReadControl()) return;
+    if (!watch.Wait(MillisUntil(wake, Clock::now()))) break;
+    if (watch.Ready(zap)) zap_.HandlePending();
+    if (watch.Ready(monitor)) monitor_.HandlePending();
+    if (watch.Ready(router)) ReadRouter();
+    Pass(status >= 0 && watch.Ready(status));
+    watch.Touch(router);  // Pass may have sent on it
+    if (watch.Ready(control) && ReadControl()) return;
     if (!failure().ok()) {
       // Nothing unwritten is acknowledged: the replies waiting go, and only
       // the shutdown notices leave.
@@ -210,11 +215,8 @@ void ServerLoop::Run() {
   }
 }
 
-// One pass: authenticate, read, tick the timers, write the journal, send.
-void ServerLoop::Pass(const zmq::pollitem_t* items) {
-  if (items[1].revents & ZMQ_POLLIN) zap_.HandlePending();
-  if (items[2].revents & ZMQ_POLLIN) monitor_.HandlePending();
-  if (items[0].revents & ZMQ_POLLIN) ReadRouter();
+// After reading: tick the timers, send, write the journal, report.
+void ServerLoop::Pass(bool status_asked) {
   const TimePoint now = Clock::now();
   broker_.Tick(now);
   broker_.Flush(*this, now);
@@ -222,8 +224,7 @@ void ServerLoop::Pass(const zmq::pollitem_t* items) {
     Fail(journal_->Commit());
     Fail(journal_->Compact());
   }
-  if (now >= next_status_ || (options_.status_fd >= 0 && (items[4].revents & ZMQ_POLLIN)))
-    Report(now);
+  if (now >= next_status_ || status_asked) Report(now);
 }
 
 void ServerLoop::Report(TimePoint now) {

@@ -30,6 +30,9 @@ constexpr std::size_t kMaxNameBytes = 255;
 constexpr std::size_t kMaxErrorBytes = 4096;
 // Fields in a message envelope; a peer sending more is refused.
 constexpr uint32_t kMaxEnvelopeFields = 64;
+// Longest the master holds back the result_ok of a result sent with
+// lazy_ack (it goes sooner with anything else sent to the same peer).
+constexpr uint32_t kLazyAckMs = 50;
 
 }  // namespace taskq
 

@@ -142,11 +142,9 @@ struct Encoder {
     for (const Entry& e : m.items) EncodeEntry(w, e);
   }
   void operator()(const ResultMsg& m) {
-    Op(2, "result")
-        .Key("rid")
-        .Uint(m.rid)
-        .Key("results")
-        .Array(static_cast<uint32_t>(m.results.size()));
+    Op(m.lazy_ack ? 3 : 2, "result").Key("rid").Uint(m.rid);
+    if (m.lazy_ack) w.Key("lazy_ack").Bool(true);
+    w.Key("results").Array(static_cast<uint32_t>(m.results.size()));
     for (const TaskResult& r : m.results) EncodeResult(w, r);
   }
   void operator()(const ResultOk& m) {
@@ -537,6 +535,7 @@ Status DecodeBody(const Envelope& f, Items* m) {
 }
 Status DecodeBody(const Envelope& f, ResultMsg* m) {
   TASKQ_TRY(f.Uint("rid", &m->rid));
+  TASKQ_TRY(f.Bool("lazy_ack", &m->lazy_ack));
   return DecodeBatch(f, "results", &m->results, DecodeResult);
 }
 Status DecodeBody(const Envelope& f, ResultOk* m) {

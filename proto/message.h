@@ -142,6 +142,9 @@ struct Items {  // master -> peer, answers get; no items means Empty
 struct ResultMsg {   // worker -> master
   uint64_t rid = 0;  // 0: no result_ok wanted
   std::vector<TaskResult> results;
+  // The result_ok may wait (kLazyAckMs) for something else going to the
+  // peer: one wake-up of the peer instead of two (see PROTOCOL.md 5.7).
+  bool lazy_ack = false;
 };
 
 struct ResultOk {  // master -> worker, when result.rid != 0

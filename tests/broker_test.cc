@@ -232,6 +232,55 @@ TEST_F(BrokerTest, AResultIsAcceptedOnceAndDeliveredWithItsTask) {
   EXPECT_EQ(got[0].outcome.worker, "W");
 }
 
+// result.lazy_ack: the result_ok waits for the next message to the same
+// peer, or kLazyAckMs, or a shutdown; it is never lost.
+TEST_F(BrokerTest, ALazyAckRidesWithTheNextMessageOrGoesAtItsTime) {
+  Hello("W");
+  Hello("C", "client");
+  std::vector<uint64_t> ids = PutSquares("C", {1, 2, 3});
+  SendGet("W", "tasks", 1, 0, true);
+  ASSERT_EQ(Items("W").size(), 1u);
+  auto lazy_result = [&](uint64_t rid, uint64_t id) {
+    ResultMsg r;
+    r.rid = rid;
+    r.lazy_ack = true;
+    const std::string v = Value::Int(1).packed();
+    r.results.push_back(TaskResult{id, true, v, "", 10, true});
+    Send("W", r);
+  };
+  lazy_result(11, ids[0]);
+  EXPECT_TRUE(Nothing("W"));  // held
+  SendGet("W", "tasks", 1, 0, true);  // the next task goes: the ack with it
+  Message first = NextReal("W"), second = NextReal("W");
+  const ResultOk* ok = std::get_if<ResultOk>(&first);
+  if (!ok) ok = std::get_if<ResultOk>(&second);
+  ASSERT_NE(ok, nullptr);
+  EXPECT_EQ(ok->rid, 11u);
+  EXPECT_EQ(ok->accepted, 1u);
+  EXPECT_TRUE(std::holds_alternative<taskq::Items>(first) ||
+              std::holds_alternative<taskq::Items>(second));
+
+  lazy_result(12, ids[1]);
+  EXPECT_TRUE(Nothing("W"));
+  EXPECT_LE(broker_->NextDeadline(), now_ + milliseconds(kLazyAckMs));
+  Advance(milliseconds(kLazyAckMs - 1));
+  EXPECT_TRUE(Nothing("W"));
+  Advance(milliseconds(1));  // its time is up
+  Message m = NextReal("W");
+  ASSERT_TRUE(std::holds_alternative<ResultOk>(m)) << OpName(m);
+  EXPECT_EQ(std::get<ResultOk>(m).rid, 12u);
+
+  SendGet("W", "tasks", 1, 0, true);
+  ASSERT_EQ(Items("W").size(), 1u);
+  lazy_result(13, ids[2]);
+  broker_->Shutdown("master exit");  // held acks leave before the notice
+  broker_->Flush(transport_, now_);
+  m = NextReal("W");
+  ASSERT_TRUE(std::holds_alternative<ResultOk>(m)) << OpName(m);
+  EXPECT_EQ(std::get<ResultOk>(m).rid, 13u);
+  EXPECT_TRUE(std::holds_alternative<taskq::Shutdown>(NextReal("W")));
+}
+
 TEST_F(BrokerTest, AResultForATaskNeverHandedOutIsNotAccepted) {
   Hello("W");
   Hello("C", "client");

@@ -85,6 +85,13 @@ TEST(Message, FieldsSurviveTheRoundTrip) {
   EXPECT_EQ(std::get<Welcome>(*w).instance, 1234u);
   EXPECT_EQ(std::get<Welcome>(*w).epoch, 5678u);
   EXPECT_EQ(std::get<Welcome>(*w).heartbeat_ms, 1000u);
+  ResultMsg lazy = std::get<ResultMsg>(all[6]);
+  EXPECT_FALSE(std::get<ResultMsg>(*Decode(Encode(lazy))).lazy_ack);
+  lazy.lazy_ack = true;
+  Result<Message> l = Decode(Encode(lazy));
+  ASSERT_TRUE(l.ok());
+  EXPECT_TRUE(std::get<ResultMsg>(*l).lazy_ack);
+  EXPECT_EQ(std::get<ResultMsg>(*l).results.size(), 2u);
   std::string bye = Encode(Goodbye{{4, 5}});
   Result<Message> g = Decode(bye);
   ASSERT_TRUE(g.ok());

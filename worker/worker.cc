@@ -69,7 +69,7 @@ class WorkerLoop {
  private:
   // One pass of the loop, in order.
   Status Ask();
-  void Wait(TimePoint now);
+  Result<uint32_t> Wait(TimePoint now);
   std::optional<int> OnSignal(TimePoint now);
   Status ReadMaster(std::optional<int>* exit);
   void Dispatch(const Message& m, std::optional<int>* exit);
@@ -142,6 +142,7 @@ class WorkerLoop {
   bool stopping_ = false;
   TimePoint stop_deadline_;
   std::vector<uint64_t> unstarted_;  // tasks that came while stopping: handed back unstarted
+  std::vector<int> wait_fds_;        // what Wait watches besides the connection
 };
 
 // The window is how many leased tasks the worker holds at once. Enough to
@@ -160,13 +161,15 @@ int WorkerLoop::Run() {
     if (Status s = Ask(); !s.ok()) return Report(s);
     const TimePoint now = Clock::now();
     printer_.Flush(now);
-    Wait(now);
+    Result<uint32_t> ready = Wait(now);
+    if (!ready.ok()) return Report(ready.status());
     const TimePoint after = Clock::now();
     if (std::optional<int> code = OnSignal(after)) return *code;
-    for (FinishedTask& t : executor_.TakeFinished()) Finish(std::move(t));
-    if (Status s = conn_->HandleMonitorEvents(); !s.ok()) return Report(s);
+    if (*ready & 2)
+      for (FinishedTask& t : executor_.TakeFinished()) Finish(std::move(t));
     std::optional<int> exit;
-    if (Status s = ReadMaster(&exit); !s.ok()) return Report(s);
+    if (*ready & 1)
+      if (Status s = ReadMaster(&exit); !s.ok()) return Report(s);
     if (exit) return *exit;
     SendResults();
     CheckMaster(after);
@@ -198,18 +201,14 @@ Status WorkerLoop::Ask() {
   return Send(g);
 }
 
-void WorkerLoop::Wait(TimePoint now) {
-  zmq_pollitem_t items[4] = {
-      {conn_->socket_handle(), 0, ZMQ_POLLIN, 0},
-      {nullptr, executor_.wake_fd(), ZMQ_POLLIN, 0},
-  };
-  int n = 2;
-  if (conn_->monitor_handle()) items[n++] = {conn_->monitor_handle(), 0, ZMQ_POLLIN, 0};
-  if (SignalFd() >= 0 && !stopping_) items[n++] = {nullptr, SignalFd(), ZMQ_POLLIN, 0};
+// Bit 0: the master may have sent something; bit 1: tasks finished.
+Result<uint32_t> WorkerLoop::Wait(TimePoint now) {
+  wait_fds_.assign(1, executor_.wake_fd());
+  if (SignalFd() >= 0 && !stopping_) wait_fds_.push_back(SignalFd());
   // Wake for the next heartbeat, the master's silence check, or the grace end.
   TimePoint next = now + std::min(o_.heartbeat, master_heartbeat_);
   if (stopping_) next = std::min(next, stop_deadline_);
-  zmq_poll(items, n, PollTimeout(next));
+  return conn_->Wait(PollTimeout(next), wait_fds_);
 }
 
 // First signal: stop taking tasks, finish the ones running. Second: quit now.
@@ -392,6 +391,7 @@ void WorkerLoop::SendResults() {
     unsent_.erase(unsent_.begin(), unsent_.begin() + n);
     ResultMsg msg;
     msg.rid = next_rid_++;
+    msg.lazy_ack = !stopping_;  // the ack may ride with our next tasks; a stopping worker waits for it
     msg.results.reserve(batch.size());
     for (const PendingResult& p : batch) {
       TaskResult r{p.id, p.ok, {}, {}, p.elapsed_us, p.retry};

@@ -20,6 +20,7 @@
 #include "client/client.h"
 #include "client/endpoint.h"
 #include "proto/keys.h"
+#include "proto/limits.h"
 #include "proto/message.h"
 #include "proto/value.h"
 
@@ -57,7 +58,10 @@ int main(int argc, char** argv) {
   const char* key = std::getenv("TASKQ_AUTHKEY");
   auto keys = taskq::DeriveKeys(key ? key : "");
   auto addr = taskq::ParseServerAddress(argv[1], 5000);
-  if (!keys.ok() || !addr.ok()) return 2;
+  if (!keys.ok() || !addr.ok()) {
+    std::fprintf(stderr, "many_workers: bad key or address\n");
+    return 2;
+  }
 
   zmq::context_t ctx(1);
   ctx.set(zmq::ctxopt::max_sockets, w + 64);
@@ -83,7 +87,10 @@ int main(int argc, char** argv) {
   for (int i = 0; i < w; ++i) items[i] = {socks[i].handle(), 0, ZMQ_POLLIN, 0};
   // Every worker's get is parked once stats show them all.
   auto client = taskq::Client::Connect(argv[1], key ? key : "");
-  if (!client.ok()) return 1;
+  if (!client.ok()) {
+    std::fprintf(stderr, "many_workers: %s\n", client.status().message().c_str());
+    return 1;
+  }
   for (;;) {
     auto st = (*client)->Stats();
     if (st.ok() && static_cast<int>(st->workers.size()) >= w) break;
@@ -95,8 +102,15 @@ int main(int argc, char** argv) {
     }
   }
   const auto t0 = std::chrono::steady_clock::now();
-  std::vector<taskq::TaskSpec> tasks(t, taskq::TaskSpec{"square", taskq::Value::Int(7), {}});
-  if (!(*client)->Put("tasks", tasks).ok()) return 1;
+  for (int left = t; left > 0;) {
+    const int n = std::min<int>(left, taskq::kMaxBatch);
+    std::vector<taskq::TaskSpec> tasks(n, taskq::TaskSpec{"square", taskq::Value::Int(7), {}});
+    if (auto r = (*client)->Put("tasks", tasks); !r.ok()) {
+      std::fprintf(stderr, "many_workers: %s\n", r.status().message().c_str());
+      return 1;
+    }
+    left -= n;
+  }
   std::vector<int> got(w, 0);
   int total = 0;
   const std::string v = taskq::Value::Int(49).packed();

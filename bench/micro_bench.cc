@@ -49,6 +49,21 @@ void BM_DecodeResults(benchmark::State& state) {
 }
 BENCHMARK(BM_DecodeResults)->Arg(1000);
 
+// What a master's job reads: outcomes from the results queue.
+void BM_DecodeItemsWithOutcomes(benchmark::State& state) {
+  Items items;
+  items.rid = 7;
+  items.queue = "results";
+  const std::string v = Value::Int(91030681).packed();
+  for (int i = 0; i < state.range(0); ++i)
+    items.items.push_back(
+        Entry{uint64_t(i) + 1000000, "square", kArg, 1, true, Outcome{true, v, {}, "vm-1234", 3}});
+  const std::string bytes = Encode(items);
+  for (auto _ : state) benchmark::DoNotOptimize(Decode(bytes));
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_DecodeItemsWithOutcomes)->Arg(1000);
+
 // One task's whole life in the queues: added, leased, done, collected.
 void BM_QueueSetLifeOfATask(benchmark::State& state) {
   QueueSet qs;

@@ -305,11 +305,14 @@ bool Broker::Serve(uint32_t peer, uint64_t rid, uint32_t queue, uint32_t max, bo
                    const std::vector<uint16_t>& kinds) {
   Delivery d;
   std::vector<uint64_t> leased, taken;
+  // Each task's slot is looked up once (by Pop) and used from there: with
+  // millions queued, every lookup is a likely cache miss.
+  std::vector<const Slot*> slots;
   std::size_t bytes = 0;
   while (d.ids.size() < max && bytes < kMaxReplyBytes) {
-    const uint64_t id = queues_.Pop(queue, kinds);
+    Slot* s = nullptr;
+    const uint64_t id = queues_.Pop(queue, kinds, &s);
     if (id == 0) break;
-    Slot* s = queues_.Find(id);
     const StoredOutcome* o = queues_.OutcomeOf(*s);
     const std::size_t size =
         s->arg.view().size() + (o ? o->data.size() + o->worker.size() : 0) + 32;
@@ -322,15 +325,16 @@ bool Broker::Serve(uint32_t peer, uint64_t rid, uint32_t queue, uint32_t max, bo
     // outcome came back to its own queue), the second is seen as stale.
     if (lease && s->state == SlotState::kReady) {
       const uint32_t l = leases_.Add(id, peer, LeaseDeadline(id, now_));
-      queues_.MarkLeased(id, l);
+      queues_.MarkLeased(s, l);
       d.leases.push_back({l, leases_.Get(l).generation});
       leased.push_back(id);
     } else {
-      queues_.MarkTaken(id);  // outcomes are handed out once, never leased
+      queues_.MarkTaken(s);  // outcomes are handed out once, never leased
       d.leases.push_back({LeaseTable::kNone, 0});
       taken.push_back(id);
     }
     d.ids.push_back(id);
+    slots.push_back(s);
   }
   if (d.ids.empty()) return false;
   Items reply;
@@ -338,7 +342,7 @@ bool Broker::Serve(uint32_t peer, uint64_t rid, uint32_t queue, uint32_t max, bo
   reply.queue = queues_.QueueName(queue);
   reply.items.resize(d.ids.size());
   for (std::size_t i = 0; i < d.ids.size(); ++i) {
-    const Slot* s = queues_.Find(d.ids[i]);
+    const Slot* s = slots[i];
     Entry& e = reply.items[i];
     e.id = d.ids[i];
     e.kind = queues_.KindName(s->kind);

@@ -55,7 +55,7 @@ uint64_t QueueSet::Add(uint32_t q, uint32_t reply_to, uint16_t kind, std::string
   return id;
 }
 
-uint64_t QueueSet::Pop(uint32_t q, const std::vector<uint16_t>& kinds) {
+uint64_t QueueSet::Pop(uint32_t q, const std::vector<uint16_t>& kinds, Slot** slot) {
   Queue& qq = queues_[q];
   while (qq.ready > 0) {
     // The matching lane whose front is oldest; requeued entries sit at the
@@ -69,18 +69,18 @@ uint64_t QueueSet::Pop(uint32_t q, const std::vector<uint16_t>& kinds) {
     if (!best) return 0;
     uint64_t id = best->ids.front();
     best->ids.pop_front();
-    const Slot* s = table_.Find(id);
+    Slot* s = table_.Find(id);
     // A stale id: the entry moved on while its id waited here.
     if (!s || s->queue != q || (s->state != SlotState::kReady && s->state != SlotState::kDone))
       continue;
     --qq.ready;
+    if (slot) *slot = s;
     return id;
   }
   return 0;
 }
 
-void QueueSet::MarkLeased(uint64_t id, uint32_t lease) {
-  Slot* s = table_.Find(id);
+void QueueSet::MarkLeased(Slot* s, uint32_t lease) {
   assert(s && s->state == SlotState::kReady);
   s->state = SlotState::kLeased;
   s->aux = lease;
@@ -88,8 +88,7 @@ void QueueSet::MarkLeased(uint64_t id, uint32_t lease) {
   ++queues_[s->queue].leased;
 }
 
-void QueueSet::MarkTaken(uint64_t id) {
-  Slot* s = table_.Find(id);
+void QueueSet::MarkTaken(Slot* s) {
   assert(s && (s->state == SlotState::kReady || s->state == SlotState::kDone));
   if (s->state == SlotState::kReady) {
     s->aux = 0;

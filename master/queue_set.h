@@ -53,10 +53,14 @@ class QueueSet {
   // Pops the oldest ready or done entry of q whose kind is in kinds (any
   // kind when kinds is empty); 0 when there is none. The entry is no longer
   // counted as ready; the caller must at once mark it leased or taken, or
-  // push it back.
-  uint64_t Pop(uint32_t q, const std::vector<uint16_t>& kinds);
-  void MarkLeased(uint64_t id, uint32_t lease);
-  void MarkTaken(uint64_t id);
+  // push it back. *slot, if given, is its slot (valid until tasks are added
+  // or freed).
+  uint64_t Pop(uint32_t q, const std::vector<uint16_t>& kinds, Slot** slot = nullptr);
+  void MarkLeased(uint64_t id, uint32_t lease) { MarkLeased(table_.Find(id), lease); }
+  void MarkTaken(uint64_t id) { MarkTaken(table_.Find(id)); }
+  // The same, for a slot in hand (Pop's): a task's hand-out finds it once.
+  void MarkLeased(Slot* s, uint32_t lease);
+  void MarkTaken(Slot* s);
   // Puts a popped, leased or taken entry back at the front of its queue, so
   // it goes out next: a task ready again, an outcome done again.
   void PushFront(uint64_t id);

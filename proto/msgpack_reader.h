@@ -71,6 +71,8 @@ class MsgpackReader {
   bool Skip(std::string_view* raw = nullptr, int depth = kMaxDepth);
 
   bool at_end() const { return p_ == end_; }
+  // The bytes not read yet.
+  std::string_view Rest() const { return std::string_view(p_, static_cast<std::size_t>(end_ - p_)); }
   std::size_t remaining() const { return static_cast<std::size_t>(end_ - p_); }
   bool truncated() const { return truncated_; }
 

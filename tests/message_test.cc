@@ -195,7 +195,7 @@ TEST(Message, HostileAndMalformedInputIsRejectedWithAReason) {
                           {"queue", [](MsgpackWriter& w) { w.Str("q"); }}});
   huge[0] = '\x83';
   huge += std::string("\xa5items\xdd\xff\xff\xff\xff", 11);
-  ExpectRejected(huge, "not valid msgpack");
+  ExpectRejected(huge, "more than 65536 elements");
   // Trailing bytes after a complete map.
   ExpectRejected(Encode(Ping{}) + "x", "trailing bytes");
   // Map keys that are not strings.

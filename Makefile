@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build test demo fuzz clean
+.PHONY: all deps build test demo fuzz bench bench-quick bench-build clean
 
 all: build
 
@@ -32,5 +32,23 @@ fuzz:
 	@cmake --build build-fuzz -j $(JOBS)
 	@scripts/fuzz build-fuzz $(FUZZ_SECONDS)
 
+# Performance, side by side with the BaseManager tutorial and raw ZeroMQ
+# (bench/run_bench.py), then the micro-benchmarks; a Release build of its own.
+# bench-quick: the same, small, in under a minute.
+bench-build:
+	@scripts/install-deps bench
+	@cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DTASKQ_BENCH=ON \
+	  -DTASKQ_BUILD_TESTS=OFF > build-release.configure.log 2>&1 \
+	  || { cat build-release.configure.log; exit 1; }
+	@cmake --build build-release -j $(JOBS)
+
+bench: bench-build
+	@python3 bench/run_bench.py build-release
+	@build-release/bench/micro_bench --benchmark_min_time=0.5
+
+bench-quick: bench-build
+	@python3 bench/run_bench.py build-release --quick
+
 clean:
-	rm -rf $(BUILD) $(BUILD).configure.log build-fuzz build-fuzz.configure.log
+	rm -rf $(BUILD) $(BUILD).configure.log build-fuzz build-fuzz.configure.log \
+	  build-release build-release.configure.log

@@ -40,8 +40,12 @@ int Job::Run(TaskSource& source) {
 Status Job::PutAll(TaskSource& source) {
   std::vector<TaskSpec> batch;
   TaskSpec t;
-  const std::size_t per_put =
+  const std::size_t most =
       std::clamp<uint64_t>(o_.in_flight ? std::min(o_.batch, o_.in_flight) : o_.batch, 1, kMaxBatch);
+  // The first puts are small and each is twice the last: workers start on
+  // the first tasks while the next batch is still being made, instead of
+  // waiting for 65536 to be read, encoded and decoded.
+  std::size_t per_put = std::min<std::size_t>(most, 1024);
   for (bool more = source.Next(&t); more || !batch.empty();) {
     if (more) {
       batch.push_back(std::move(t));
@@ -51,6 +55,7 @@ Status Job::PutAll(TaskSource& source) {
     TASKQ_TRY(MakeRoom(batch.size()));
     TASKQ_TRY(PutBatch(batch));
     batch.clear();
+    per_put = std::min(most, 2 * per_put);
   }
   out_.flush();
   return Status::Ok();

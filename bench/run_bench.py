@@ -335,16 +335,24 @@ def main():
     r = {'machine': machine(), 'quick': a.quick, 'started': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}
     t0 = time.monotonic()
     try:
-        log('raw ZeroMQ CURVE round trips (%d)...' % lock_n)
-        r['raw_curve'] = curve_probe(a.build, lock_n)
         log('BaseManager: %s tasks, %d workers, then %d lock-step round trips...' % (fmt_int(bm_tasks), W, lock_n))
         r['basemanager'] = basemanager(bm_tasks, W, lock_n)
         r['throughput'] = []
         for n in sizes:
             log('taskq: %s tasks, %d workers, %d run(s)...' % (fmt_int(n), W, repeat))
             r['throughput'].append(taskq_throughput(a.build, n, W, repeat))
-        log('taskq: %d tasks one at a time...' % lock_n)
-        r['lockstep'] = taskq_lockstep(a.build, lock_n, W)
+        # One at a time, the figures move with where the scheduler puts each
+        # thread: taskq and the raw probe take turns, and each gives the
+        # median of its runs.
+        log('taskq and raw ZeroMQ CURVE: %d round trips one at a time, %d run(s) each...' % (lock_n, repeat))
+        raws, locks = [], []
+        for _ in range(repeat):
+            raws.append(curve_probe(a.build, lock_n))
+            locks.append(taskq_lockstep(a.build, lock_n, W))
+        r['raw_curve'] = dict(raws[0], runs_p50_us=[x['p50_us'] for x in raws],
+                              p50_us=median_of(raws, 'p50_us'), p99_us=median_of(raws, 'p99_us'))
+        r['lockstep'] = dict(locks[0], runs_p50_us=[x['p50_us'] for x in locks],
+                             p50_us=median_of(locks, 'p50_us'), p99_us=median_of(locks, 'p99_us'))
         r['client_lockstep'] = taskq_client_lockstep(a.build, lock_n)
         log('taskq: %s tasks with a journal (--fsync interval)...' % fmt_int(journal_n))
         data_dir = tempfile.mkdtemp(prefix='taskq-bench-')

@@ -198,8 +198,11 @@ void Broker::AddTasks(uint32_t peer, const Put& m, uint32_t queue, uint32_t repl
   }
   if (log_ && !m.items.empty()) log_->Put(first, m.queue, m.reply_to, m.raw_items);
   counters_.put += m.items.size();
-  Send(peer, PutOk{m.rid, first, m.items.size()});
+  // Waiting workers first: their items leave before the put_ok, so the
+  // tasks are on their way before the putter wakes up to compete for a CPU.
+  // (Measured: no difference above the noise on 2 cores; kept for the order.)
   ServeWaiters(queue);
+  Send(peer, PutOk{m.rid, first, m.items.size()});
   std::vector<std::string_view> put_kinds;
   for (const NewTask& t : m.items)
     if (std::find(put_kinds.begin(), put_kinds.end(), t.kind) == put_kinds.end())

@@ -25,17 +25,22 @@ int SocketWatch::AddFd(int fd) {
 bool SocketWatch::Readable(Entry& e) {
   int events = 0;
   size_t size = sizeof events;
-  if (zmq_getsockopt(e.socket, ZMQ_EVENTS, &events, &size) != 0) return true;  // let a read say why
+  if (zmq_getsockopt(e.socket, ZMQ_EVENTS, &events, &size) != 0) {
+    failed_ = true;  // the context is ending (ETERM) or the socket is gone
+    return false;
+  }
   return (events & ZMQ_POLLIN) != 0;
 }
 
 bool SocketWatch::Wait(int timeout_ms) {
   bool any = false;
+  failed_ = false;
   for (Entry& e : entries_) {
     e.ready = e.socket && e.touched && Readable(e);
     e.touched = false;
     any |= e.ready;
   }
+  if (failed_) return false;
   for (pollfd& p : fds_) p.revents = 0;
   if (poll(fds_.data(), fds_.size(), any ? 0 : timeout_ms) < 0 && errno != EINTR) return false;
   for (std::size_t i = 0; i < entries_.size(); ++i) {

@@ -41,7 +41,8 @@ class SocketWatch {
   // processed its commands, so its fd tells the truth until the next call.
   void Drained(int i) { entries_[i].touched = false; }
   // Blocks until an entry is ready or timeout_ms passes (-1: no limit).
-  // Returns false when poll(2) failed (other than EINTR).
+  // Returns false when poll(2) failed (other than EINTR) or a socket could
+  // not be asked (its context is ending).
   bool Wait(int timeout_ms);
   // After Wait: socket i may have a message (receive without blocking to
   // see) / fd i is readable.
@@ -56,6 +57,7 @@ class SocketWatch {
   bool Readable(Entry& e);
 
   std::vector<Entry> entries_;
+  bool failed_ = false;
   std::vector<pollfd> fds_;
 };
 

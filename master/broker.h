@@ -78,8 +78,8 @@ class Broker {
   // acknowledge what it could not write down).
   void DropOutbox() {
     outbox_.clear();
-    for (Peer& p : peers_) p.held_acks.clear();
-    peers_holding_acks_ = 0;
+    for (uint32_t i : ack_holders_) peers_[i].held_acks.clear();
+    ack_holders_.clear();
   }
 
   // One message from the peer with this routing id.
@@ -243,7 +243,7 @@ class Broker {
   std::unordered_map<uint64_t, uint32_t> task_timeouts_;  // id -> ms, when set per task
   std::vector<std::string> warned_kinds_;  // kinds said to have no worker, until one joins
   std::vector<OutMsg> outbox_;
-  uint32_t peers_holding_acks_ = 0;
+  std::vector<uint32_t> ack_holders_;  // peers with held acks, each once
   uint64_t flush_stamp_ = 0;
   Counters counters_;
   TimePoint next_check_ = TimePoint::min();

@@ -59,7 +59,7 @@ void Broker::PeerGone(uint32_t peer, const char* why) {
   for (uint32_t w : std::vector<uint32_t>(p.waiters)) Unpark(w);
   std::erase_if(pending_puts_, [peer](const PendingPut& put) { return put.peer == peer; });
   peer_ids_.erase(p.routing_id);
-  if (!p.held_acks.empty()) --peers_holding_acks_;
+  if (!p.held_acks.empty()) std::erase(ack_holders_, peer);
   p = Peer();
   free_peers_.push_back(peer);
   for (uint32_t q : touched) ServeWaiters(q);
@@ -224,9 +224,7 @@ TimePoint Broker::NextDeadline() {
   }
   for (const PendingPut& p : pending_puts_) next = std::min(next, p.deadline);
   if (!peer_ids_.empty()) next = std::min(next, next_check_);
-  if (peers_holding_acks_ > 0)
-    for (const Peer& p : peers_)
-      if (!p.held_acks.empty()) next = std::min(next, p.acks_due);
+  for (uint32_t i : ack_holders_) next = std::min(next, peers_[i].acks_due);
   return next;
 }
 
@@ -261,7 +259,7 @@ void Broker::HoldAck(uint32_t peer, const ResultOk& m) {
   Peer& p = peers_[peer];
   if (p.held_acks.empty()) {
     p.acks_due = now_ + std::chrono::milliseconds(kLazyAckMs);
-    ++peers_holding_acks_;
+    ack_holders_.push_back(peer);
   }
   std::string bytes;
   EncodeTo(m, &bytes);
@@ -269,18 +267,18 @@ void Broker::HoldAck(uint32_t peer, const ResultOk& m) {
 }
 
 void Broker::ReleaseAcks(TimePoint now, bool all) {
-  if (peers_holding_acks_ == 0) return;
+  if (ack_holders_.empty()) return;
   ++flush_stamp_;
   for (const OutMsg& m : outbox_)
     if (m.peer != kNone) peers_[m.peer].flush_stamp = flush_stamp_;
-  for (uint32_t i = 0; i < peers_.size(); ++i) {
+  std::erase_if(ack_holders_, [&](uint32_t i) {
     Peer& p = peers_[i];
-    if (p.held_acks.empty() || !(all || now >= p.acks_due || p.flush_stamp == flush_stamp_))
-      continue;
-    for (std::string& bytes : p.held_acks) outbox_.push_back(OutMsg{i, p.routing_id, std::move(bytes), {}});
+    if (!(all || now >= p.acks_due || p.flush_stamp == flush_stamp_)) return false;
+    for (std::string& bytes : p.held_acks)
+      outbox_.push_back(OutMsg{i, p.routing_id, std::move(bytes), {}});
     p.held_acks.clear();
-    --peers_holding_acks_;
-  }
+    return true;
+  });
 }
 
 void Broker::Flush(Transport& transport, TimePoint now) {

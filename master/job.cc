@@ -24,6 +24,7 @@ int Job::Run(TaskSource& source) {
     if (!r.ok()) return Stopped(r.status());
     left = *r;
   }
+  size_hint_ = source.size_hint();
   if (Status s = WaitForWorkers(); !s.ok()) return Stopped(s);
   report_.Start();  // the job's time runs from here: benchmarks time the work, not the waiting
   if (left > 0) {
@@ -120,7 +121,9 @@ Status Job::WaitForWorkers() {
 void Job::TryGetResults() {
   if (collecting_) return;
   collecting_ = true;
-  report_.Begin(expected_);
+  // Outcomes may come in before every task is put (--in-flight, a full
+  // queue): the report's kind follows the whole job where it is known.
+  report_.Begin(std::max(expected_, size_hint_));
   out_ << "Try get results..." << std::endl;
 }
 

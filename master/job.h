@@ -71,6 +71,7 @@ class Job {
   uint64_t failed_ = 0;
   std::vector<Failure> failures_;
   bool collecting_ = false;
+  uint64_t size_hint_ = 0;  // the source's total, when known
   // --in-flight: when each task still out was put.
   std::unordered_map<uint64_t, std::chrono::steady_clock::time_point> put_at_;
 };

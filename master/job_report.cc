@@ -42,7 +42,6 @@ std::string Field(const Value& v, std::string_view name) {
   return "";
 }
 
-// This process's peak resident memory (VmHWM), for benchmarks.
 // The q-quantile (0..1) of sorted times, in microseconds (nearest rank).
 double QuantileUs(const std::vector<std::chrono::nanoseconds>& sorted, double q) {
   if (sorted.empty()) return 0;
@@ -50,6 +49,7 @@ double QuantileUs(const std::vector<std::chrono::nanoseconds>& sorted, double q)
   return static_cast<double>(sorted[i].count()) / 1e3;
 }
 
+// This process's peak resident memory (VmHWM), for benchmarks.
 long PeakRssKb() {
   FILE* f = std::fopen("/proc/self/status", "r");
   if (!f) return 0;
@@ -140,6 +140,7 @@ void JobReport::ClearProgress() {
 }
 
 void JobReport::Progress(uint64_t done, uint64_t total, uint64_t failed) {
+  if (per_task_ && total > kPerTaskLines) Begin(total);
   if (!progress_) return;
   const auto now = std::chrono::steady_clock::now();
   const auto every = o_.tty ? std::chrono::milliseconds(250) : o_.plain_every;

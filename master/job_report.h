@@ -49,7 +49,8 @@ class JobReport {
   // One outcome came in.
   void Outcome(const Item& item);
   // The job knows how many tasks there are (so far) and how many came back;
-  // called often, it prints at most every 250 ms.
+  // called often, it prints at most every 250 ms. A job that grows past
+  // kPerTaskLines switches from lines per outcome to the progress line.
   void Progress(uint64_t done, uint64_t total, uint64_t failed);
   // --in-flight: one task's submit -> outcome time.
   void Latency(std::chrono::nanoseconds d) { latencies_.push_back(d); }

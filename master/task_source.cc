@@ -21,7 +21,9 @@ std::string_view Trim(std::string_view s) {
 class Squares : public TaskSource {
  public:
   Squares(uint64_t count, std::function<void(int64_t)> announce)
-      : left_(count), announce_(std::move(announce)), rng_(randombytes_random()), pick_(0, 10000) {}
+      : count_(count), left_(count), announce_(std::move(announce)), rng_(randombytes_random()),
+        pick_(0, 10000) {}
+  uint64_t size_hint() const override { return count_; }
   bool Next(TaskSpec* task) override {
     if (left_ == 0) return false;
     --left_;
@@ -32,6 +34,7 @@ class Squares : public TaskSource {
   }
 
  private:
+  uint64_t count_;
   uint64_t left_;
   std::function<void(int64_t)> announce_;
   std::mt19937 rng_;

@@ -24,6 +24,8 @@ class TaskSource {
   virtual bool Next(TaskSpec* task) = 0;
   // Lines skipped because they were not tasks.
   uint64_t skipped() const { return skipped_; }
+  // How many tasks it gives in all, when known before reading them; 0 if not.
+  virtual uint64_t size_hint() const { return 0; }
 
  protected:
   uint64_t skipped_ = 0;

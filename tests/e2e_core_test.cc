@@ -104,6 +104,32 @@ TEST_F(E2eTest, ThousandTasksOverFourWorkersEachIdOnce) {
   for (auto& w : workers) EXPECT_EQ(w->Wait(kQuick), kExitOk) << w->err();
 }
 
+// --in-flight: never more than K tasks out, every task done once, the
+// latency reported; a job larger than tutorial size gets totals, not a line
+// per task, even though outcomes come back while it is still putting.
+TEST_F(E2eTest, InFlightJobsReportLatencyAndStayQuietPerTask) {
+  int port = 0;
+  auto master = StartMaster({"--square", "3000", "--in-flight", "50", "--workers", "2"}, &port);
+  ASSERT_NE(port, 0);
+  auto w1 = StartWorker(port, {"--quiet"});
+  auto w2 = StartWorker(port, {"--quiet"});
+  ASSERT_EQ(master->Wait(kSlow), kExitOk) << master->out() << master->err();
+  EXPECT_EQ(master->CountLines(R"(^Result: )"), 0) << master->out();
+  EXPECT_EQ(master->CountLines(R"(^Done: 3000 of 3000 tasks in .*, 0 failed$)"), 1) << master->out();
+  EXPECT_EQ(master->CountLines(R"(^Latency \(put -> result\): p50 \d+ us, p99 \d+ us$)"), 1)
+      << master->out();
+  EXPECT_EQ(w1->Wait(kQuick), kExitOk);
+  EXPECT_EQ(w2->Wait(kQuick), kExitOk);
+
+  // One at a time, tutorial size: a line per task, as without the flag.
+  master = StartMaster({"--square", "5", "--in-flight", "1"}, &port);
+  auto w3 = StartWorker(port, {"--quiet"});
+  ASSERT_EQ(master->Wait(kSlow), kExitOk) << master->out() << master->err();
+  EXPECT_EQ(CorrectResults(master->out()), 5) << master->out();
+  EXPECT_EQ(master->CountLines(R"(^Try get results\.\.\.$)"), 1);
+  EXPECT_EQ(w3->Wait(kQuick), kExitOk);
+}
+
 TEST_F(E2eTest, WrongAuthkeyIsRefusedQuicklyWhileGoodWorkersAreServed) {
   int port = 0;
   auto master = StartMaster({"--serve"}, &port);

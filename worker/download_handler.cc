@@ -177,7 +177,7 @@ std::string DownloadHandler::Describe(const Item& task) const {
 RunOutcome DownloadHandler::Run(const Item& task, const CancelToken& cancel) {
   std::string no_curl;
   const Curl* c = LoadCurl(&no_curl);
-  if (!c) return RunOutcome::Error(no_curl, /*retry=*/false);
+  if (!c) return RunOutcome::Error(no_curl, /*retry=*/true);  // another worker may have it
   const auto start = std::chrono::steady_clock::now();
   const std::optional<std::string> url = task.arg.AsStr();
   if (!url)

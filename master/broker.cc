@@ -117,13 +117,7 @@ void Broker::OnHello(std::string_view routing_id, const Hello& m, TimePoint now)
                   ErrorMsg{0, kErrBadRequest, "role must be 'worker' or 'client'"});
   const bool is_new = idx == kNone;
   if (is_new) {
-    if (!free_peers_.empty()) {
-      idx = free_peers_.back();
-      free_peers_.pop_back();
-    } else {
-      idx = static_cast<uint32_t>(peers_.size());
-      peers_.emplace_back();
-    }
+    idx = TakeCell(peers_, free_peers_);
     peer_ids_.emplace(std::string(routing_id), idx);
   }
   Peer& p = peers_[idx];

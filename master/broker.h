@@ -22,6 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "master/free_cells.h"
 #include "master/lease_table.h"
 #include "master/queue_set.h"
 #include "master/state_log.h"

@@ -67,14 +67,7 @@ void Broker::PeerGone(uint32_t peer, const char* why) {
 
 void Broker::Park(uint32_t peer, const Get& m, uint32_t queue, std::vector<uint16_t> kinds,
                   TimePoint now) {
-  uint32_t idx;
-  if (!free_waiters_.empty()) {
-    idx = free_waiters_.back();
-    free_waiters_.pop_back();
-  } else {
-    idx = static_cast<uint32_t>(waiters_.size());
-    waiters_.emplace_back();
-  }
+  const uint32_t idx = TakeCell(waiters_, free_waiters_);
   Waiter& w = waiters_[idx];
   w.peer = peer;
   w.rid = m.rid;

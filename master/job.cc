@@ -80,18 +80,9 @@ Status Job::PutBatch(const std::vector<TaskSpec>& batch) {
   }
 }
 
+// A batch is never larger than --in-flight (PutAll), so n <= in_flight.
 Status Job::MakeRoom(uint64_t n) {
-  if (o_.in_flight == 0) return Status::Ok();
-  auto last_outcome = std::chrono::steady_clock::now();
-  while (expected_ - received_ + n > o_.in_flight) {
-    const uint64_t before = received_;
-    Status s = Take(std::min(o_.timeout, kTick));
-    const auto now = std::chrono::steady_clock::now();
-    if (received_ > before) last_outcome = now;
-    if (!s.ok() && s.code() != Code::kEmpty) return s;
-    if (now - last_outcome >= o_.timeout) return Status::Error(Code::kEmpty, "no outcome");
-  }
-  return Status::Ok();
+  return o_.in_flight == 0 ? Status::Ok() : CollectUntil(o_.in_flight - n);
 }
 
 // Tasks still queued or leased, and outcomes not collected, in the queues
@@ -155,17 +146,22 @@ Status Job::Take(std::chrono::milliseconds wait) {
 
 int Job::Collect() {
   TryGetResults();
+  Status s = CollectUntil(0);
+  return s.ok() ? kExitOk : Stopped(s);
+}
+
+Status Job::CollectUntil(uint64_t outstanding) {
   auto last_outcome = std::chrono::steady_clock::now();
-  while (received_ < expected_) {
+  while (expected_ - received_ > outstanding) {
     const uint64_t before = received_;
     Status s = Take(std::min(o_.timeout, kTick));
     const auto now = std::chrono::steady_clock::now();
     if (received_ > before) last_outcome = now;
-    if (!s.ok() && s.code() != Code::kEmpty) return Stopped(s);
+    if (!s.ok() && s.code() != Code::kEmpty) return s;
     report_.Progress(received_, expected_, failed_);
-    if (now - last_outcome >= o_.timeout) return Stopped(Status::Error(Code::kEmpty, "no outcome"));
+    if (now - last_outcome >= o_.timeout) return Status::Error(Code::kEmpty, "no outcome");
   }
-  return kExitOk;
+  return Status::Ok();
 }
 
 int Job::Finish(uint64_t skipped_lines) {

@@ -57,6 +57,9 @@ class Job {
   // Takes what outcomes are there, waiting up to wait for the first.
   Status Take(std::chrono::milliseconds wait);
   int Collect();
+  // Takes outcomes until at most outstanding are still to come; kEmpty when
+  // none came for --timeout.
+  Status CollectUntil(uint64_t outstanding);
   int Finish(uint64_t skipped_lines);
   int Stopped(const Status& s);
   void TryGetResults();

@@ -551,13 +551,7 @@ void Journal::Put(uint64_t first_id, std::string_view queue, std::string_view re
   Frame(scratch_);
 }
 
-void Journal::Lease(const std::vector<uint64_t>& ids) {
-  scratch_.clear();
-  MsgpackWriter w(&scratch_);
-  w.Array(2).Uint(kLease);
-  WriteIds(w, ids);
-  Frame(scratch_);
-}
+void Journal::Lease(const std::vector<uint64_t>& ids) { IdsRecord(kLease, ids); }
 
 void Journal::Unlease(uint64_t id) {
   scratch_.clear();
@@ -574,10 +568,13 @@ void Journal::Done(uint64_t id, const StoredOutcome& outcome) {
   Frame(scratch_);
 }
 
-void Journal::Take(const std::vector<uint64_t>& ids) {
+void Journal::Take(const std::vector<uint64_t>& ids) { IdsRecord(kTake, ids); }
+
+// [op, [id, ...]]
+void Journal::IdsRecord(uint64_t op, const std::vector<uint64_t>& ids) {
   scratch_.clear();
   MsgpackWriter w(&scratch_);
-  w.Array(2).Uint(kTake);
+  w.Array(2).Uint(op);
   WriteIds(w, ids);
   Frame(scratch_);
 }

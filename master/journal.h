@@ -115,6 +115,7 @@ class Journal : public StateLog {
   void SyncDir();
   Status WriteAll(const std::string& bytes);
   void Frame(const std::string& payload);
+  void IdsRecord(uint64_t op, const std::vector<uint64_t>& ids);
   void SyncLoop();
 
   JournalOptions options_;

@@ -12,14 +12,7 @@ void LeaseTable::GrowPeers(uint32_t peer) {
 }
 
 uint32_t LeaseTable::Add(uint64_t task, uint32_t peer, TimePoint deadline) {
-  uint32_t id;
-  if (!free_.empty()) {
-    id = free_.back();
-    free_.pop_back();
-  } else {
-    id = static_cast<uint32_t>(leases_.size());
-    leases_.emplace_back();
-  }
+  const uint32_t id = TakeCell(leases_, free_);
   Lease& l = leases_[id];
   l.task = task;
   l.deadline = deadline;

@@ -12,6 +12,8 @@
 #include <queue>
 #include <vector>
 
+#include "master/free_cells.h"
+
 namespace taskq {
 
 class LeaseTable {

@@ -2,22 +2,14 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
-#include "client/authkey.h"
+#include "client/command_line.h"
 #include "client/exit_codes.h"
 #include "client/signals.h"
 #include "master/master.h"
 
-namespace {
-
-std::chrono::milliseconds Millis(double seconds) {
-  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   taskq::MasterOptions o;
-  std::string authkey, authkey_file;
+  taskq::AuthkeyFlags keys;
   double timeout_s = 10, task_timeout_s = 0, heartbeat_s = 1, status_every_s = 0;
   std::string fsync = "interval";
   uint64_t segment_mb = 64;
@@ -44,10 +36,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 65535));
   app.add_option("--bind", o.bind, "address of the interface to listen on (* for all)")
       ->default_val("*");
-  app.add_option(
-      "--authkey", authkey,
-      "shared secret (prefer TASKQ_AUTHKEY or --authkey-file: other users can see command lines)");
-  app.add_option("--authkey-file", authkey_file, "read the authkey from the first line of FILE");
+  keys.AddTo(app);
   auto* serve =
       app.add_flag("--serve", o.serve, "serve the queues with no built-in job until Ctrl-C");
   auto* square = app.add_option("--square", o.square, "the tutorial job: how many square tasks")
@@ -114,16 +103,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 4096))
       ->group("");  // for tests of compaction
   app.set_version_flag("--version", std::string("task_master ") + TASKQ_VERSION);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::cerr << "task_master: " << e.what() << " (see --help)\n";
-    return taskq::kExitUsage;
-  }
+  if (std::optional<int> code = taskq::ParseFlags(app, argc, argv, "task_master")) return *code;
   for (const std::string& u : o.urls) {
     if (u.find("://") == std::string::npos) {
       std::cerr << "task_master: '" << u
@@ -131,20 +111,15 @@ int main(int argc, char** argv) {
       return taskq::kExitUsage;
     }
   }
-  o.timeout = Millis(timeout_s);
-  o.broker.task_timeout = Millis(task_timeout_s);
-  o.broker.heartbeat = Millis(heartbeat_s);
-  o.status_every = Millis(status_every_s);
+  o.timeout = taskq::Millis(timeout_s);
+  o.broker.task_timeout = taskq::Millis(task_timeout_s);
+  o.broker.heartbeat = taskq::Millis(heartbeat_s);
+  o.status_every = taskq::Millis(status_every_s);
   o.fsync = fsync == "always"  ? taskq::FsyncMode::kAlways
             : fsync == "never" ? taskq::FsyncMode::kNever
                                : taskq::FsyncMode::kInterval;
   o.segment_bytes = segment_mb << 20;
-  taskq::Result<std::string> key = taskq::ResolveAuthkey(authkey, authkey_file);
-  if (!key.ok()) {
-    std::cerr << "task_master: " << key.status().message() << "\n";
-    return taskq::kExitUsage;
-  }
-  o.authkey = *key;
+  if (std::optional<int> code = keys.Resolve("task_master", &o.authkey)) return *code;
   // A second Ctrl-C ends the master at once: what it acknowledged is in
   // the journal already.
   taskq::InstallSignalPipe(/*exit_on_second=*/true);

@@ -11,6 +11,7 @@
 
 #include "client/exit_codes.h"
 #include "tests/e2e_util.h"
+#include "tests/temp_dir.h"
 
 namespace taskq::testing {
 namespace {
@@ -48,9 +49,8 @@ QueueStats QueueInfo(Client& c, std::string_view name) {
 class ReliabilityTest : public E2eTest {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/taskq-e2e-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = MakeTempDir("taskq-e2e");
+    ASSERT_FALSE(dir_.empty());
   }
   void TearDown() override { fs::remove_all(dir_); }
 

@@ -13,6 +13,7 @@
 #include "proto/json.h"
 #include "proto/msgpack_reader.h"
 #include "tests/e2e_util.h"
+#include "tests/temp_dir.h"
 
 namespace taskq::testing {
 namespace {
@@ -73,9 +74,8 @@ std::map<std::string, std::string> ByArg(const fs::path& results) {
 class WorkTest : public E2eTest {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/taskq-work-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = MakeTempDir("taskq-work");
+    ASSERT_FALSE(dir_.empty());
     out_ = dir_ / "out";
   }
   void TearDown() override { fs::remove_all(dir_); }

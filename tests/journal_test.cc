@@ -10,6 +10,7 @@
 
 #include "client/client.h"
 #include "proto/value.h"
+#include "tests/temp_dir.h"
 
 namespace taskq {
 namespace {
@@ -29,9 +30,8 @@ class NullTransport : public Transport {
 class JournalTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/taskq-journal-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = testing::MakeTempDir("taskq-journal-test");
+    ASSERT_FALSE(dir_.empty());
   }
   void TearDown() override {
     journal_.reset();

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "worker/exec_handler.h"
+#include "tests/temp_dir.h"
 #include "worker/file_names.h"
 
 namespace taskq {
@@ -34,9 +35,8 @@ TEST(SafeFileName, KeepsTheLastSegmentAndNothingDangerous) {
 }
 
 TEST(RenameUnique, NeverOverwrites) {
-  char tmpl[] = "/tmp/taskq-names-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  const std::string dir = tmpl;
+  const std::string dir = testing::MakeTempDir("taskq-names");
+  ASSERT_FALSE(dir.empty());
   std::vector<std::string> got;
   for (int i = 0; i < 3; ++i) {
     const std::string temp = dir + "/.t" + std::to_string(i);

@@ -3,16 +3,12 @@
 #include <iostream>
 #include <thread>
 
-#include "client/authkey.h"
+#include "client/command_line.h"
 #include "client/exit_codes.h"
 #include "client/signals.h"
 #include "worker/worker.h"
 
 namespace {
-
-std::chrono::milliseconds Millis(double seconds) {
-  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
-}
 
 constexpr const char* kAbout =
     "task_worker: connect to a taskq master, take tasks, run them, put the results back.\n"
@@ -53,7 +49,8 @@ std::vector<std::string> SplitExec(int* argc, char** argv) {
 int main(int argc, char** argv) {
   taskq::WorkerOptions o;
   o.exec.argv = SplitExec(&argc, argv);
-  std::string server = "127.0.0.1", authkey, authkey_file;
+  std::string server = "127.0.0.1";
+  taskq::AuthkeyFlags keys;
   int port = taskq::kDefaultPort;
   int jobs = 0;
   double connect_timeout_s = 0, heartbeat_s = 1, grace_s = 30, delay_s = 0, task_timeout_s = 0;
@@ -65,10 +62,7 @@ int main(int argc, char** argv) {
   app.add_option("--port", port, "the master's port when --server names none")
       ->default_val(taskq::kDefaultPort)
       ->check(CLI::Range(1, 65535));
-  app.add_option(
-      "--authkey", authkey,
-      "shared secret (prefer TASKQ_AUTHKEY or --authkey-file: other users can see command lines)");
-  app.add_option("--authkey-file", authkey_file, "read the authkey from the first line of FILE");
+  keys.AddTo(app);
   app.add_option("-j,--jobs", jobs, "tasks to run at once (default 8; with --exec, one per CPU)")
       ->check(CLI::Range(1, 1024));
   app.add_option("--name", o.name, "name shown in the master's log (default HOSTNAME-PID)");
@@ -135,16 +129,7 @@ int main(int argc, char** argv) {
                "CMD [ARGS...]: run this command for each task of --kind (must come last)")
       ->group(ex);
   app.set_version_flag("--version", std::string("task_worker ") + TASKQ_VERSION);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::cerr << "task_worker: " << e.what() << " (see --help)\n";
-    return taskq::kExitUsage;
-  }
+  if (std::optional<int> code = taskq::ParseFlags(app, argc, argv, "task_worker")) return *code;
   if (!o.exec.argv.empty() &&
       (o.exec.argv[0].empty() || taskq::FindCommand(o.exec.argv[0]).empty())) {
     std::cerr << "task_worker: --exec: "
@@ -162,19 +147,14 @@ int main(int argc, char** argv) {
   // Downloads wait on the network: many at once. Commands use CPUs.
   const int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   o.jobs = jobs > 0 ? jobs : (o.exec.argv.empty() ? 8 : cpus);
-  o.connect_timeout = Millis(connect_timeout_s);
-  o.heartbeat = Millis(heartbeat_s);
-  o.grace = Millis(grace_s);
-  o.delay = Millis(delay_s);
-  o.exec.timeout = Millis(task_timeout_s);
-  o.download.timeout = Millis(download_timeout_s);
-  o.download.connect_timeout = Millis(download_connect_timeout_s);
-  taskq::Result<std::string> key = taskq::ResolveAuthkey(authkey, authkey_file);
-  if (!key.ok()) {
-    std::cerr << "task_worker: " << key.status().message() << "\n";
-    return taskq::kExitUsage;
-  }
-  o.authkey = *key;
+  o.connect_timeout = taskq::Millis(connect_timeout_s);
+  o.heartbeat = taskq::Millis(heartbeat_s);
+  o.grace = taskq::Millis(grace_s);
+  o.delay = taskq::Millis(delay_s);
+  o.exec.timeout = taskq::Millis(task_timeout_s);
+  o.download.timeout = taskq::Millis(download_timeout_s);
+  o.download.connect_timeout = taskq::Millis(download_connect_timeout_s);
+  if (std::optional<int> code = keys.Resolve("task_worker", &o.authkey)) return *code;
   taskq::InstallSignalPipe();
   return taskq::RunWorker(o, std::cout, std::cerr);
 }

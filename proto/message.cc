@@ -379,10 +379,12 @@ class ItemReader {
     if (out->size() > max) return Bad(std::string("a string in a ") + what_ + " is too long");
     return Status::Ok();
   }
-  // Structure around values (options, an outcome): the envelope already
-  // bounded its depth.
+  // Structure around values (options, an outcome). An element sits two
+  // levels into its envelope field (the batch, the item), and the field may
+  // nest kMaxDepth + kEnvelopeDepth in all: the batch is checked here, not
+  // by the envelope (Envelope::Parse).
   Status Any(std::string_view* raw) {
-    return Next(r_.Skip(raw, kMaxDepth + kEnvelopeDepth), "a valid msgpack value");
+    return Next(r_.Skip(raw, kMaxDepth + kEnvelopeDepth - 2), "a valid msgpack value");
   }
   // A task argument or result value: one value within kMaxDepth and kMaxValueBytes.
   Status Payload(std::string_view* raw) {

@@ -207,6 +207,20 @@ Result<uint64_t> Client::Fail(const Item& task, std::string_view error, bool ret
   return Report({r});
 }
 
+Result<uint64_t> Client::Ack(const std::vector<uint64_t>& ids) {
+  uint64_t acked = 0;
+  for (std::size_t i = 0; i < ids.size(); i += kMaxBatch) {
+    taskq::Ack req;
+    req.ids.assign(ids.begin() + i, ids.begin() + std::min(ids.size(), i + kMaxBatch));
+    Result<Message> m = Call(std::move(req), kReplySlack);
+    if (!m.ok()) return m.status();
+    const auto* ok = std::get_if<AckOk>(&*m);
+    if (!ok) return Unexpected(*m, "ack");
+    acked += ok->acked;
+  }
+  return acked;
+}
+
 Result<StatsOk> Client::Stats() {
   Result<Message> m = Call(taskq::Stats{}, kReplySlack);
   if (!m.ok()) return m.status();

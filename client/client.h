@@ -12,6 +12,13 @@
 //   taskq::Result<taskq::Item> t = tasks.Take(10s);    // leased, not removed
 //   (*client)->Done(*t, taskq::Value::Int(n * n));      // or Fail(*t, "why")
 //
+// A producer that must not lose an outcome it took (it could crash before
+// saving it) takes them leased and acknowledges them once they are safe:
+//
+//   auto got = (*client)->Get("results", 1000, 10s, /*lease=*/true);
+//   // ... write got's outcomes to disk, flush ...
+//   (*client)->Ack(ids_of(*got));  // only now does the master drop them
+//
 // Queues are created on first use. Put and Get also take batches (one
 // message for many items). Every call returns a Result: kEmpty when a get
 // timed out, kAuthFailed for a wrong authkey, kUnavailable when the master
@@ -108,8 +115,10 @@ class Client {
   Result<IdRange> Put(const std::string& queue, const std::vector<TaskSpec>& tasks,
                       const std::string& reply_to = "results", std::chrono::milliseconds wait = {});
   // Takes up to max entries, waiting up to timeout for the first one. kEmpty
-  // when none came. With lease, tasks stay the master's until Done or Fail
-  // (and go back if this client goes away first); otherwise they are removed.
+  // when none came. With lease, tasks stay the master's until Done or Fail,
+  // and outcomes (from a reply queue) until Ack; either goes back to its
+  // queue if this client goes away (or reconnects) first. Without lease,
+  // both are removed once sent.
   Result<std::vector<Item>> Get(const std::string& queue, uint32_t max,
                                 std::chrono::milliseconds timeout, bool lease = false,
                                 const std::vector<std::string>& kinds = {});
@@ -118,6 +127,13 @@ class Client {
   Result<uint64_t> Report(const std::vector<TaskResult>& results);
   Result<uint64_t> Done(const Item& task, const Value& value);
   Result<uint64_t> Fail(const Item& task, std::string_view error, bool retry = true);
+  // Removes outcomes this client took with Get(..., lease=true) and has kept
+  // safe; returns how many were removed. Ids not leased to this connection
+  // (already acked, or given back when it was lost: a later Get hands those
+  // out again, so dedupe by id) are skipped, not an error. Sends at most
+  // kMaxBatch ids per message; returns once the master has recorded the
+  // removal (in its journal, if it has one).
+  Result<uint64_t> Ack(const std::vector<uint64_t>& ids);
   // Queue sizes, connected workers and counters. The result borrows from
   // this client: use it before the next call.
   Result<StatsOk> Stats();

@@ -28,7 +28,8 @@ void CheckCounts(taskq::Broker& b) {
   std::vector<uint64_t> ready(qs.queue_count()), leased(qs.queue_count());
   qs.mutable_table().ForEachLive(0, qs.table().next_id(), SIZE_MAX, [&](uint64_t, taskq::Slot& s) {
     if (s.state == taskq::SlotState::kReady || s.state == taskq::SlotState::kDone) ++ready[s.queue];
-    if (s.state == taskq::SlotState::kLeased) ++leased[s.queue];
+    if (s.state == taskq::SlotState::kLeased || s.state == taskq::SlotState::kHeld)
+      ++leased[s.queue];
     if (s.state == taskq::SlotState::kTaken) std::abort();  // only within a Flush
   });
   for (uint32_t q = 0; q < qs.queue_count(); ++q) {

@@ -64,9 +64,15 @@ int main(int argc, char** argv) {
   result.rid = 3;
   result.results = {TaskResult{1, true, seven, {}, 1, true},
                     TaskResult{2, false, {}, "no", 1, false}};
+  ResultMsg fault;
+  fault.rid = 4;
+  fault.results = {TaskResult{1, false, {}, "cannot write out/", 1, true}};
+  fault.results[0].worker_fault = true;
   Get results = get;
   results.queue = "results";
   results.lease = false;
+  Get leased_results = results;
+  leased_results.lease = true;
   const std::vector<std::pair<std::string, Message>> all = {
       {"hello", WorkerHello(9)},
       {"welcome", Welcome{1, "m", 1, 1, 1000, 65536}},
@@ -82,7 +88,9 @@ int main(int argc, char** argv) {
       {"shutdown", Shutdown{"bye"}},
       {"goodbye", Goodbye{{1, 2}}},
       {"release", Release{{1}}},
-      {"cancel", Cancel{2}}};
+      {"cancel", Cancel{2}},
+      {"ack", Ack{6, {1, 2}}},
+      {"ack_ok", AckOk{6, 1, 1}}};
   for (const auto& [name, m] : all) Write(argv[1], name, Encode(m));
 
   std::string talk = Record('A', 0, Encode(Hello())) + Record('B', 0, Encode(WorkerHello(7))) +
@@ -91,5 +99,14 @@ int main(int argc, char** argv) {
                      Record('B', 1, Encode(get)) + Record('A', 120, Encode(put)) +
                      Record('B', 0, Encode(Goodbye{{2}}));
   Write(argv[2], "conversation", talk);
+  // A job that collects outcomes leased and acks them; a worker that blames itself.
+  std::string collect = Record('A', 0, Encode(Hello())) + Record('B', 0, Encode(WorkerHello(7))) +
+                        Record('A', 0, Encode(put)) + Record('B', 0, Encode(get)) +
+                        Record('B', 0, Encode(fault)) + Record('B', 0, Encode(get)) +
+                        Record('B', 2, Encode(result)) + Record('A', 0, Encode(leased_results)) +
+                        Record('A', 1, Encode(leased_results)) +
+                        Record('A', 0, Encode(Ack{5, {1}})) + Record('A', 0, Encode(Release{{2}})) +
+                        Record('A', 0, Encode(Goodbye{}));
+  Write(argv[2], "collect", collect);
   return 0;
 }

@@ -17,6 +17,9 @@ constexpr int kMaxPendingPutsPerPeer = 4;
 // of kMaxValueBytes) always fits, so a reply never exceeds kMaxMessageBytes.
 constexpr std::size_t kMaxReplyBytes = kMaxMessageBytes / 2;
 constexpr std::string_view kNil = "\xc0";
+// Most retried tasks one get steps over (Broker::Avoids), so a queue full of
+// one worker's failures cannot make its get walk the whole queue.
+constexpr std::size_t kMaxSkips = 1024;
 
 uint64_t RidOf(const Message& m) {
   return std::visit(
@@ -99,6 +102,7 @@ void Broker::Handle(std::string_view routing_id, std::string_view bytes, TimePoi
   if (auto* bye = std::get_if<Goodbye>(&*m)) return OnGoodbye(peer, *bye);
   if (auto* release = std::get_if<taskq::Release>(&*m)) return OnRelease(peer, release->ids);
   if (auto* cancel = std::get_if<Cancel>(&*m)) return OnCancel(peer, *cancel);
+  if (auto* ack = std::get_if<Ack>(&*m)) return OnAck(peer, *ack);
   if (std::holds_alternative<Ping>(*m)) return;
   SendError(peer, RidOf(*m), kErrUnknownOp,
             "'" + std::string(OpName(*m)) + "' is sent by the master, not to it");
@@ -119,8 +123,15 @@ void Broker::OnHello(std::string_view routing_id, const Hello& m, TimePoint now)
   if (is_new) {
     idx = TakeCell(peers_, free_peers_);
     peer_ids_.emplace(std::string(routing_id), idx);
+    peers_[idx].streak_since = ok_seq_;  // others' successes before it joined say nothing of it
   }
   Peer& p = peers_[idx];
+  // The session names the process across its connections; without one,
+  // each connection is its own.
+  if (m.session != 0)
+    p.ident = m.session;
+  else if (is_new || p.ident == p.session)
+    p.ident = (uint64_t{1} << 63) | ++next_ident_;
   p.routing_id = std::string(routing_id);
   p.name = m.name.empty() ? "peer-" + std::to_string(idx) : std::string(m.name);
   p.worker = m.role == "worker";
@@ -249,6 +260,9 @@ void Broker::OnGet(uint32_t peer, const Get& m, TimePoint now) {
 }
 
 void Broker::OnResult(uint32_t peer, const ResultMsg& m) {
+  // A worker on trial that reports may take its next task (or, after a
+  // success, any number again): serve its parked gets below.
+  const bool on_trial = peers_[peer].on_trial;
   std::vector<uint32_t> touched;
   const uint64_t before_dups = counters_.duplicates;
   for (const TaskResult& r : m.results) AcceptResult(peer, r, &touched);
@@ -261,6 +275,7 @@ void Broker::OnResult(uint32_t peer, const ResultMsg& m) {
       Send(peer, ok);
   }
   for (uint32_t q : touched) ServeWaiters(q);
+  if (on_trial) ServePeerWaiters(peer);
 }
 
 void Broker::OnStats(uint32_t peer, const Stats& m, TimePoint now) {
@@ -283,6 +298,23 @@ void Broker::OnRelease(uint32_t peer, const std::vector<uint64_t>& ids) {
   for (uint32_t q : touched) ServeWaiters(q);
 }
 
+// Leased outcomes the peer has kept safe leave the master now: their take
+// is journaled here, and the journal is committed before the ack_ok leaves.
+void Broker::OnAck(uint32_t peer, const Ack& m) {
+  std::vector<uint64_t> acked;
+  for (uint64_t id : m.ids) {
+    const Slot* s = queues_.Find(id);
+    if (!s || s->state != SlotState::kHeld) continue;
+    const uint32_t lease = queues_.HeldLease(*s);
+    if (held_.Get(lease).peer != peer) continue;
+    held_.Remove(lease);
+    queues_.Free(id);
+    acked.push_back(id);
+  }
+  if (log_ && !acked.empty()) log_->Take(acked);
+  if (m.rid) Send(peer, AckOk{m.rid, acked.size(), m.ids.size() - acked.size()});
+}
+
 // A get withdrawn before it was answered gets its (empty) answer now; one
 // already answered needs nothing: that answer is on its way, ahead of this.
 void Broker::OnCancel(uint32_t peer, const Cancel& m) {
@@ -297,11 +329,16 @@ void Broker::OnCancel(uint32_t peer, const Cancel& m) {
 // --- entries ------------------------------------------------------------------
 
 // Hands up to max entries of queue to peer at once: a lone task never waits
-// for a batch to fill. False when none matched.
+// for a batch to fill. False when none matched. With lease, tasks are leased
+// until their result and outcomes until an ack; without, both are taken.
 bool Broker::Serve(uint32_t peer, uint64_t rid, uint32_t queue, uint32_t max, bool lease,
                    const std::vector<uint16_t>& kinds) {
+  if (peers_[peer].on_trial) {  // benched, or one task at a time after it
+    if (Benched(peers_[peer]) || leases_.CountOf(peer) > 0) return false;
+    max = 1;
+  }
   Delivery d;
-  std::vector<uint64_t> leased, taken;
+  std::vector<uint64_t> leased, taken, skipped;
   // Each task's slot is looked up once (by Pop) and used from there: with
   // millions queued, every lookup is a likely cache miss.
   std::vector<const Slot*> slots;
@@ -310,6 +347,11 @@ bool Broker::Serve(uint32_t peer, uint64_t rid, uint32_t queue, uint32_t max, bo
     Slot* s = nullptr;
     const uint64_t id = queues_.Pop(queue, kinds, &s);
     if (id == 0) break;
+    if (!avoid_.empty() && s->state == SlotState::kReady && Avoids(peer, id, s->kind)) {
+      skipped.push_back(id);  // for another worker; back in line below
+      if (skipped.size() == kMaxSkips) break;
+      continue;
+    }
     const StoredOutcome* o = queues_.OutcomeOf(*s);
     const std::size_t size =
         s->arg.view().size() + (o ? o->data.size() + o->worker.size() : 0) + 32;
@@ -323,16 +365,22 @@ bool Broker::Serve(uint32_t peer, uint64_t rid, uint32_t queue, uint32_t max, bo
     if (lease && s->state == SlotState::kReady) {
       const uint32_t l = leases_.Add(id, peer, LeaseDeadline(id, now_));
       queues_.MarkLeased(s, l);
-      d.leases.push_back({l, leases_.Get(l).generation});
+      d.leases.push_back({l, leases_.Get(l).generation, false});
       leased.push_back(id);
+    } else if (lease) {  // an outcome, kept until acked: nothing to journal yet
+      const uint32_t l = held_.Add(id, peer, TimePoint::max());
+      queues_.MarkHeld(s, l);
+      d.leases.push_back({l, held_.Get(l).generation, true});
     } else {
-      queues_.MarkTaken(s);  // outcomes are handed out once, never leased
-      d.leases.push_back({LeaseTable::kNone, 0});
+      queues_.MarkTaken(s);
+      d.leases.push_back({LeaseTable::kNone, 0, false});
       taken.push_back(id);
     }
     d.ids.push_back(id);
     slots.push_back(s);
   }
+  // In reverse, so they lead their lanes in their old order.
+  for (auto it = skipped.rbegin(); it != skipped.rend(); ++it) queues_.PushFront(*it);
   if (d.ids.empty()) return false;
   Items reply;
   reply.rid = rid;
@@ -399,19 +447,40 @@ void Broker::AcceptResult(uint32_t peer, const TaskResult& r, std::vector<uint32
   if (was_leased) leases_.Remove(s->aux);
   Peer& p = peers_[peer];
   ++p.done;
+  CountResult(peer, r, s->kind);
+  if (!r.ok && r.worker_fault) {
+    // About the worker, not the task: as if handed back unstarted.
+    ++counters_.retried;
+    if (was_leased) {
+      if (s->attempt > 0) --s->attempt;
+      if (log_) log_->Unlease(r.id);
+      queues_.PushFront(r.id);
+    }
+    AvoidRetry(peer, r.id);
+    AddOnce(touched, s->queue);
+    return BenchWorker(
+        peer, "its last task failed because of the worker itself: " + std::string(r.error));
+  }
   if (!r.ok && r.retry && s->attempt < options_.max_attempts) {
     ++counters_.retried;
     if (was_leased) queues_.PushFront(r.id);  // a ready task is already back in line
+    AvoidRetry(peer, r.id);
     AddOnce(touched, s->queue);
     return;
   }
   if (!r.ok) return Fail(r.id, std::string(r.error), p.name, r.elapsed_us, touched);
   ++counters_.accepted;
   AddOnce(touched, s->reply_to);
-  task_timeouts_.erase(r.id);
+  Forget(r.id);
   StoredOutcome o{true, std::string(r.value.empty() ? kNil : r.value), p.name, r.elapsed_us};
   if (log_) log_->Done(r.id, o);
   queues_.MarkDone(r.id, std::move(o));
+}
+
+// The side tables of a task that has left for good (outcome known, or taken).
+void Broker::Forget(uint64_t id) {
+  task_timeouts_.erase(id);
+  if (!avoid_.empty()) avoid_.erase(id);
 }
 
 // A task given up on: its failure is its outcome, and a record of it goes to
@@ -424,7 +493,7 @@ void Broker::Fail(uint64_t id, std::string error, std::string_view worker, uint6
   Log("task " + std::to_string(id) + " (" + std::string(queues_.KindName(s->kind)) +
       ") failed after " + std::to_string(s->attempt) + " attempt(s): " + error);
   AddOnce(touched, s->reply_to);
-  task_timeouts_.erase(id);
+  Forget(id);
   StoredOutcome o{false, std::move(error), std::string(worker), elapsed_us};
   RecordFailure(id, *s, o);
   if (log_) log_->Done(id, o);
@@ -478,6 +547,10 @@ void Broker::Requeue(uint64_t id, const char* why, std::vector<uint32_t>* touche
 // not count as an attempt.
 void Broker::Release(uint32_t peer, uint64_t id, std::vector<uint32_t>* touched) {
   Slot* s = queues_.Find(id);
+  if (s && s->state == SlotState::kHeld) {
+    if (held_.Get(queues_.HeldLease(*s)).peer == peer) Unhold(id, touched);
+    return;
+  }
   if (!s || s->state != SlotState::kLeased || leases_.Get(s->aux).peer != peer) return;
   leases_.Remove(s->aux);
   if (s->attempt > 0) --s->attempt;
@@ -486,19 +559,43 @@ void Broker::Release(uint32_t peer, uint64_t id, std::vector<uint32_t>* touched)
   AddOnce(touched, s->queue);
 }
 
+// Nothing was journaled for the lease (the outcome's take waits for its
+// ack), so nothing is to undo there: the outcome is simply ready again.
+void Broker::Unhold(uint64_t id, std::vector<uint32_t>* touched) {
+  Slot* s = queues_.Find(id);
+  held_.Remove(queues_.HeldLease(*s));
+  queues_.PushFront(id);
+  AddOnce(touched, s->queue);
+}
+
+void Broker::UnholdAll(uint32_t peer, std::vector<uint32_t>* touched) {
+  if (held_.CountOf(peer) == 0) return;
+  std::vector<uint64_t> ids = held_.TasksOf(peer);
+  std::sort(ids.rbegin(), ids.rend());  // highest first: the oldest leads again
+  for (uint64_t id : ids) Unhold(id, touched);
+}
+
 void Broker::Undeliverable(const OutMsg& m) {
   std::vector<uint32_t> touched;
   // Back in reverse, so the first id ends up first again.
   for (std::size_t k = m.delivery.ids.size(); k-- > 0;) {
     const uint64_t id = m.delivery.ids[k];
-    const auto [lease, generation] = m.delivery.leases[k];
+    const auto [lease, generation, outcome] = m.delivery.leases[k];
     Slot* s = queues_.Find(id);
     if (!s) continue;
+    if (s->state == SlotState::kHeld) {  // unless acked or handed back and out again since
+      if (!outcome || queues_.HeldLease(*s) != lease || held_.Get(lease).generation != generation)
+        continue;
+      --counters_.delivered;
+      Unhold(id, &touched);
+      continue;
+    }
     const bool leased = s->state == SlotState::kLeased;
     // Moved on meanwhile: taken entries stay taken until their send, but a
     // lease may have ended and the task gone to another peer since.
-    if (!leased && s->state != SlotState::kTaken) continue;
-    if (leased && (s->aux != lease || leases_.Get(lease).generation != generation)) continue;
+    if (!leased && (s->state != SlotState::kTaken || lease != LeaseTable::kNone)) continue;
+    if (leased && (outcome || s->aux != lease || leases_.Get(lease).generation != generation))
+      continue;
     const bool task = leased || s->aux == 0;  // not an outcome
     if (leased) leases_.Remove(s->aux);
     if (task && s->attempt > 0) --s->attempt;  // it never reached the peer

@@ -12,6 +12,7 @@
 #ifndef TASKQ_MASTER_BROKER_H_
 #define TASKQ_MASTER_BROKER_H_
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -52,6 +53,17 @@ struct BrokerOptions {
   uint64_t max_queue = 0;
   // A client that holds nothing and was silent this long is forgotten.
   std::chrono::milliseconds forget_idle_client{std::chrono::minutes(10)};
+  // A task that failed and is retried is not handed to the worker that
+  // failed it for this long, while another worker that could run it is
+  // connected. Zero: retries go to whoever asks first.
+  std::chrono::milliseconds retry_elsewhere{10000};
+  // A worker whose failure is its own (result.worker_fault), or that failed
+  // bench_after_failures results in a row while others succeeded at the
+  // same kind, gets no entries for bench; each bench in a row doubles it, up
+  // to max_bench. bench_after_failures 0: only worker_fault benches.
+  std::chrono::milliseconds bench{30000};
+  std::chrono::milliseconds max_bench{std::chrono::minutes(5)};
+  uint32_t bench_after_failures = 5;
 };
 
 // Where Flush sends. kGone: the peer is not connected (any more).
@@ -126,6 +138,16 @@ class Broker {
     std::vector<std::string> held_acks;
     TimePoint acks_due;
     uint64_t flush_stamp = 0;  // the Flush that has a message for this peer
+    // Who failed a retried task: the session, or one number per connection
+    // for a peer without one.
+    uint64_t ident = 0;
+    // Benching (broker_peers.cc). on_trial from the bench until a success:
+    // after benched_until it gets one task at a time.
+    bool on_trial = false;
+    uint32_t benches = 0;  // benched this many times in a row
+    TimePoint benched_until;
+    uint32_t fail_streak = 0;   // failed results in a row (retryable ones)
+    uint64_t streak_since = 0;  // ok_seq_ at its last success, bench or hello
   };
   struct Waiter {
     uint32_t peer = kNone;  // kNone when the cell is free
@@ -158,10 +180,20 @@ class Broker {
   };
   // An items reply in the outbox: what to undo if it cannot be sent.
   struct Delivery {
+    struct Made {
+      uint32_t lease;  // index in leases_ (held_ for an outcome); kNone for a take
+      uint32_t generation;
+      bool outcome;
+    };
     std::vector<uint64_t> ids;
-    // Per id: the lease it made (index, generation), or kNone for a take.
-    // An undelivered reply undoes only that lease, not a later one.
-    std::vector<std::pair<uint32_t, uint32_t>> leases;
+    // Per id: the lease it made. An undelivered reply undoes only that
+    // lease, not a later one.
+    std::vector<Made> leases;
+  };
+  // A retried task, kept from the worker that failed it until then.
+  struct Avoid {
+    uint64_t ident;
+    TimePoint until;
   };
   struct OutMsg {
     uint32_t peer;
@@ -172,7 +204,7 @@ class Broker {
   struct Counters {
     uint64_t put = 0, delivered = 0, accepted = 0, duplicates = 0, retried = 0, requeued = 0,
              failed = 0, timed_out = 0, dead_peers = 0, refused_handshakes = 0, bad_messages = 0,
-             full = 0;
+             full = 0, benched = 0;
   };
 
   // Message handlers, one per op a peer may send.
@@ -184,6 +216,7 @@ class Broker {
   void OnGoodbye(uint32_t peer, const Goodbye& m);
   void OnRelease(uint32_t peer, const std::vector<uint64_t>& ids);
   void OnCancel(uint32_t peer, const Cancel& m);
+  void OnAck(uint32_t peer, const Ack& m);
 
   // Entries.
   void AddTasks(uint32_t peer, const Put& m, uint32_t queue, uint32_t reply,
@@ -198,7 +231,11 @@ class Broker {
   void RecordFailure(uint64_t id, const Slot& s, const StoredOutcome& o);
   void Requeue(uint64_t id, const char* why, std::vector<uint32_t>* touched);
   void Release(uint32_t peer, uint64_t id, std::vector<uint32_t>* touched);
+  // A leased outcome goes back to the front of its reply queue.
+  void Unhold(uint64_t id, std::vector<uint32_t>* touched);
+  void UnholdAll(uint32_t peer, std::vector<uint32_t>* touched);
   void Undeliverable(const OutMsg& m);
+  void Forget(uint64_t id);  // a task's side entries, once it has left for good
   TimePoint LeaseDeadline(uint64_t id, TimePoint now) const;
   uint64_t Occupancy(uint32_t queue) const;
 
@@ -214,6 +251,17 @@ class Broker {
   void ExpireWaiters(TimePoint now);
   void ExpireLeases(TimePoint now);
   void CheckPeers(TimePoint now);
+
+  // Failing workers (broker_peers.cc).
+  bool Avoids(uint32_t peer, uint64_t id, uint16_t kind);
+  bool OtherWorkerRuns(uint32_t peer, uint16_t kind) const;
+  void AvoidRetry(uint32_t peer, uint64_t id);
+  void CountResult(uint32_t peer, const TaskResult& r, uint16_t kind);
+  void BenchWorker(uint32_t peer, const std::string& why);
+  bool Benched(const Peer& p) const { return p.on_trial && now_ < p.benched_until; }
+  void WakeAt(TimePoint t) { wake_at_ = std::min(wake_at_, t); }
+  void Wake();
+  void ServePeerWaiters(uint32_t peer);
 
   // Output.
   void Send(uint32_t peer, const Message& m);
@@ -231,6 +279,15 @@ class Broker {
   StateLog* log_;
   QueueSet queues_;
   LeaseTable leases_;
+  // Outcomes leased (state kHeld) until acked: no deadline, so their own
+  // table keeps them out of the tasks' in-flight counts and expiry. An
+  // outcome's lease index is kept with it (QueueSet::HeldLease).
+  LeaseTable held_;
+  std::unordered_map<uint64_t, Avoid> avoid_;  // retried tasks only
+  std::vector<uint64_t> last_ok_;              // per kind: ok_seq_ of its latest success
+  uint64_t ok_seq_ = 0;                        // successful results so far
+  uint64_t next_ident_ = 0;
+  TimePoint wake_at_ = TimePoint::max();  // a bench or an avoidance ends: serve the waiters
   std::vector<Peer> peers_;
   std::vector<uint32_t> free_peers_;
   std::unordered_map<std::string, uint32_t> peer_ids_;

@@ -14,6 +14,12 @@ std::string Seconds(Clock::duration d) {
   return buf;
 }
 
+// "30 s", or "1.5 s" when not whole.
+std::string BenchTime(std::chrono::milliseconds d) {
+  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + " s";
+  return Seconds(d);
+}
+
 }  // namespace
 
 uint32_t Broker::FindPeer(std::string_view routing_id) const {
@@ -39,6 +45,23 @@ void Broker::TakeOver(uint32_t from, uint32_t to, const std::vector<uint64_t>& h
       Release(from, id, &touched);
     }
   }
+  // Leased outcomes the same way: those it says it holds stay its own.
+  ids = held_.TasksOf(from);
+  std::sort(ids.rbegin(), ids.rend());
+  for (uint64_t id : ids) {
+    if (std::binary_search(held.begin(), held.end(), id))
+      held_.Move(queues_.HeldLease(*queues_.Find(id)), to);
+    else
+      Unhold(id, &touched);
+  }
+  // A bench follows the process, not the connection.
+  const Peer& before = peers_[from];
+  Peer& after = peers_[to];
+  after.on_trial = before.on_trial;
+  after.benches = before.benches;
+  after.benched_until = before.benched_until;
+  after.fail_streak = before.fail_streak;
+  after.streak_since = before.streak_since;
   PeerGone(from, "reconnected");
   for (uint32_t q : touched) ServeWaiters(q);
 }
@@ -50,6 +73,7 @@ void Broker::PeerGone(uint32_t peer, const char* why) {
   std::sort(ids.rbegin(), ids.rend());
   std::vector<uint32_t> touched;
   for (uint64_t id : ids) Requeue(id, "its worker went away", &touched);
+  UnholdAll(peer, &touched);
   if (p.worker) {
     std::string line = "worker " + p.name + " left (" + why + ")";
     if (!ids.empty())
@@ -178,7 +202,8 @@ void Broker::CheckPeers(TimePoint now) {
     Peer& p = peers_[i];
     if (!p.live) continue;
     const auto silent = now - p.last_heard;
-    const bool holds = !p.waiters.empty() || leases_.CountOf(i) > 0 || p.pending_puts > 0;
+    const bool holds =
+        !p.waiters.empty() || leases_.CountOf(i) > 0 || held_.CountOf(i) > 0 || p.pending_puts > 0;
     if (p.heartbeat.count() > 0 && silent > p.heartbeat * options_.missed_heartbeats) {
       ++counters_.dead_peers;
       PeerGone(i, ("silent for " + Seconds(silent) + ", presumed dead").c_str());
@@ -197,6 +222,7 @@ void Broker::Tick(TimePoint now) {
   now_ = now;
   ExpireWaiters(now);
   ExpireLeases(now);
+  if (now >= wake_at_) Wake();
   if (now >= next_check_) {
     CheckPeers(now);
     next_check_ =
@@ -218,7 +244,105 @@ TimePoint Broker::NextDeadline() {
   for (const PendingPut& p : pending_puts_) next = std::min(next, p.deadline);
   if (!peer_ids_.empty()) next = std::min(next, next_check_);
   for (uint32_t i : ack_holders_) next = std::min(next, peers_[i].acks_due);
-  return next;
+  return std::min(next, wake_at_);
+}
+
+// --- failing workers ----------------------------------------------------------
+
+// A retried task is not handed back to the worker that failed it while
+// another one could run it: a worker that fails fast (broken, not the task)
+// would otherwise take every retry and use up every attempt.
+bool Broker::Avoids(uint32_t peer, uint64_t id, uint16_t kind) {
+  auto it = avoid_.find(id);
+  if (it == avoid_.end()) return false;
+  if (now_ >= it->second.until) {
+    avoid_.erase(it);
+    return false;
+  }
+  if (it->second.ident != peers_[peer].ident || !OtherWorkerRuns(peer, kind)) return false;
+  WakeAt(it->second.until);  // if nobody else takes it by then, this peer may
+  return true;
+}
+
+// A connected worker, other than this process and not benched, that runs
+// kind (one that did not say what it runs might).
+bool Broker::OtherWorkerRuns(uint32_t peer, uint16_t kind) const {
+  const std::string_view name = queues_.KindName(kind);
+  for (const Peer& p : peers_) {
+    if (!p.live || !p.worker || p.ident == peers_[peer].ident || Benched(p)) continue;
+    if (p.kinds.empty() || std::find(p.kinds.begin(), p.kinds.end(), name) != p.kinds.end())
+      return true;
+  }
+  return false;
+}
+
+void Broker::AvoidRetry(uint32_t peer, uint64_t id) {
+  if (options_.retry_elsewhere.count() > 0)
+    avoid_[id] = Avoid{peers_[peer].ident, now_ + options_.retry_elsewhere};
+}
+
+// Watches for a worker whose failures are its own though it does not say
+// so: bench_after_failures retryable failures in a row (one, on trial)
+// while some other worker succeeded at the same kind (since the row began:
+// the worker's last success, bench or hello). A failure with retry false
+// blames the task, by the worker's own word: it does not count.
+void Broker::CountResult(uint32_t peer, const TaskResult& r, uint16_t kind) {
+  Peer& p = peers_[peer];
+  if (r.ok) {
+    if (kind >= last_ok_.size()) last_ok_.resize(kind + 1, 0);
+    last_ok_[kind] = ++ok_seq_;
+    p.fail_streak = 0;
+    p.streak_since = ok_seq_;
+    // It works again; a task it began before its bench says less.
+    if (p.on_trial && !Benched(p)) {
+      p.on_trial = false;
+      p.benches = 0;
+    }
+    return;
+  }
+  if (!r.retry || r.worker_fault) return;
+  ++p.fail_streak;
+  const uint32_t limit = p.on_trial ? 1 : options_.bench_after_failures;
+  const bool others_succeed = kind < last_ok_.size() && last_ok_[kind] > p.streak_since;
+  if (limit == 0 || p.fail_streak < limit || !others_succeed) return;
+  BenchWorker(peer, "its last " + std::to_string(p.fail_streak) + " task(s) failed while other " +
+                        "workers succeeded at kind '" + std::string(queues_.KindName(kind)) +
+                        "': " + std::string(r.error));
+}
+
+// The worker gets no entries for a while (its parked gets wait), then one
+// task at a time until one succeeds. Its running tasks carry on.
+void Broker::BenchWorker(uint32_t peer, const std::string& why) {
+  Peer& p = peers_[peer];
+  if (Benched(p)) return;
+  auto d = options_.bench;
+  for (uint32_t i = 0; i < p.benches && d < options_.max_bench; ++i) d *= 2;
+  d = std::min(d, options_.max_bench);
+  p.on_trial = true;
+  ++p.benches;
+  p.benched_until = now_ + d;
+  p.fail_streak = 0;
+  p.streak_since = ok_seq_;
+  ++counters_.benched;
+  WakeAt(p.benched_until);
+  Log("worker " + p.name + " benched for " + BenchTime(d) + ": " + why);
+}
+
+// A bench or an avoidance ended: parked gets may now be served.
+void Broker::Wake() {
+  wake_at_ = TimePoint::max();
+  for (const Peer& p : peers_)
+    if (p.live && Benched(p)) WakeAt(p.benched_until);
+  for (uint32_t q = 0; q < queue_waiters_.size(); ++q)
+    if (live_waiters_[q] > 0) ServeWaiters(q);
+}
+
+void Broker::ServePeerWaiters(uint32_t peer) {
+  std::vector<uint32_t> queues;
+  for (uint32_t w : peers_[peer].waiters)
+    if (std::find(queues.begin(), queues.end(), waiters_[w].queue) == queues.end())
+      queues.push_back(waiters_[w].queue);
+  for (uint32_t q : queues) ServeWaiters(q);
 }
 
 // --- output -------------------------------------------------------------------
@@ -290,7 +414,7 @@ void Broker::Flush(Transport& transport, TimePoint now) {
       for (uint64_t id : m.delivery.ids) {  // taken entries are gone for good once sent
         if (Slot* s = queues_.Find(id); s && s->state == SlotState::kTaken) {
           queues_.Free(id);
-          task_timeouts_.erase(id);
+          Forget(id);
         }
       }
       continue;
@@ -320,8 +444,13 @@ StatsOk Broker::Snapshot(TimePoint now) const {
     if (!p.live || !p.worker) continue;
     const auto idle =
         std::chrono::duration_cast<std::chrono::milliseconds>(now - p.last_heard).count();
+    const auto benched =
+        p.on_trial && now < p.benched_until
+            ? std::chrono::duration_cast<std::chrono::milliseconds>(p.benched_until - now).count()
+            : 0;
     s.workers.push_back(WorkerStats{p.name, leases_.CountOf(i), p.capacity, p.done,
-                                    static_cast<uint64_t>(std::max<int64_t>(0, idle))});
+                                    static_cast<uint64_t>(std::max<int64_t>(0, idle)),
+                                    static_cast<uint64_t>(std::max<int64_t>(0, benched))});
   }
   const Counters& c = counters_;
   s.counters = {{"put", c.put},
@@ -335,7 +464,8 @@ StatsOk Broker::Snapshot(TimePoint now) const {
                 {"dead_peers", c.dead_peers},
                 {"full", c.full},
                 {"refused_handshakes", c.refused_handshakes},
-                {"bad_messages", c.bad_messages}};
+                {"bad_messages", c.bad_messages},
+                {"benched", c.benched}};
   return s;
 }
 

@@ -1,7 +1,8 @@
 // LeaseTable: which worker holds which task, and until when. A lease is made
 // when a task is handed out with lease=true and ends when its result comes,
 // when the worker goes away (its leases are listed per peer, so they can all
-// be handed back at once) or when its deadline passes.
+// be handed back at once) or when its deadline passes. The broker keeps a
+// second table for outcomes leased until acked: those have no deadline.
 //
 // Thread: owned by the master's loop thread.
 #ifndef TASKQ_MASTER_LEASE_TABLE_H_

@@ -97,6 +97,13 @@ void QueueSet::MarkTaken(Slot* s) {
   s->state = SlotState::kTaken;
 }
 
+void QueueSet::MarkHeld(Slot* s, uint32_t lease) {
+  assert(s && s->state == SlotState::kDone);
+  s->state = SlotState::kHeld;
+  outcomes_[s->aux - 1].lease = lease;
+  ++queues_[s->queue].leased;
+}
+
 void QueueSet::PushFront(uint64_t id) {
   Slot* s = table_.Find(id);
   assert(s);
@@ -104,6 +111,8 @@ void QueueSet::PushFront(uint64_t id) {
   if (s->state == SlotState::kLeased) {
     --qq.leased;
     s->aux = 0;
+  } else if (s->state == SlotState::kHeld) {
+    --qq.leased;  // aux keeps its outcome
   }
   s->state = s->aux != 0 ? SlotState::kDone : SlotState::kReady;
   LaneOf(qq, s->kind).ids.push_front(id);
@@ -137,6 +146,9 @@ void QueueSet::Free(uint64_t id) {
     case SlotState::kLeased:
       --qq.leased;
       s->aux = 0;
+      break;
+    case SlotState::kHeld:
+      --qq.leased;
       break;
     case SlotState::kDone:
       --qq.ready;

@@ -61,8 +61,13 @@ class QueueSet {
   // The same, for a slot in hand (Pop's): a task's hand-out finds it once.
   void MarkLeased(Slot* s, uint32_t lease);
   void MarkTaken(Slot* s);
-  // Puts a popped, leased or taken entry back at the front of its queue, so
-  // it goes out next: a task ready again, an outcome done again.
+  // A popped outcome (kDone) leased until acked: counted as leased in its
+  // reply queue until Free (acked) or PushFront (handed back). The lease
+  // index is the caller's; it is kept with the outcome (aux names that).
+  void MarkHeld(Slot* s, uint32_t lease);
+  uint32_t HeldLease(const Slot& s) const { return outcomes_[s.aux - 1].lease; }
+  // Puts a popped, leased, held or taken entry back at the front of its
+  // queue, so it goes out next: a task ready again, an outcome done again.
   void PushFront(uint64_t id);
   // A ready or leased task's outcome is in: it moves to its reply queue.
   void MarkDone(uint64_t id, StoredOutcome outcome);
@@ -83,10 +88,10 @@ class QueueSet {
   void RecoverDone(uint64_t id, StoredOutcome outcome);
   void RecoverFree(uint64_t id);
   void FinishRecovery();
-  // The outcome of a done entry (or of a taken one that was done); null for
-  // a task (whose aux may be a lease index).
+  // The outcome of a done or held entry (or of a taken one that was done);
+  // null for a task (whose aux may be a lease index).
   const StoredOutcome* OutcomeOf(const Slot& s) const {
-    if (s.aux == 0 || (s.state != SlotState::kDone && s.state != SlotState::kTaken)) return nullptr;
+    if (s.aux == 0 || s.state == SlotState::kReady || s.state == SlotState::kLeased) return nullptr;
     return &outcomes_[s.aux - 1].outcome;
   }
 
@@ -108,13 +113,14 @@ class QueueSet {
   struct Queue {
     std::string name;
     std::vector<Lane> lanes;
-    uint64_t ready = 0;  // entries a get can take now (tasks and outcomes)
-    uint64_t leased = 0;
+    uint64_t ready = 0;   // entries a get can take now (tasks and outcomes)
+    uint64_t leased = 0;  // leased tasks and held outcomes
     uint64_t failed = 0;
   };
   struct OutcomeCell {
     StoredOutcome outcome;
     uint32_t next_free = 0;
+    uint32_t lease = 0;  // while its entry is kHeld
   };
 
   Lane& LaneOf(Queue& q, uint16_t kind);

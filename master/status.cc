@@ -42,6 +42,12 @@ std::string StatusReport(const StatsOk& s) {
                   static_cast<unsigned long long>(w.capacity),
                   static_cast<unsigned long long>(w.done), static_cast<double>(w.idle_ms) / 1000.0);
     out += line;
+    if (w.benched_ms) {  // the newline above is replaced by the bench
+      out.pop_back();
+      std::snprintf(line, sizeof line, ", benched for %.1f s more\n",
+                    static_cast<double>(w.benched_ms) / 1000.0);
+      out += line;
+    }
   }
   out += "  counters:";
   for (const auto& [k, v] : s.counters) out += " " + std::string(k) + " " + std::to_string(v);

@@ -1,5 +1,5 @@
 // TaskTable: every live entry the master holds (queued task, leased task,
-// outcome waiting to be collected), found by id in O(1).
+// outcome waiting to be collected or leased until acked), found by id in O(1).
 //
 // Ids are handed out in increasing order, so entries live in chunks of 4096
 // consecutive ids: no per-entry allocation and 32 bytes per entry. A chunk is
@@ -28,6 +28,10 @@ enum class SlotState : uint8_t {
   kLeased,  // handed to a worker; aux is the lease index
   kDone,    // outcome known, waiting in the reply queue; aux is outcome index + 1
   kTaken,   // handed out without lease, until the send is confirmed; aux as before
+  // An outcome leased to a peer until it acks it; aux is outcome index + 1,
+  // as for kDone, and the outcome's cell keeps the lease. To the journal it
+  // is still done: a restart makes it ready again.
+  kHeld,
 };
 
 struct Slot {

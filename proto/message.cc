@@ -36,14 +36,18 @@ void EncodeEntry(MsgpackWriter& w, const Entry& e) {
   if (e.has_outcome) EncodeOutcome(w, e.outcome);
 }
 
+// [id, ok, value_or_error, elapsed_us, retry?, worker_fault?]: retry is
+// written for failures, worker_fault only when set (old masters stop at 5).
 void EncodeResult(MsgpackWriter& w, const TaskResult& r) {
-  w.Array(r.ok ? 4 : 5).Uint(r.id).Bool(r.ok);
+  bool fault = !r.ok && r.worker_fault;
+  w.Array(r.ok ? 4 : fault ? 6 : 5).Uint(r.id).Bool(r.ok);
   if (r.ok)
     RawOrNil(w, r.value);
   else
     w.Str(r.error);
   w.Uint(r.elapsed_us);
   if (!r.ok) w.Bool(r.retry);
+  if (fault) w.Bool(true);
 }
 
 struct Encoder {
@@ -175,7 +179,7 @@ struct Encoder {
           .Uint(q.failed);
     w.Key("workers").Array(static_cast<uint32_t>(m.workers.size()));
     for (const WorkerStats& s : m.workers)
-      w.Map(5)
+      w.Map(6)
           .Key("name")
           .Str(s.name)
           .Key("in_flight")
@@ -185,7 +189,9 @@ struct Encoder {
           .Key("done")
           .Uint(s.done)
           .Key("idle_ms")
-          .Uint(s.idle_ms);
+          .Uint(s.idle_ms)
+          .Key("benched_ms")
+          .Uint(s.benched_ms);
     w.Key("counters").Map(static_cast<uint32_t>(m.counters.size()));
     for (const auto& [name, value] : m.counters) w.Key(name).Uint(value);
   }
@@ -203,6 +209,19 @@ struct Encoder {
     Ids(m.ids);
   }
   void operator()(const Cancel& m) { Op(1, "cancel").Key("rid").Uint(m.rid); }
+  void operator()(const Ack& m) {
+    Op(2, "ack").Key("rid").Uint(m.rid).Key("ids");
+    Ids(m.ids);
+  }
+  void operator()(const AckOk& m) {
+    Op(3, "ack_ok")
+        .Key("rid")
+        .Uint(m.rid)
+        .Key("acked")
+        .Uint(m.acked)
+        .Key("unknown")
+        .Uint(m.unknown);
+  }
   void Ids(const std::vector<uint64_t>& ids) {
     w.Array(static_cast<uint32_t>(ids.size()));
     for (uint64_t id : ids) w.Uint(id);
@@ -495,6 +514,7 @@ Status DecodeResult(MsgpackReader& r, TaskResult* t) {
   }
   TASKQ_TRY(it.Uint(&t->elapsed_us));
   if (it.Has(4)) TASKQ_TRY(it.Bool(&t->retry));
+  if (it.Has(5)) TASKQ_TRY(it.Bool(&t->worker_fault));
   return it.Close();
 }
 
@@ -624,7 +644,8 @@ Status DecodeBody(const Envelope& f, StatsOk* m) {
                                                 {{"in_flight", &w->in_flight},
                                                  {"capacity", &w->capacity},
                                                  {"done", &w->done},
-                                                 {"idle_ms", &w->idle_ms}});
+                                                 {"idle_ms", &w->idle_ms},
+                                                 {"benched_ms", &w->benched_ms}});
                              }));
   MsgpackReader r{std::string_view()};
   uint32_t n;
@@ -658,6 +679,15 @@ Status DecodeIds(const Envelope& f, std::string_view key, std::vector<uint64_t>*
 Status DecodeBody(const Envelope& f, Goodbye* m) { return DecodeIds(f, "release", &m->release); }
 Status DecodeBody(const Envelope& f, Release* m) { return DecodeIds(f, "ids", &m->ids); }
 Status DecodeBody(const Envelope& f, Cancel* m) { return f.Uint("rid", &m->rid, true); }
+Status DecodeBody(const Envelope& f, Ack* m) {
+  TASKQ_TRY(f.Uint("rid", &m->rid));
+  return DecodeIds(f, "ids", &m->ids);
+}
+Status DecodeBody(const Envelope& f, AckOk* m) {
+  TASKQ_TRY(f.Uint("rid", &m->rid));
+  TASKQ_TRY(f.Uint("acked", &m->acked));
+  return f.Uint("unknown", &m->unknown);
+}
 
 template <typename T>
 Result<Message> DecodeAs(const Envelope& f) {
@@ -682,6 +712,7 @@ constexpr OpEntry kOps[] = {
     {"ping", DecodeAs<Ping>},         {"error", DecodeAs<ErrorMsg>},
     {"shutdown", DecodeAs<Shutdown>}, {"goodbye", DecodeAs<Goodbye>},
     {"release", DecodeAs<Release>},   {"cancel", DecodeAs<Cancel>},
+    {"ack", DecodeAs<Ack>},           {"ack_ok", DecodeAs<AckOk>},
 };
 static_assert(std::size(kOps) == std::variant_size_v<Message>);
 
@@ -726,12 +757,20 @@ Status DecodePutItems(std::string_view raw, std::vector<NewTask>* items) {
   return Status::Ok();
 }
 
+// Reads only as far as the rid: a peer learns which request was refused
+// even when the damage is further on (in a task's argument, after the map).
 uint64_t PeekRid(std::string_view bytes) {
-  Envelope env;
-  uint64_t rid = 0;
-  if (bytes.size() > kMaxMessageBytes || !env.Parse(bytes).ok() || !env.Uint("rid", &rid).ok())
-    return 0;
-  return rid;
+  MsgpackReader r(bytes);
+  uint32_t n;
+  if (!r.ReadMapHeader(&n, kMaxEnvelopeFields)) return 0;
+  for (uint32_t i = 0; i < n; ++i) {
+    std::string_view key;
+    if (!r.ReadStr(&key)) return 0;
+    uint64_t rid = 0;
+    if (key == "rid") return r.ReadUint(&rid) ? rid : 0;
+    if (!r.Skip(nullptr, kMaxDepth + kEnvelopeDepth)) return 0;
+  }
+  return 0;
 }
 
 bool IsUnknownOp(const Status& s) {

@@ -64,6 +64,9 @@ struct TaskResult {
   std::string_view error;  // when !ok
   uint64_t elapsed_us = 0;
   bool retry = true;  // when !ok: may another attempt succeed?
+  // When !ok: the failure is about this worker, not the task (it cannot
+  // write its --out directory, a program it needs is missing).
+  bool worker_fault = false;
 };
 
 struct QueueStats {
@@ -75,10 +78,11 @@ struct QueueStats {
 
 struct WorkerStats {
   std::string_view name;
-  uint64_t in_flight = 0;  // tasks leased to it now
-  uint64_t capacity = 0;   // tasks it runs at once
-  uint64_t done = 0;       // outcomes accepted from it
-  uint64_t idle_ms = 0;    // since the master last heard from it
+  uint64_t in_flight = 0;   // tasks leased to it now
+  uint64_t capacity = 0;    // tasks it runs at once
+  uint64_t done = 0;        // outcomes accepted from it
+  uint64_t idle_ms = 0;     // since the master last heard from it
+  uint64_t benched_ms = 0;  // it gets no tasks for this much longer; 0: not benched
 };
 
 // --- messages ---------------------------------------------------------------
@@ -91,9 +95,10 @@ struct Hello {  // peer -> master, first message on a connection
   uint64_t session = 0;                 // random per process; lets a reconnect keep its leases
   uint32_t heartbeat_ms = 0;            // the peer sends something at least this often; 0: never
   std::vector<std::string_view> kinds;  // kinds of task a worker runs (for the master's warnings)
-  // Tasks this process holds (running, or results not yet acknowledged):
-  // when it takes over the leases of its earlier connection, only these
-  // follow it; the others were lost on the way and go back.
+  // Tasks this process holds (running, or results not yet acknowledged),
+  // and leased outcomes it has not acked: when it takes over the leases of
+  // its earlier connection, only these follow it; the others were lost on
+  // the way and go back.
   std::vector<uint64_t> holding;
 };
 
@@ -129,7 +134,9 @@ struct Get {  // peer -> master; parked until entries arrive or timeout_ms passe
   std::string_view queue;
   uint32_t max = 1;
   uint32_t timeout_ms = 0;
-  bool lease = false;                   // true: tasks stay the master's until their result comes
+  // true: tasks stay the master's until their result comes, and outcomes
+  // until an ack removes them.
+  bool lease = false;
   std::vector<std::string_view> kinds;  // only these kinds; empty: any
 };
 
@@ -176,7 +183,9 @@ struct Shutdown {  // master -> every peer that said hello
   std::string_view reason;
 };
 
-struct Release {  // peer -> master: leased tasks handed back unstarted (no attempt used)
+// peer -> master: leased tasks handed back unstarted (no attempt used), and
+// leased outcomes handed back uncollected.
+struct Release {
   std::vector<uint64_t> ids;
 };
 
@@ -186,12 +195,27 @@ struct Cancel {  // peer -> master: withdraws a parked get (answered by an empty
 
 struct Goodbye {  // peer -> master, last message
   // Leased tasks handed back that this peer never started: the delivery
-  // does not count as an attempt.
+  // does not count as an attempt. (Leased outcomes not acked go back
+  // whether listed or not.)
   std::vector<uint64_t> release;
 };
 
-using Message = std::variant<Hello, Welcome, Put, PutOk, Get, Items, ResultMsg, ResultOk, Stats,
-                             StatsOk, Ping, ErrorMsg, Shutdown, Goodbye, Release, Cancel>;
+// peer -> master: leased outcomes (get with lease) it has kept safe; the
+// master removes them.
+struct Ack {
+  uint64_t rid = 0;  // 0: no ack_ok wanted
+  std::vector<uint64_t> ids;
+};
+
+struct AckOk {  // master -> peer, when ack.rid != 0
+  uint64_t rid = 0;
+  uint64_t acked = 0;    // outcomes removed
+  uint64_t unknown = 0;  // ids not leased to this connection as outcomes: nothing done
+};
+
+using Message =
+    std::variant<Hello, Welcome, Put, PutOk, Get, Items, ResultMsg, ResultOk, Stats, StatsOk, Ping,
+                 ErrorMsg, Shutdown, Goodbye, Release, Cancel, Ack, AckOk>;
 
 // Error codes carried by ErrorMsg::code (docs/PROTOCOL.md, "Errors").
 inline constexpr std::string_view kErrBadMessage = "bad_message";
@@ -217,8 +241,10 @@ bool IsUnknownOp(const Status& s);
 // Decodes the items array of a put from its raw bytes (Put::raw_items), as
 // the journal stores them.
 Status DecodePutItems(std::string_view raw, std::vector<NewTask>* items);
-// The rid of a message that may not decode as a whole (for error replies);
-// 0 when it has none that can be read.
+// The rid of a message that may not decode as a whole (for error replies):
+// that of the first "rid" key, if the map header and every field before it
+// read well and its value is a non-negative integer; else 0. What follows
+// that field does not matter (docs/PROTOCOL.md section 8).
 uint64_t PeekRid(std::string_view bytes);
 
 }  // namespace taskq

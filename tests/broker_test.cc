@@ -5,10 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <filesystem>
 #include <set>
 
+#include "master/journal.h"
 #include "proto/limits.h"
 #include "proto/value.h"
+#include "tests/temp_dir.h"
 
 namespace taskq {
 namespace {
@@ -134,6 +137,45 @@ class BrokerTest : public ::testing::Test {
     EXPECT_TRUE(std::holds_alternative<ResultOk>(m)) << OpName(m);
     return std::holds_alternative<ResultOk>(m) ? std::get<ResultOk>(m) : ResultOk{};
   }
+  // A failed result that blames the worker itself.
+  void ReportFault(const std::string& peer, uint64_t id, std::string_view error) {
+    TaskResult r{id, false, {}, error, 10, true};
+    r.worker_fault = true;
+    Send(peer, ResultMsg{9, {r}});
+    EXPECT_TRUE(std::holds_alternative<ResultOk>(NextReal(peer)));
+  }
+  AckOk AckIds(const std::string& peer, std::vector<uint64_t> ids) {
+    Send(peer, Ack{7, std::move(ids)});
+    Message m = NextReal(peer);
+    EXPECT_TRUE(std::holds_alternative<AckOk>(m)) << OpName(m);
+    return std::holds_alternative<AckOk>(m) ? std::get<AckOk>(m) : AckOk{};
+  }
+  // Puts tasks, has W run them all (value n*n), and leaves their outcomes
+  // in "results".
+  std::vector<uint64_t> Finished(std::vector<int> ns) {
+    std::vector<uint64_t> ids = PutSquares("C", ns);
+    SendGet("W", "tasks", static_cast<uint32_t>(ns.size()), 0, true);
+    for (const Entry& e : Items("W")) {
+      const int64_t n = Value::FromTrusted(e.arg).AsInt().value_or(0);
+      Report("W", e.id, true, static_cast<int>(n * n));
+    }
+    return ids;
+  }
+  std::vector<uint64_t> IdsOf(const std::vector<Entry>& entries) {
+    std::vector<uint64_t> ids;
+    for (const Entry& e : entries) ids.push_back(e.id);
+    return ids;
+  }
+  WorkerStats WorkerInfo(std::string_view name) {
+    for (const WorkerStats& w : broker_->Snapshot(now_).workers)
+      if (w.name == name) return w;
+    ADD_FAILURE() << "no worker " << name;
+    return WorkerStats{};
+  }
+  bool Logged(std::string_view text) {
+    return std::any_of(log_.begin(), log_.end(),
+                       [&](const std::string& l) { return l.find(text) != std::string::npos; });
+  }
   uint64_t Counter(const std::string& name) {
     for (const auto& [k, v] : broker_->Snapshot(now_).counters)
       if (k == name) return v;
@@ -249,7 +291,7 @@ TEST_F(BrokerTest, ALazyAckRidesWithTheNextMessageOrGoesAtItsTime) {
     Send("W", r);
   };
   lazy_result(11, ids[0]);
-  EXPECT_TRUE(Nothing("W"));  // held
+  EXPECT_TRUE(Nothing("W"));          // held
   SendGet("W", "tasks", 1, 0, true);  // the next task goes: the ack with it
   Message first = NextReal("W"), second = NextReal("W");
   const ResultOk* ok = std::get_if<ResultOk>(&first);
@@ -673,7 +715,12 @@ TEST_F(BrokerTest, ErrorsForBadRequestsCarryTheirRid) {
   broker_->Flush(transport_, now_);
   Message m = Next("A");
   ASSERT_TRUE(std::holds_alternative<ErrorMsg>(m));
-  EXPECT_EQ(std::get<ErrorMsg>(m).rid, 0u);  // truncated: no rid to read
+  EXPECT_EQ(std::get<ErrorMsg>(m).rid, 41u);  // truncated after the rid: the rid still reads
+  b = Encode(Stats{41});
+  b[1] = '\xc1';  // the first key, before the rid, is no string
+  broker_->Handle("A", b, now_);
+  broker_->Flush(transport_, now_);
+  EXPECT_EQ(std::get<ErrorMsg>(Next("A")).rid, 0u);
   Get g;
   g.rid = 42;  // a get without a queue: decodes as a map, fails as a get
   std::string bad = Encode(g);
@@ -704,6 +751,437 @@ TEST_F(BrokerTest, StatsReportQueuesWorkersAndCounters) {
   EXPECT_EQ(QueueInfo("tasks").ready, 1u);
   EXPECT_EQ(QueueInfo("tasks").leased, 1u);
   EXPECT_EQ(Counter("put"), 2u);
+}
+
+// --- leased outcomes and ack ----------------------------------------------
+
+TEST_F(BrokerTest, ALeasedOutcomeStaysInTheMasterUntilAcked) {
+  Hello("W");
+  Hello("C", "client");
+  std::vector<uint64_t> ids = Finished({2, 3});
+  SendGet("C", "results", 10, 0, /*lease=*/true);
+  std::vector<Entry> got = Items("C");
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(Value::FromTrusted(got[0].outcome.value).AsInt(), 4);
+  EXPECT_EQ(QueueInfo("results").leased, 2u);
+  EXPECT_EQ(QueueInfo("results").ready, 0u);
+  EXPECT_EQ(broker_->queues().table().live(), 2u) << "sent, and still kept";
+  SendGet("C", "results", 10, 0, true);
+  EXPECT_TRUE(Items("C").empty()) << "a leased outcome is handed out once";
+
+  AckOk ok = AckIds("C", {ids[0], 424242});
+  EXPECT_EQ(ok.rid, 7u);
+  EXPECT_EQ(ok.acked, 1u);
+  EXPECT_EQ(ok.unknown, 1u);
+  EXPECT_EQ(QueueInfo("results").leased, 1u);
+  EXPECT_EQ(AckIds("C", {ids[0]}).unknown, 1u) << "acked already";
+  Send("C", Ack{0, {ids[1]}});  // rid 0: no answer
+  EXPECT_TRUE(Nothing("C"));
+  EXPECT_EQ(QueueInfo("results").leased, 0u);
+  EXPECT_EQ(broker_->queues().table().live(), 0u);
+}
+
+TEST_F(BrokerTest, OnlyTheConnectionHoldingAnOutcomeCanAckIt) {
+  Hello("W");
+  Hello("C", "client");
+  Hello("D", "client");
+  std::vector<uint64_t> ids = Finished({2});
+  SendGet("C", "results", 10, 0, true);
+  ASSERT_EQ(Items("C").size(), 1u);
+  EXPECT_EQ(AckIds("D", ids).unknown, 1u);
+  EXPECT_EQ(Report("W", ids[0], true, 4).duplicates, 1u) << "no result for a held outcome";
+  EXPECT_EQ(QueueInfo("results").leased, 1u);
+  EXPECT_EQ(AckIds("C", ids).acked, 1u);
+}
+
+TEST_F(BrokerTest, ALeasedOutcomeGoesBackToTheFrontWhenItsHolderSaysGoodbye) {
+  Hello("W");
+  Hello("C", "client");
+  std::vector<uint64_t> ids = Finished({1, 2, 3});
+  SendGet("C", "results", 2, 0, true);
+  ASSERT_EQ(Items("C").size(), 2u);
+  Send("C", Goodbye{});
+  EXPECT_EQ(QueueInfo("results").ready, 3u);
+  EXPECT_EQ(QueueInfo("results").leased, 0u);
+  EXPECT_EQ(Counter("requeued"), 0u) << "outcomes have no attempts";
+  Hello("D", "client");
+  SendGet("D", "results", 10, 0, false);
+  std::vector<Entry> got = Items("D");
+  EXPECT_EQ(IdsOf(got), ids) << "the handed-back ones lead, oldest first";
+  EXPECT_EQ(got[0].attempt, 1u);
+}
+
+TEST_F(BrokerTest, ReleaseHandsBackALeasedOutcome) {
+  Hello("W");
+  Hello("C", "client");
+  std::vector<uint64_t> ids = Finished({1, 2});
+  SendGet("C", "results", 2, 0, true);
+  ASSERT_EQ(Items("C").size(), 2u);
+  Send("C", Release{{ids[1], ids[0]}});
+  EXPECT_TRUE(Nothing("C"));
+  EXPECT_EQ(QueueInfo("results").ready, 2u);
+  SendGet("C", "results", 10, 0, true);
+  EXPECT_EQ(IdsOf(Items("C")), ids);
+}
+
+TEST_F(BrokerTest, ALeasedOutcomeOfADeadOrVanishedPeerGoesBack) {
+  Hello("W");
+  Hello("H", "client", /*heartbeat_ms=*/100);
+  Hello("C", "client");
+  std::vector<uint64_t> ids = Finished({1, 2});
+  SendGet("H", "results", 1, 0, true);  // H will go silent
+  ASSERT_EQ(Items("H").size(), 1u);
+  SendGet("C", "results", 1, 0, true);  // C's connection will be found gone
+  ASSERT_EQ(Items("C").size(), 1u);
+  EXPECT_EQ(QueueInfo("results").leased, 2u);
+  transport_.gone.insert("C");
+  for (int i = 0; i < 5; ++i) {
+    Advance(milliseconds(80));
+    Send("W", Ping{});
+  }
+  EXPECT_EQ(Counter("dead_peers"), 1u);
+  EXPECT_EQ(QueueInfo("results").leased, 0u) << "C holds an outcome: it is pinged, and found gone";
+  EXPECT_EQ(QueueInfo("results").ready, 2u);
+  Hello("D", "client");
+  SendGet("D", "results", 10, 0, true);
+  EXPECT_EQ(IdsOf(Items("D")), ids);
+}
+
+TEST_F(BrokerTest, ASessionTakeoverKeepsOnlyTheOutcomesItSaysItHolds) {
+  Hello("W");
+  Hello("C", "client", 0, /*session=*/77);
+  std::vector<uint64_t> ids = Finished({1, 2});
+  SendGet("C", "results", 2, 0, true);
+  ASSERT_EQ(Items("C").size(), 2u);
+  Hello("C2", "client", 0, /*session=*/77, /*holding=*/{ids[1]});
+  EXPECT_EQ(QueueInfo("results").leased, 1u);
+  EXPECT_EQ(QueueInfo("results").ready, 1u);
+  AckOk ok = AckIds("C2", ids);
+  EXPECT_EQ(ok.acked, 1u);
+  EXPECT_EQ(ok.unknown, 1u);
+  SendGet("C2", "results", 10, 0, false);
+  EXPECT_EQ(IdsOf(Items("C2")), std::vector<uint64_t>{ids[0]});
+}
+
+TEST_F(BrokerTest, AnUndeliverableReplyUndoesItsOutcomeLeases) {
+  Hello("W");
+  Hello("C", "client");
+  std::vector<uint64_t> ids = Finished({1, 2});
+  transport_.full = true;
+  SendGet("C", "results", 2, 0, true);
+  transport_.full = false;
+  EXPECT_EQ(QueueInfo("results").leased, 0u);
+  EXPECT_EQ(QueueInfo("results").ready, 2u);
+  EXPECT_EQ(Counter("delivered"), 2u) << "only W's two tasks";
+  EXPECT_EQ(AckIds("C", ids).unknown, 2u);
+  SendGet("C", "results", 10, 0, true);
+  EXPECT_EQ(IdsOf(Items("C")), ids);
+}
+
+TEST_F(BrokerTest, ALeaseFalseGetOnOutcomesStillTakesThem) {
+  Hello("W");
+  Hello("C", "client");
+  Finished({1});
+  SendGet("C", "results", 10, 0, false);
+  ASSERT_EQ(Items("C").size(), 1u);
+  EXPECT_EQ(QueueInfo("results").leased, 0u);
+  EXPECT_EQ(broker_->queues().table().live(), 0u);
+}
+
+// What the journal is told: an outcome's take when it is acked, not when
+// it is leased; nothing when a lease of it ends.
+class RecordingLog : public StateLog {
+ public:
+  void Put(uint64_t, std::string_view, std::string_view, std::string_view) override {}
+  void Lease(const std::vector<uint64_t>&) override {}
+  void Unlease(uint64_t id) override { events.push_back("unlease " + std::to_string(id)); }
+  void Done(uint64_t id, const StoredOutcome&) override {
+    events.push_back("done " + std::to_string(id));
+  }
+  void Take(const std::vector<uint64_t>& ids) override {
+    for (uint64_t id : ids) events.push_back("take " + std::to_string(id));
+  }
+  void Entry(uint64_t id, std::string_view, std::string_view, std::string_view, const Slot&,
+             uint32_t, const StoredOutcome*) override {
+    events.push_back("entry " + std::to_string(id));
+  }
+  std::vector<std::string> events;
+};
+
+TEST_F(BrokerTest, AnOutcomesTakeIsJournaledWhenItIsAcked) {
+  RecordingLog journal;
+  broker_->AttachLog(&journal, 1);
+  Hello("W");
+  Hello("C", "client");
+  std::vector<uint64_t> ids = Finished({1, 2});
+  const std::string a = std::to_string(ids[0]), b = std::to_string(ids[1]);
+  EXPECT_EQ(journal.events, (std::vector<std::string>{"done " + a, "done " + b}));
+  journal.events.clear();
+  SendGet("C", "results", 2, 0, true);
+  Items("C");
+  Send("C", Release{{ids[1]}});
+  EXPECT_TRUE(journal.events.empty()) << "a lease of an outcome is not journaled";
+  EXPECT_EQ(AckIds("C", {ids[0]}).acked, 1u);
+  EXPECT_EQ(journal.events, std::vector<std::string>{"take " + a});
+}
+
+// The broker with a real journal: what a restarted master gets back.
+class BrokerJournalTest : public BrokerTest {
+ protected:
+  void SetUp() override {
+    dir_ = testing::MakeTempDir("taskq-broker-journal-test");
+    ASSERT_FALSE(dir_.empty());
+  }
+  void TearDown() override {
+    journal_.reset();
+    broker_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  // A master (re)started on the data dir, with W and C connected again.
+  RecoveryReport Restart(uint64_t segment_bytes = 64u << 20) {
+    journal_.reset();
+    Reset(options_);
+    JournalOptions o;
+    o.dir = dir_;
+    o.fsync = FsyncMode::kNever;
+    o.segment_bytes = segment_bytes;
+    RecoveryReport report;
+    Result<std::unique_ptr<Journal>> j = Journal::Open(o, *broker_, &report);
+    EXPECT_TRUE(j.ok()) << j.status().message();
+    if (j.ok()) {
+      journal_ = std::move(*j);
+      broker_->AttachLog(journal_.get(), journal_->epoch());
+    }
+    transport_.sent.clear();
+    Hello("W");
+    Hello("C", "client");
+    return report;
+  }
+  void Commit() { ASSERT_TRUE(journal_->Commit().ok()); }
+
+  std::string dir_;
+  std::unique_ptr<Journal> journal_;
+};
+
+TEST_F(BrokerJournalTest, ALeasedOutcomeNotAckedIsReadyAgainAfterARestart) {
+  Restart();
+  std::vector<uint64_t> ids = Finished({1, 2, 3});
+  SendGet("C", "results", 3, 0, true);
+  ASSERT_EQ(Items("C").size(), 3u);
+  EXPECT_EQ(AckIds("C", {ids[0]}).acked, 1u);
+  Commit();
+
+  RecoveryReport r = Restart();
+  EXPECT_EQ(r.outcomes, 2u) << "the acked one is gone, the other two were never taken";
+  EXPECT_EQ(QueueInfo("results").ready, 2u);
+  SendGet("C", "results", 10, 0, true);
+  std::vector<Entry> got = Items("C");
+  EXPECT_EQ(IdsOf(got), (std::vector<uint64_t>{ids[1], ids[2]}));
+  EXPECT_EQ(Value::FromTrusted(got[0].outcome.value).AsInt(), 4);
+}
+
+TEST_F(BrokerJournalTest, CompactionKeepsLeasedOutcomesAsReadyOnes) {
+  Restart(/*segment_bytes=*/8192);
+  std::vector<uint64_t> held = Finished({5, 6});
+  SendGet("C", "results", 2, 0, true);  // leased, never acked
+  ASSERT_EQ(Items("C").size(), 2u);
+  for (int round = 0; round < 60; ++round) {
+    std::vector<int> ns(20, 7);
+    Finished(ns);
+    SendGet("C", "results", 100, 0, true);
+    EXPECT_EQ(AckIds("C", IdsOf(Items("C"))).acked, 20u);
+    Commit();
+    for (int i = 0; i < 10; ++i) ASSERT_TRUE(journal_->Compact(64).ok());
+  }
+  std::size_t segments = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir_))
+    segments += e.path().extension() == ".tqj";
+  EXPECT_LE(segments, 4u) << "compaction ran: the first files are gone";
+  RecoveryReport r = Restart(8192);
+  EXPECT_EQ(r.outcomes, 2u);
+  EXPECT_EQ(r.ready, 0u);
+  SendGet("C", "results", 10, 0, true);
+  EXPECT_EQ(IdsOf(Items("C")), held);
+}
+
+// --- failing workers --------------------------------------------------------
+
+TEST_F(BrokerTest, ARetriedTaskGoesToAnotherWorker) {
+  Hello("A");
+  Hello("B");
+  Hello("C", "client");
+  std::vector<uint64_t> ids = PutSquares("C", {1, 2});
+  SendGet("A", "tasks", 1, 0, true);
+  ASSERT_EQ(IdsOf(Items("A")), std::vector<uint64_t>{ids[0]});
+  Report("A", ids[0], false);  // retryable: back to the front, but not for A
+  SendGet("A", "tasks", 1, 0, true);
+  EXPECT_EQ(IdsOf(Items("A")), std::vector<uint64_t>{ids[1]}) << "A steps over its failure";
+  SendGet("A", "tasks", 1, 0, true);
+  EXPECT_TRUE(Items("A").empty());
+  SendGet("B", "tasks", 5, 0, true);
+  std::vector<Entry> got = Items("B");
+  ASSERT_EQ(IdsOf(got), std::vector<uint64_t>{ids[0]});
+  EXPECT_EQ(got[0].attempt, 2u);
+  EXPECT_EQ(Report("B", ids[0], true, 1).accepted, 1u);
+}
+
+TEST_F(BrokerTest, SkippedRetriesKeepTheirOrderForOthers) {
+  Hello("A");
+  Hello("B");
+  Hello("C", "client");
+  std::vector<uint64_t> ids = PutSquares("C", {1, 2, 3, 4});
+  SendGet("A", "tasks", 3, 0, true);
+  ASSERT_EQ(Items("A").size(), 3u);
+  for (int i = 2; i >= 0; --i) Report("A", ids[i], false);
+  SendGet("A", "tasks", 10, 0, true);
+  EXPECT_EQ(IdsOf(Items("A")), std::vector<uint64_t>{ids[3]});
+  SendGet("B", "tasks", 10, 0, true);
+  EXPECT_EQ(IdsOf(Items("B")), (std::vector<uint64_t>{ids[0], ids[1], ids[2]}));
+}
+
+TEST_F(BrokerTest, ARetryGoesBackToItsWorkerWhenNoOtherCanTakeIt) {
+  BrokerOptions o;
+  o.retry_elsewhere = milliseconds(1000);
+  Reset(o);
+  Hello("A");
+  Hello("C", "client");
+  std::vector<uint64_t> ids = PutSquares("C", {1});
+  SendGet("A", "tasks", 1, 0, true);
+  Items("A");
+  Report("A", ids[0], false);
+  SendGet("A", "tasks", 1, 0, true);
+  EXPECT_EQ(IdsOf(Items("A")), ids) << "the only worker";
+  Report("A", ids[0], false);
+
+  // With another worker that never asks, A waits for retry_elsewhere: its
+  // parked get is served then.
+  Hello("B");
+  SendGet("A", "tasks", 1, 10000, true);
+  EXPECT_TRUE(Nothing("A"));
+  EXPECT_LE(broker_->NextDeadline(), now_ + milliseconds(1000));
+  Advance(milliseconds(1000));
+  std::vector<Entry> got = Items("A");
+  EXPECT_EQ(IdsOf(got), ids);
+  EXPECT_EQ(got[0].attempt, 3u);
+}
+
+TEST_F(BrokerTest, AWorkerFaultBenchesTheWorkerAndCostsTheTaskNoAttempt) {
+  Hello("A");
+  Hello("B");
+  Hello("C", "client");
+  std::vector<uint64_t> ids = PutSquares("C", {1, 2, 3});
+  SendGet("A", "tasks", 1, 0, true);
+  ASSERT_EQ(Items("A").size(), 1u);
+  ReportFault("A", ids[0], "cannot write out/x: Not a directory");
+  EXPECT_TRUE(
+      Logged("worker A benched for 30 s: its last task failed because of the worker "
+             "itself: cannot write out/x: Not a directory"))
+      << (log_.empty() ? "" : log_.back());
+  EXPECT_EQ(Counter("benched"), 1u);
+  EXPECT_EQ(WorkerInfo("A").benched_ms, 30000u);
+  EXPECT_EQ(WorkerInfo("B").benched_ms, 0u);
+  EXPECT_EQ(QueueInfo("tasks").failed, 0u);
+
+  SendGet("A", "tasks", 5, 60000, true);  // parked, not served while benched
+  EXPECT_TRUE(Nothing("A"));
+  SendGet("B", "tasks", 1, 0, true);
+  std::vector<Entry> got = Items("B");
+  ASSERT_EQ(IdsOf(got), std::vector<uint64_t>{ids[0]});
+  EXPECT_EQ(got[0].attempt, 1u) << "the worker's fault used no attempt of the task";
+  Report("B", ids[0], true, 1);
+  EXPECT_TRUE(Nothing("A"));
+
+  Advance(milliseconds(29999));
+  EXPECT_TRUE(Nothing("A"));
+  EXPECT_EQ(WorkerInfo("A").benched_ms, 1u);
+  Advance(milliseconds(1));  // the bench is over: one task, on trial
+  EXPECT_EQ(IdsOf(Items("A")), std::vector<uint64_t>{ids[1]});
+  SendGet("A", "tasks", 5, 0, true);
+  EXPECT_TRUE(Items("A").empty()) << "one at a time until it succeeds";
+  SendGet("A", "tasks", 5, 60000, true);
+  Report("A", ids[1], true, 4);  // it works again: its parked get is served
+  EXPECT_EQ(IdsOf(Items("A")), std::vector<uint64_t>{ids[2]});
+}
+
+TEST_F(BrokerTest, ASuccessOfATaskBegunBeforeTheBenchDoesNotEndIt) {
+  Hello("A");
+  Hello("C", "client");
+  std::vector<uint64_t> ids = PutSquares("C", {1, 2});
+  SendGet("A", "tasks", 2, 0, true);
+  ASSERT_EQ(Items("A").size(), 2u);
+  ReportFault("A", ids[0], "disk full");
+  Report("A", ids[1], true, 4);
+  EXPECT_EQ(WorkerInfo("A").benched_ms, 30000u);
+  SendGet("A", "tasks", 1, 0, true);
+  EXPECT_TRUE(Items("A").empty());
+}
+
+TEST_F(BrokerTest, EachBenchInARowIsTwiceAsLong) {
+  BrokerOptions o;
+  o.max_bench = milliseconds(100000);
+  Reset(o);
+  Hello("A");
+  Hello("C", "client");
+  std::vector<uint64_t> ids = PutSquares("C", {1});
+  for (uint64_t want : {30000u, 60000u, 100000u}) {
+    SendGet("A", "tasks", 1, 0, true);
+    ASSERT_EQ(Items("A").size(), 1u) << "alone, a benched worker still gets the task afterwards";
+    ReportFault("A", ids[0], "no curl");
+    EXPECT_EQ(WorkerInfo("A").benched_ms, want);
+    SendGet("A", "tasks", 1, 0, true);
+    EXPECT_TRUE(Items("A").empty());
+    Advance(milliseconds(want));
+  }
+  EXPECT_EQ(QueueInfo("tasks").ready, 1u) << "the task waits, unharmed";
+}
+
+TEST_F(BrokerTest, AWorkerThatKeepsFailingWhileOthersSucceedIsBenched) {
+  Hello("A");
+  Hello("B");
+  Hello("C", "client");
+  std::vector<int> ns(12, 3);
+  PutSquares("C", ns);
+  auto fail_one = [&](bool retry) {
+    SendGet("A", "tasks", 1, 0, true);
+    Report("A", Items("A")[0].id, false, 0, retry);
+  };
+  fail_one(true);
+  SendGet("B", "tasks", 1, 0, true);  // B succeeds while A's failures go on
+  Report("B", Items("B")[0].id, true, 9);
+  for (int i = 0; i < 3; ++i) fail_one(true);
+  EXPECT_EQ(Counter("benched"), 0u);
+  fail_one(/*retry=*/false);  // the task's fault, by the worker's word: does not count
+  EXPECT_EQ(Counter("benched"), 0u);
+  fail_one(true);
+  EXPECT_EQ(Counter("benched"), 1u);
+  EXPECT_TRUE(
+      Logged("worker A benched for 30 s: its last 5 task(s) failed while other workers "
+             "succeeded at kind 'square': boom"));
+  SendGet("A", "tasks", 1, 0, true);
+  EXPECT_TRUE(Items("A").empty());
+  // On trial, one failure while B succeeds is enough: twice as long.
+  Advance(milliseconds(30000));
+  SendGet("B", "tasks", 1, 0, true);
+  Report("B", Items("B")[0].id, true, 9);
+  fail_one(true);
+  EXPECT_EQ(Counter("benched"), 2u);
+  EXPECT_EQ(WorkerInfo("A").benched_ms, 60000u);
+}
+
+TEST_F(BrokerTest, FailuresEverywhereBenchNobody) {
+  Hello("A");
+  Hello("B");
+  Hello("C", "client");
+  std::vector<int> ns(12, 3);
+  PutSquares("C", ns);
+  for (int i = 0; i < 6; ++i) {
+    for (const char* w : {"A", "B"}) {
+      SendGet(w, "tasks", 1, 0, true);
+      std::vector<Entry> got = Items(w);
+      if (!got.empty()) Report(w, got[0].id, false);
+    }
+  }
+  EXPECT_EQ(Counter("benched"), 0u) << "the tasks fail, not the workers";
 }
 
 }  // namespace

@@ -40,7 +40,7 @@ std::vector<Message> OneOfEach() {
   StatsOk stats;
   stats.rid = 6;
   stats.queues = {QueueStats{"results", 1, 0, 0}, QueueStats{"tasks", 5, 2, 1}};
-  stats.workers = {WorkerStats{"w1", 2, 4, 100, 30}};
+  stats.workers = {WorkerStats{"w1", 2, 4, 100, 30, 15000}};
   stats.counters = {{"put", 10}, {"duplicates", 1}};
   Hello hello;
   hello.role = "worker";
@@ -65,7 +65,9 @@ std::vector<Message> OneOfEach() {
           Shutdown{"master exit"},
           Goodbye{{3}},
           Release{{4, 5}},
-          Cancel{6}};
+          Cancel{6},
+          Ack{8, {9, 10}},
+          AckOk{8, 1, 1}};
 }
 
 TEST(Message, EveryMessageRoundTrips) {
@@ -119,6 +121,40 @@ TEST(Message, FieldsSurviveTheRoundTrip) {
   EXPECT_EQ(put.reply_to, "mine");
   EXPECT_EQ(put.items[1].timeout_ms, 5000u);
   EXPECT_EQ(put.items[0].timeout_ms, 0u);
+}
+
+TEST(Message, WorkerFaultIsAnOptionalSixthResultElement) {
+  TaskResult fault{4, false, {}, "cannot write out/", 2, false};
+  fault.worker_fault = true;
+  const TaskResult plain{5, false, {}, "no", 3, true};
+  ResultMsg sent;
+  sent.results = {fault, plain, TaskResult{6, true, kSeven, {}, 1, true}};
+  const std::string bytes = Encode(sent);
+  Result<Message> m = Decode(bytes);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  const std::vector<TaskResult>& back = std::get<ResultMsg>(*m).results;
+  ASSERT_EQ(back.size(), 3u);
+  EXPECT_TRUE(back[0].worker_fault);
+  EXPECT_FALSE(back[0].retry);
+  EXPECT_EQ(back[0].error, "cannot write out/");
+  EXPECT_FALSE(back[1].worker_fault);
+  EXPECT_FALSE(back[2].worker_fault);
+  EXPECT_EQ(Encode(*m), bytes);
+  // Only a set flag is written, so a result without it is byte for byte
+  // what an older worker sends: [5, false, "no", 3, true].
+  std::string old;
+  MsgpackWriter(&old).Array(5).Uint(5).Bool(false).Str("no").Uint(3).Bool(true);
+  EXPECT_NE(bytes.find(old), std::string::npos);
+  std::string six;
+  MsgpackWriter(&six)
+      .Array(6)
+      .Uint(4)
+      .Bool(false)
+      .Str("cannot write out/")
+      .Uint(2)
+      .Bool(false)
+      .Bool(true);
+  EXPECT_NE(bytes.find(six), std::string::npos);
 }
 
 // Encodes a map from key/value writers, for hand-made messages.
@@ -243,6 +279,43 @@ TEST(Message, TheRidOfABadMessageCanStillBeRead) {
   EXPECT_FALSE(Decode(b).ok());
   EXPECT_EQ(PeekRid(b), 77u);
   EXPECT_EQ(PeekRid("\xc1"), 0u);
+}
+
+// PROTOCOL.md section 8: the rid is read up to the first "rid" field; what
+// comes after it does not hide it, what comes before it does.
+TEST(Message, TheRidIsReadUpToItsFieldWhateverFollows) {
+  Put put;
+  put.rid = 77;
+  put.queue = "q";
+  put.items = {NewTask{"square", kSeven, 0}};
+  const std::string good = Encode(put);
+  ASSERT_TRUE(Decode(good).ok());
+  const std::size_t arg = good.rfind(kSeven);
+  auto damaged = [&](std::string b) {
+    EXPECT_FALSE(Decode(b).ok());
+    return PeekRid(b);
+  };
+  EXPECT_EQ(damaged(good + "\x01"), 77u) << "trailing bytes";
+  std::string bad_arg = good;
+  bad_arg[arg] = '\xc1';
+  EXPECT_EQ(damaged(bad_arg), 77u) << "0xc1 in a task argument";
+  std::string long_array = good;
+  long_array[good.rfind('\x91')] = '\xdc';                // items: array 16 ...
+  long_array.insert(good.rfind('\x91') + 1, "\xff\xff");  // ... of 65535 elements
+  EXPECT_EQ(damaged(long_array), 77u) << "an array claiming more elements than bytes";
+  EXPECT_EQ(damaged(good.substr(0, good.size() - 3)), 77u) << "truncated after the rid";
+  // Before the rid: the op's value, the map header.
+  std::string bad_op = good;
+  bad_op[good.find("put") - 1] = '\xc1';
+  EXPECT_EQ(damaged(bad_op), 0u);
+  std::string big_map = good;
+  big_map[0] = '\xde';  // map 16 of 65535 fields
+  big_map.insert(1, "\xff\xff");
+  EXPECT_EQ(damaged(big_map), 0u);
+  EXPECT_EQ(damaged(Map({{"op", [](MsgpackWriter& w) { w.Str("get"); }},
+                         {"rid", [](MsgpackWriter& w) { w.Int(-1); }}})),
+            0u)
+      << "not a non-negative integer";
 }
 
 TEST(Message, UnknownOpIsRecognisable) {

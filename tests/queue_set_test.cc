@@ -85,5 +85,30 @@ TEST_F(QueueSetTest, TakenEntriesCanBePutBack) {
   EXPECT_EQ(qs_.CountsOf(tasks_).ready, 1u);
 }
 
+TEST_F(QueueSetTest, AHeldOutcomeCountsAsLeasedUntilFreedOrPutBack) {
+  const uint64_t a = Add(square_);
+  ASSERT_EQ(qs_.Pop(tasks_, {}), a);
+  qs_.MarkLeased(a, 0);
+  qs_.MarkDone(a, StoredOutcome{true, "\x07", "w", 1});
+  Slot* s = nullptr;
+  ASSERT_EQ(qs_.Pop(results_, {}, &s), a);
+  qs_.MarkHeld(s, 42);
+  EXPECT_EQ(qs_.HeldLease(*s), 42u);
+  ASSERT_NE(qs_.OutcomeOf(*s), nullptr) << "a held entry keeps its outcome";
+  EXPECT_EQ(qs_.CountsOf(results_).leased, 1u);
+  EXPECT_EQ(qs_.CountsOf(results_).ready, 0u);
+  EXPECT_EQ(qs_.Pop(results_, {}), 0u) << "not ready while held";
+  qs_.PushFront(a);
+  EXPECT_EQ(qs_.Find(a)->state, SlotState::kDone);
+  EXPECT_EQ(qs_.OutcomeOf(*qs_.Find(a))->data, "\x07");
+  EXPECT_EQ(qs_.CountsOf(results_).leased, 0u);
+  EXPECT_EQ(qs_.CountsOf(results_).ready, 1u);
+  ASSERT_EQ(qs_.Pop(results_, {}, &s), a);
+  qs_.MarkHeld(s, 7);
+  qs_.Free(a);
+  EXPECT_EQ(qs_.CountsOf(results_).leased, 0u);
+  EXPECT_EQ(qs_.Find(a), nullptr);
+}
+
 }  // namespace
 }  // namespace taskq

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """A web server for taskq's download tests, on 127.0.0.1 and a port the OS
-picks (printed as the first line: "port N"). Standard library only.
+picks (printed as the first line: "port N"). Then one line per request as it
+arrives, "GET PATH" (PATH with its query), so a test can wait for a request
+and count them. Standard library only.
 
   /data/SIZE/NAME      SIZE bytes: NAME and a newline, repeated (known content)
   /slow/MS/NAME        waits MS milliseconds, then a short body
@@ -10,12 +12,15 @@ picks (printed as the first line: "port N"). Standard library only.
   /to-file             a redirect to file:///etc/passwd
   /big                 10 MiB with no Content-Length (cut off only by --max-bytes)
   /bigknown            10 MiB with its Content-Length
-  anything else        200, the path as the body
+  anything else        200, the path (with its query) as the body
 """
 import http.server
 import socketserver
 import sys
+import threading
 import time
+
+print_lock = threading.Lock()
 
 
 def data(name, size):
@@ -38,6 +43,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self):
+        with print_lock:
+            print("GET", self.path, flush=True)
         parts = self.path.split("/")
         if self.path.startswith("/data/") and len(parts) >= 4:
             self.send(200, data(parts[3], int(parts[2])), [("Content-Type", "application/octet-stream")])

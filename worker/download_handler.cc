@@ -2,7 +2,6 @@
 
 #include <curl/curl.h>
 #include <dlfcn.h>
-#include <fcntl.h>
 #include <sodium.h>
 #include <unistd.h>
 
@@ -11,7 +10,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <mutex>
 
 #include "proto/msgpack_writer.h"
@@ -19,8 +17,6 @@
 
 namespace taskq {
 namespace {
-
-namespace fs = std::filesystem;
 
 std::string Clip(std::string_view s, std::size_t n = 200) {
   return s.size() <= n ? std::string(s) : std::string(s.substr(0, n)) + "...";
@@ -72,17 +68,22 @@ int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   return static_cast<Transfer*>(user)->cancel->cancelled() ? 1 : 0;
 }
 
-// The sha256 and size of a file already on disk (--skip-existing).
-bool HashFile(const std::string& path, std::string* sha, uint64_t* bytes) {
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return false;
+// The sha256 and size of a file already on disk (--skip-existing), read
+// through the descriptor its record was read from: the file checked is the
+// file hashed.
+bool HashFile(int fd, std::string* sha, uint64_t* bytes) {
   crypto_hash_sha256_state st;
   crypto_hash_sha256_init(&st);
   unsigned char buf[65536];
   *bytes = 0;
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0; *bytes += n)
-    crypto_hash_sha256_update(&st, buf, n);
-  std::fclose(f);
+  for (;;) {
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return false;
+    if (n == 0) break;
+    crypto_hash_sha256_update(&st, buf, static_cast<size_t>(n));
+    *bytes += static_cast<uint64_t>(n);
+  }
   unsigned char out[crypto_hash_sha256_BYTES];
   crypto_hash_sha256_final(&st, out);
   *sha = Hex(out, sizeof out);
@@ -164,9 +165,59 @@ const Curl* LoadCurl(std::string* error) {
   return &curl;
 }
 
+// What curl made of one transfer.
+struct Response {
+  CURLcode rc = CURLE_OK;
+  long status = 0;
+  std::string content_type;
+  std::string error;  // curl's words, when rc is not CURLE_OK
+};
+
+Response Perform(const Curl& c, const std::string& url, const DownloadOptions& o, Transfer* t) {
+  CURL* h = c.easy_init();
+  if (!h) return Response{CURLE_FAILED_INIT, 0, "", "cannot start a libcurl transfer"};
+  char error[CURL_ERROR_SIZE] = "";
+  c.easy_setopt(h, CURLOPT_URL, url.c_str());
+  c.easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  c.easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  c.easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+  c.easy_setopt(h, CURLOPT_MAXREDIRS, o.max_redirects);
+  c.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(o.connect_timeout.count()));
+  c.easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(o.timeout.count()));
+  c.easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(o.max_bytes));
+  c.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);  // threads: no SIGALRM for DNS timeouts
+  c.easy_setopt(h, CURLOPT_USERAGENT, "taskq/" TASKQ_VERSION);
+  c.easy_setopt(h, CURLOPT_WRITEFUNCTION, OnData);
+  c.easy_setopt(h, CURLOPT_WRITEDATA, t);
+  c.easy_setopt(h, CURLOPT_XFERINFOFUNCTION, OnProgress);
+  c.easy_setopt(h, CURLOPT_XFERINFODATA, t);
+  c.easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+  c.easy_setopt(h, CURLOPT_ERRORBUFFER, error);
+  Response r;
+  r.rc = c.easy_perform(h);
+  char* type = nullptr;
+  c.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
+  c.easy_getinfo(h, CURLINFO_CONTENT_TYPE, &type);
+  r.content_type = type ? type : "";
+  if (r.rc != CURLE_OK) r.error = error[0] ? error : c.easy_strerror(r.rc);
+  c.easy_cleanup(h);
+  return r;
+}
+
 }  // namespace
 
-DownloadHandler::DownloadHandler(DownloadOptions options) : options_(std::move(options)) {}
+// A file a task's result describes.
+struct DownloadHandler::Saved {
+  std::string path;
+  uint64_t bytes = 0;
+  std::string sha256;
+  long status = 0;  // 0 when skipped
+  std::string content_type;
+  bool skipped = false;
+};
+
+DownloadHandler::DownloadHandler(DownloadOptions options)
+    : options_(std::move(options)), out_(options_.out_dir) {}
 
 DownloadHandler::~DownloadHandler() = default;
 
@@ -175,111 +226,84 @@ std::string DownloadHandler::Describe(const Item& task) const {
 }
 
 RunOutcome DownloadHandler::Run(const Item& task, const CancelToken& cancel) {
-  std::string no_curl;
-  const Curl* c = LoadCurl(&no_curl);
-  if (!c) return RunOutcome::Error(no_curl, /*retry=*/true);  // another worker may have it
-  const auto start = std::chrono::steady_clock::now();
   const std::optional<std::string> url = task.arg.AsStr();
   if (!url)
     return RunOutcome::Error("download needs a URL string, got " + PackedToJson(task.arg.packed()),
                              false);
   if (!SchemeAllowed(*url))
     return RunOutcome::Error("only http and https URLs are downloaded, not " + Clip(*url), false);
-  const std::string name = SafeFileName(*url);
-  std::error_code ec;
-  fs::create_directories(options_.out_dir, ec);
-  if (ec) return RunOutcome::Error("cannot create " + options_.out_dir + ": " + ec.message());
+  if (!options_.skip_existing) return Fetch(*url, cancel);
+  return fetches_.Do(*url, [&] {
+    std::optional<RunOutcome> earlier = FromEarlierRun(*url);
+    return earlier ? std::move(*earlier) : Fetch(*url, cancel);
+  });
+}
 
-  auto result = [&](const std::string& path, uint64_t bytes, const std::string& sha, long status,
-                    const std::string& type, bool skipped) {
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::steady_clock::now() - start);
-    std::string v;
-    MsgpackWriter w(&v);
-    w.Map(skipped ? 9 : 8).Key("url").Str(*url).Key("path").Str(path).Key("bytes").Uint(bytes);
-    w.Key("sha256").Str(sha).Key("status").Int(status).Key("content_type").Str(type);
-    w.Key("elapsed_ms").Uint(static_cast<uint64_t>(ms.count())).Key("worker").Str(options_.worker);
-    if (skipped) w.Key("skipped").Bool(true);
-    return RunOutcome::Ok(Value::FromTrusted(v));
-  };
+// --skip-existing: the file saved for url before, if there is one.
+std::optional<RunOutcome> DownloadHandler::FromEarlierRun(const std::string& url) {
+  const auto start = std::chrono::steady_clock::now();
+  std::optional<SavedFile> file = out_.Find(SafeFileName(url), url);
+  if (!file) return std::nullopt;
+  Saved saved{file->path, 0, "", 0, "", true};
+  if (!HashFile(file->fd.get(), &saved.sha256, &saved.bytes))
+    return RunOutcome::WorkerFault("cannot read " + file->path + ": " + std::strerror(errno));
+  return Done(url, saved, start);
+}
 
-  const std::string final_path = options_.out_dir + "/" + name;
-  if (options_.skip_existing && fs::exists(final_path)) {
-    std::string sha;
-    uint64_t bytes = 0;
-    if (HashFile(final_path, &sha, &bytes)) return result(final_path, bytes, sha, 0, "", true);
-  }
-
-  // A hidden temporary name: no final name ever holds a partial body. Not
-  // mkstemp: its files are 0600, and a download should get the umask's mode.
+RunOutcome DownloadHandler::Fetch(const std::string& url, const CancelToken& cancel) {
+  const auto start = std::chrono::steady_clock::now();
+  std::string no_curl;
+  const Curl* c = LoadCurl(&no_curl);
+  if (!c) return RunOutcome::WorkerFault(no_curl);
+  // Removed when it goes out of scope, unless kept under its final name.
+  Result<PartFile> part = out_.CreatePart(url, options_.skip_existing);
+  if (!part.ok()) return RunOutcome::WorkerFault(part.status().message());
   Transfer t;
-  std::string temp;
-  for (int tries = 0; tries < 100 && t.fd < 0; ++tries) {
-    unsigned char r[6];
-    randombytes_buf(r, sizeof r);
-    temp = options_.out_dir + "/.taskq-" + Hex(r, sizeof r) + ".part";
-    t.fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (t.fd < 0 && errno != EEXIST) break;
-  }
-  if (t.fd < 0)
-    return RunOutcome::Error("cannot write in " + options_.out_dir + ": " + std::strerror(errno));
+  t.fd = part->fd();
   t.max_bytes = options_.max_bytes;
   t.cancel = &cancel;
   crypto_hash_sha256_init(&t.sha);
+  const Response r = Perform(*c, url, options_, &t);
 
-  CURL* h = c->easy_init();
-  char error[CURL_ERROR_SIZE] = "";
-  c->easy_setopt(h, CURLOPT_URL, url->c_str());
-  c->easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-  c->easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  c->easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-  c->easy_setopt(h, CURLOPT_MAXREDIRS, options_.max_redirects);
-  c->easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(options_.connect_timeout.count()));
-  c->easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.timeout.count()));
-  c->easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(options_.max_bytes));
-  c->easy_setopt(h, CURLOPT_NOSIGNAL, 1L);  // threads: no SIGALRM for DNS timeouts
-  c->easy_setopt(h, CURLOPT_USERAGENT, "taskq/" TASKQ_VERSION);
-  c->easy_setopt(h, CURLOPT_WRITEFUNCTION, OnData);
-  c->easy_setopt(h, CURLOPT_WRITEDATA, &t);
-  c->easy_setopt(h, CURLOPT_XFERINFOFUNCTION, OnProgress);
-  c->easy_setopt(h, CURLOPT_XFERINFODATA, &t);
-  c->easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-  c->easy_setopt(h, CURLOPT_ERRORBUFFER, error);
-  const CURLcode rc = c->easy_perform(h);
-  long status = 0;
-  char* type = nullptr;
-  c->easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-  c->easy_getinfo(h, CURLINFO_CONTENT_TYPE, &type);
-  const std::string content_type = type ? type : "";
-  c->easy_cleanup(h);
-  close(t.fd);
-
-  auto fail = [&](const std::string& why, bool retry) {
-    unlink(temp.c_str());
-    return RunOutcome::Error(why + " (" + Clip(*url) + ")", retry);
-  };
-  if (t.too_big || rc == CURLE_FILESIZE_EXCEEDED)
-    return fail(
-        "the body is larger than " + std::to_string(options_.max_bytes) + " bytes (--max-bytes)",
-        false);
-  if (rc == CURLE_ABORTED_BY_CALLBACK)
-    return fail("the worker stopped before the download ended", true);
+  const std::string about = " (" + Clip(url) + ")";
+  if (t.too_big || r.rc == CURLE_FILESIZE_EXCEEDED)
+    return RunOutcome::Error("the body is larger than " + std::to_string(options_.max_bytes) +
+                                 " bytes (--max-bytes)" + about,
+                             false);
+  if (r.rc == CURLE_ABORTED_BY_CALLBACK)
+    return RunOutcome::Error("the worker stopped before the download ended" + about);
   if (t.write_errno)
-    return fail("cannot write the file: " + std::string(std::strerror(t.write_errno)), true);
-  if (rc != CURLE_OK) return fail(error[0] ? error : c->easy_strerror(rc), Transient(rc));
-  if (status >= 400) {
-    const bool retry = status >= 500 || status == 408 || status == 429;
-    return fail("HTTP " + std::to_string(status), retry);
+    return RunOutcome::WorkerFault("cannot write in --out " + out_.path() + ": " +
+                                   std::strerror(t.write_errno) + about);
+  if (r.rc != CURLE_OK) return RunOutcome::Error(r.error + about, Transient(r.rc));
+  if (r.status >= 400) {
+    const bool retry = r.status >= 500 || r.status == 408 || r.status == 429;
+    return RunOutcome::Error("HTTP " + std::to_string(r.status) + about, retry);
   }
   unsigned char digest[crypto_hash_sha256_BYTES];
   crypto_hash_sha256_final(&t.sha, digest);
-  Result<std::string> path = RenameUnique(temp, options_.out_dir, name);
-  if (!path.ok()) {
-    unlink(temp.c_str());
-    return RunOutcome::Error(path.status().message());
-  }
-  return result(*path, t.bytes, Hex(digest, sizeof digest), status, content_type, false);
+  Result<std::string> path = out_.Keep(*part, SafeFileName(url));
+  // No free name left is the task's doing (a list of URLs that all end in
+  // the same name), and another worker would fare no better: a plain
+  // failure, not retried. Anything else is about this worker's --out.
+  if (!path.ok() && path.status().code() == Code::kInvalid)
+    return RunOutcome::Error(path.status().message(), false);
+  if (!path.ok()) return RunOutcome::WorkerFault(path.status().message());
+  return Done(url, Saved{*path, t.bytes, Hex(digest, sizeof digest), r.status, r.content_type},
+              start);
+}
+
+RunOutcome DownloadHandler::Done(const std::string& url, const Saved& s,
+                                 std::chrono::steady_clock::time_point start) const {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
+  std::string v;
+  MsgpackWriter w(&v);
+  w.Map(s.skipped ? 9 : 8).Key("url").Str(url).Key("path").Str(s.path).Key("bytes").Uint(s.bytes);
+  w.Key("sha256").Str(s.sha256).Key("status").Int(s.status).Key("content_type").Str(s.content_type);
+  w.Key("elapsed_ms").Uint(static_cast<uint64_t>(ms.count())).Key("worker").Str(options_.worker);
+  if (s.skipped) w.Key("skipped").Bool(true);
+  return RunOutcome::Ok(Value::FromTrusted(v));
 }
 
 }  // namespace taskq

@@ -232,11 +232,22 @@ RunOutcome ExecHandler::Run(const Item& task, const CancelToken& cancel) {
   for (const std::string& a : options_.argv) args.push_back(Replace(a, "{}", input));
   Pipes pipes;
   if (!pipes.Open())
-    return RunOutcome::Error(std::string("cannot make pipes: ") + std::strerror(errno));
+    return RunOutcome::WorkerFault(std::string("cannot make pipes: ") + std::strerror(errno));
   int error = 0;
   const pid_t pid = Spawn(args, pipes, &error);
-  if (pid < 0)
+  // Arguments too long for the system: the task's argument did that. Any
+  // other failure to start (the command gone, not executable, no memory or
+  // processes left) is about this worker: another may run it.
+  if (pid < 0 && error == E2BIG)
+    return RunOutcome::Error("cannot run " + args[0] + ": the task's argument is too long (" +
+                                 std::strerror(error) + ")",
+                             false);
+  // A program named by the task itself ({} in the command's first word)
+  // that is not there is the task's failure, not the worker's.
+  if (pid < 0 && options_.argv[0].find("{}") != std::string::npos)
     return RunOutcome::Error("cannot run " + args[0] + ": " + std::strerror(error), false);
+  if (pid < 0)
+    return RunOutcome::WorkerFault("cannot run " + args[0] + ": " + std::strerror(error));
   CommandRun run;
   Supervise(pid, pipes, input, options_, cancel, &run);
   const std::string tail = Trimmed(run.err_tail);

@@ -73,12 +73,16 @@ std::string SafeFileName(std::string_view url) {
   return name.empty() ? "download" : name;
 }
 
+std::string NumberedName(const std::string& name, int n) {
+  if (n == 0) return name;
+  auto [stem, ext] = StemAndExtension(name);
+  return stem + " (" + std::to_string(n) + ")" + ext;
+}
+
 Result<std::string> RenameUnique(const std::string& from, const std::string& dir,
                                  const std::string& name) {
-  auto [stem, ext] = StemAndExtension(name);
-  for (int n = 0; n < 10000; ++n) {
-    const std::string path =
-        dir + "/" + (n == 0 ? name : stem + " (" + std::to_string(n) + ")" + ext);
+  for (int n = 0; n < kMaxNumberedNames; ++n) {
+    const std::string path = dir + "/" + NumberedName(name, n);
     // RENAME_NOREPLACE: atomic, and never over a file another download (or
     // anyone) put there meanwhile.
     if (renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) == 0)
@@ -86,7 +90,11 @@ Result<std::string> RenameUnique(const std::string& from, const std::string& dir
     if (errno != EEXIST)
       return Status::Error(Code::kIo, "cannot save " + path + ": " + std::strerror(errno));
   }
-  return Status::Error(Code::kIo, "cannot find a free name for " + name + " in " + dir);
+  // kInvalid, not kIo: the task's name clashes too often, nothing is wrong
+  // with the directory (the caller tells the two apart).
+  return Status::Error(Code::kInvalid, "cannot find a free name for " + name + " in " + dir +
+                                           " (" + std::to_string(kMaxNumberedNames) +
+                                           " files of that name are there)");
 }
 
 }  // namespace taskq

@@ -18,6 +18,12 @@ namespace taskq {
 // "download" when nothing is left.
 std::string SafeFileName(std::string_view url);
 
+// How many numbered names a clash may use before a save gives up.
+constexpr int kMaxNumberedNames = 10000;
+
+// name for n == 0, else "stem (n).ext": "photo (2).jpg".
+std::string NumberedName(const std::string& name, int n);
+
 // Moves the file at from to dir/name, or to "dir/stem (1).ext",
 // "dir/stem (2).ext", ... if that name is taken: never over an existing
 // file. Returns the path used.

@@ -21,10 +21,17 @@ struct RunOutcome {
   Value value;        // when ok
   std::string error;  // when !ok: one sentence
   bool retry = true;  // when !ok: may another attempt succeed?
+  // When !ok: the failure is about this worker, not the task (it cannot
+  // write into --out, its command or libcurl is missing): another worker
+  // may well succeed, and the master stops giving tasks to this one.
+  bool worker_fault = false;
 
   static RunOutcome Ok(Value v) { return RunOutcome{true, std::move(v), {}, true}; }
   static RunOutcome Error(std::string why, bool retry = true) {
     return RunOutcome{false, Value(), std::move(why), retry};
+  }
+  static RunOutcome WorkerFault(std::string why) {
+    return RunOutcome{false, Value(), std::move(why), true, true};
   }
 };
 

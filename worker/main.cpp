@@ -27,8 +27,9 @@ constexpr const char* kFooter =
     "  TASKQ_AUTHKEY=abc task_worker --server master.local:6000 -j 4\n"
     "  task_worker --server 10.0.0.5 --out /data/images -j 16     # downloads, 16 at once\n"
     "  task_worker --server 10.0.0.5 --kind sha256 --exec sha256sum {}\n\n"
-    "Exit codes: 0 done, 1 error, 2 usage, 3 authentication failed (wrong authkey),\n"
-    "4 gave up waiting for the master (--connect-timeout), 130 interrupted twice.";
+    "Exit codes: 0 done, 1 error, 2 usage (a bad flag, or an --out it cannot write in),\n"
+    "3 authentication failed (wrong authkey), 4 gave up waiting for the master\n"
+    "(--connect-timeout), 130 interrupted twice.";
 
 // --exec takes the rest of the command line as it is, options of the
 // command included: split it off before the flags are parsed.
@@ -85,11 +86,11 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", o.quiet, "no line per task");
 
   auto* dl = "Downloads";
-  app.add_option("--out", o.download.out_dir, "directory for downloaded files")
+  app.add_option("--out", o.download.out_dir, "directory for downloaded files (made if missing)")
       ->default_val("downloads")
       ->group(dl);
   app.add_flag("--skip-existing", o.download.skip_existing,
-               "do not download again a file that is already in --out")
+               "do not download again a URL whose file is already in --out")
       ->group(dl);
   app.add_option("--max-bytes", o.download.max_bytes, "largest body to download (suffixes: K M G)")
       ->default_str("1G")
@@ -130,6 +131,7 @@ int main(int argc, char** argv) {
       ->group(ex);
   app.set_version_flag("--version", std::string("task_worker ") + TASKQ_VERSION);
   if (std::optional<int> code = taskq::ParseFlags(app, argc, argv, "task_worker")) return *code;
+  o.download.out_dir_given = app.get_option("--out")->count() > 0;
   if (!o.exec.argv.empty() &&
       (o.exec.argv[0].empty() || taskq::FindCommand(o.exec.argv[0]).empty())) {
     std::cerr << "task_worker: --exec: "

@@ -15,6 +15,7 @@
 #include "proto/limits.h"
 #include "worker/executor.h"
 #include "worker/handler.h"
+#include "worker/out_dir.h"
 #include "worker/task_printer.h"
 
 namespace taskq {
@@ -43,6 +44,7 @@ struct PendingResult {
   std::string data;  // raw value when ok, error text otherwise
   uint64_t elapsed_us = 0;
   bool retry = true;
+  bool worker_fault = false;
   uint64_t epoch = 0;  // of the master the task came from
 };
 
@@ -294,9 +296,11 @@ void WorkerLoop::Start(const Entry& e, TimePoint now) {
   ++in_flight_;
   running_.insert(task.id);
   if (!h) {
+    // The master hands out only the kinds we announced: if this happens,
+    // another worker is the one to run it.
     Finish(FinishedTask{task.id,
-                        RunOutcome::Error("this worker does not run '" + task.kind +
-                                          "' tasks (commands need task_worker --exec)"),
+                        RunOutcome::WorkerFault("this worker does not run '" + task.kind +
+                                                "' tasks (commands need task_worker --exec)"),
                         0, epoch_});
     return;
   }
@@ -371,7 +375,8 @@ void WorkerLoop::Finish(FinishedTask t) {
     t.outcome = RunOutcome::Error("the result is larger than 16 MiB", /*retry=*/false);
   task_us_ = task_us_ == 0 ? t.elapsed_us : 0.9 * task_us_ + 0.1 * t.elapsed_us;
   if (task_us_ < 0.1) task_us_ = 0.1;
-  PendingResult r{t.id, t.outcome.ok, {}, t.elapsed_us, t.outcome.retry, t.tag};
+  PendingResult r{t.id, t.outcome.ok, {}, t.elapsed_us, t.outcome.retry, t.outcome.worker_fault,
+                  t.tag};
   r.data = t.outcome.ok ? t.outcome.value.packed() : t.outcome.error.substr(0, kMaxErrorBytes);
   unsent_.push_back(std::move(r));
 }
@@ -395,6 +400,7 @@ void WorkerLoop::SendResults() {
     msg.results.reserve(batch.size());
     for (const PendingResult& p : batch) {
       TaskResult r{p.id, p.ok, {}, {}, p.elapsed_us, p.retry};
+      r.worker_fault = !p.ok && p.worker_fault;
       (p.ok ? r.value : r.error) = p.data;
       msg.results.push_back(r);
     }
@@ -471,9 +477,40 @@ int ExitCodeFor(const Status& s) {
   }
 }
 
+// Adds the download kind if its --out can be used, after removing what
+// killed workers left there. A --out given on the command line must be
+// usable (else the exit code: a worker that failed every download would eat
+// the retries of other workers' tasks); the default one only decides whether
+// this worker takes downloads, so a worker that squares numbers never fails
+// over a directory it does not need.
+std::optional<int> AddDownloads(const WorkerOptions& o, const std::string& name,
+                                HandlerSet* handlers, std::ostream& out, std::ostream& err) {
+  const auto started = std::chrono::system_clock::now();
+  const OutDir dir(o.download.out_dir);
+  if (Status s = dir.Check(o.download.out_dir_given, o.download.skip_existing); !s.ok()) {
+    if (o.download.out_dir_given) {
+      err << "task_worker: " << s.message() << "\n";
+      return kExitUsage;
+    }
+    err << "task_worker: not taking downloads: " << s.message() << "\n";
+    return std::nullopt;
+  }
+  if (const int removed = dir.RemoveStaleParts(started); removed > 0)
+    out << "Removed " << removed << " unfinished download(s) that a stopped worker left in "
+        << dir.path() << std::endl;
+  DownloadOptions download = o.download;
+  download.worker = name;
+  handlers->Add("download", std::make_unique<DownloadHandler>(download));
+  return std::nullopt;
+}
+
 }  // namespace
 
 int RunWorker(const WorkerOptions& o, std::ostream& out, std::ostream& err) {
+  const std::string name = o.name.empty() ? DefaultName() : o.name;
+  HandlerSet handlers = HandlerSet::BuiltIn();
+  if (std::optional<int> code = AddDownloads(o, name, &handlers, out, err)) return *code;
+  if (!o.exec.argv.empty()) handlers.Add(o.exec_kind, std::make_unique<ExecHandler>(o.exec));
   out << "Connect to server " << o.server.Display() << "..." << std::endl;
   Result<DerivedKeys> keys = DeriveKeys(o.authkey);
   if (!keys.ok()) {
@@ -486,14 +523,9 @@ int RunWorker(const WorkerOptions& o, std::ostream& out, std::ostream& err) {
   co.display = o.server.Display();
   co.keys = &*keys;
   co.peer.role = "worker";
-  co.peer.name = o.name.empty() ? DefaultName() : o.name;
+  co.peer.name = name;
   co.peer.capacity = static_cast<uint32_t>(o.jobs);
   co.peer.heartbeat_ms = static_cast<uint32_t>(o.heartbeat.count());
-  HandlerSet handlers = HandlerSet::BuiltIn();
-  DownloadOptions download = o.download;
-  download.worker = co.peer.name;
-  handlers.Add("download", std::make_unique<DownloadHandler>(download));
-  if (!o.exec.argv.empty()) handlers.Add(o.exec_kind, std::make_unique<ExecHandler>(o.exec));
   co.peer.kinds = handlers.Kinds();
   co.connect_timeout = o.connect_timeout;
   co.interrupt_fd = SignalFd();

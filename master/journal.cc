@@ -1,220 +1,30 @@
 #include "master/journal.h"
 
 #include <fcntl.h>
-#include <sodium.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 
-#include "master/crc32c.h"
+#include "master/journal_frame.h"
+#include "master/journal_records.h"
 #include "proto/limits.h"
-#include "proto/msgpack_reader.h"
-#include "proto/msgpack_writer.h"
 
 namespace taskq {
 namespace {
 
 namespace fs = std::filesystem;
 
-// Record types: the first element of every payload.
-enum RecordType : uint64_t {
-  kHeader = 0,
-  kPut = 1,
-  kLease = 2,
-  kUnlease = 3,
-  kDone = 4,
-  kTake = 5,
-  kEntry = 6,
-  kReserve = 7,
-};
-
-// Ids are reserved on disk this many at a time, before any is handed out:
-// a crash that loses the last records (power, --fsync interval) must not
-// lose which ids were used, or a worker's late result could complete
-// another task that got the same id.
-constexpr uint64_t kReserveStep = 1u << 20;
 // Compaction writes at most this much per loop pass.
 constexpr std::size_t kCompactBytesPerPass = 8u << 20;
-
-constexpr std::string_view kMagic = "taskq-journal";
-constexpr uint64_t kFormat = 1;
-constexpr std::size_t kFrameHeader = 8;
-constexpr uint32_t kMaxRecord = 2 * kMaxMessageBytes;  // a put record holds a whole message's items
-
-Status Io(const std::string& what) {
-  return Status::Error(Code::kIo, what + ": " + std::strerror(errno));
-}
-
-void PutU32(std::string* out, uint32_t v) {
-  char b[4];
-  std::memcpy(b, &v, 4);  // little-endian hosts only (x86-64, arm64): the format says LE
-  out->append(b, 4);
-}
-
-uint32_t GetU32(const char* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
-std::string SegmentName(uint64_t seq) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "journal-%016llu.tqj", static_cast<unsigned long long>(seq));
-  return buf;
-}
 
 void WriteIds(MsgpackWriter& w, const std::vector<uint64_t>& ids) {
   w.Array(static_cast<uint32_t>(ids.size()));
   for (uint64_t id : ids) w.Uint(id);
 }
-
-void WriteOutcome(MsgpackWriter& w, const StoredOutcome& o) {
-  w.Array(4).Bool(o.ok);
-  if (o.ok)
-    w.Raw(o.data);
-  else
-    w.Str(o.data);
-  w.Str(o.worker).Uint(o.elapsed_us);
-}
-
-bool ReadOutcome(MsgpackReader& r, StoredOutcome* o) {
-  uint32_t n;
-  std::string_view data, worker;
-  if (!r.ReadArrayHeader(&n) || n < 4 || !r.ReadBool(&o->ok)) return false;
-  if (!(o->ok ? r.Skip(&data) : r.ReadStr(&data)) || !r.ReadStr(&worker) ||
-      !r.ReadUint(&o->elapsed_us))
-    return false;
-  o->data.assign(data);
-  o->worker.assign(worker);
-  for (uint32_t i = 4; i < n; ++i)
-    if (!r.Skip()) return false;
-  return true;
-}
-
-// Replays one record's payload into the broker's state.
-class Replayer {
- public:
-  explicit Replayer(Broker& broker) : broker_(broker), qs_(broker.queues()) {}
-
-  // False when the payload is not a record this version understands.
-  bool Apply(std::string_view payload, uint64_t* header_epoch, uint64_t* header_first_id) {
-    MsgpackReader r(payload);
-    uint32_t n;
-    uint64_t type;
-    if (!r.ReadArrayHeader(&n) || n < 1 || !r.ReadUint(&type)) return false;
-    switch (type) {
-      case kHeader:
-        return Header(r, header_epoch, header_first_id);
-      case kPut:
-        return Put(r);
-      case kLease:
-        return Ids(r, [this](uint64_t id) {
-          if (Slot* s = qs_.Find(id); s && s->state == SlotState::kReady && s->attempt < 255)
-            ++s->attempt;
-        });
-      case kUnlease:
-        return Ids(r, [this](uint64_t id) {
-          if (Slot* s = qs_.Find(id); s && s->state == SlotState::kReady && s->attempt > 0)
-            --s->attempt;
-        });
-      case kDone:
-        return Done(r);
-      case kTake:
-        return Ids(r, [this](uint64_t id) {
-          qs_.RecoverFree(id);
-          broker_.SetTimeout(id, 0);
-        });
-      case kEntry:
-        return Entry(r);
-      case kReserve: {
-        uint64_t until;
-        if (!r.ReadUint(&until)) return false;
-        qs_.mutable_table().AdvanceNextId(until);
-        return true;
-      }
-      default:
-        return false;
-    }
-  }
-
- private:
-  bool Header(MsgpackReader& r, uint64_t* epoch, uint64_t* first_id) {
-    std::string_view magic;
-    uint64_t format;
-    if (!r.ReadStr(&magic) || magic != kMagic || !r.ReadUint(&format) || format != kFormat)
-      return false;
-    if (!r.ReadUint(epoch) || !r.ReadUint(first_id)) return false;
-    qs_.mutable_table().AdvanceNextId(*first_id);
-    return true;
-  }
-
-  bool Put(MsgpackReader& r) {
-    uint64_t first;
-    std::string_view queue, reply_to, raw_items;
-    if (!r.ReadUint(&first) || !r.ReadStr(&queue) || !r.ReadStr(&reply_to) || !r.Skip(&raw_items))
-      return false;
-    std::vector<NewTask> items;
-    if (!DecodePutItems(raw_items, &items).ok()) return false;
-    Result<uint32_t> q = qs_.QueueId(queue), reply = qs_.QueueId(reply_to);
-    if (!q.ok() || !reply.ok()) return false;
-    for (std::size_t i = 0; i < items.size(); ++i) {
-      Result<uint16_t> kind = qs_.KindId(items[i].kind);
-      if (!kind.ok()) return false;
-      qs_.RecoverEntry(first + i, *q, *reply, *kind, items[i].arg.empty() ? "\xc0" : items[i].arg,
-                       0, nullptr);
-      broker_.SetTimeout(first + i, items[i].timeout_ms);
-    }
-    return true;
-  }
-
-  template <typename Fn>
-  bool Ids(MsgpackReader& r, Fn fn) {
-    uint32_t n;
-    if (!r.ReadArrayHeader(&n)) return false;
-    for (uint32_t i = 0; i < n; ++i) {
-      uint64_t id;
-      if (!r.ReadUint(&id)) return false;
-      fn(id);
-    }
-    return true;
-  }
-
-  bool Done(MsgpackReader& r) {
-    uint64_t id;
-    StoredOutcome o;
-    if (!r.ReadUint(&id) || !ReadOutcome(r, &o)) return false;
-    broker_.SetTimeout(id, 0);
-    qs_.RecoverDone(id, std::move(o));
-    return true;
-  }
-
-  bool Entry(MsgpackReader& r) {
-    uint64_t id, attempt, timeout;
-    std::string_view queue, reply_to, kind, arg;
-    if (!r.ReadUint(&id) || !r.ReadStr(&queue) || !r.ReadStr(&reply_to) || !r.ReadStr(&kind) ||
-        !r.Skip(&arg) || !r.ReadUint(&attempt) || !r.ReadUint(&timeout))
-      return false;
-    StoredOutcome o;
-    const bool done = !r.ReadNil();
-    if (done && !ReadOutcome(r, &o)) return false;
-    Result<uint32_t> q = qs_.QueueId(queue), reply = qs_.QueueId(reply_to);
-    Result<uint16_t> k = qs_.KindId(kind);
-    if (!q.ok() || !reply.ok() || !k.ok()) return false;
-    qs_.RecoverEntry(id, *q, *reply, *k, arg,
-                     static_cast<uint8_t>(std::min<uint64_t>(attempt, 255)), done ? &o : nullptr);
-    broker_.SetTimeout(id, static_cast<uint32_t>(std::min<uint64_t>(timeout, UINT32_MAX)));
-    return true;
-  }
-
-  Broker& broker_;
-  QueueSet& qs_;
-};
 
 }  // namespace
 
@@ -240,6 +50,8 @@ Journal::~Journal() {
 
 Result<std::unique_ptr<Journal>> Journal::Open(const JournalOptions& options, Broker& broker,
                                                RecoveryReport* report) {
+  RecoveryReport ignored;
+  if (!report) report = &ignored;
   std::unique_ptr<Journal> j(new Journal(options, broker));
   std::error_code ec;
   fs::create_directories(options.dir, ec);
@@ -249,13 +61,12 @@ Result<std::unique_ptr<Journal>> Journal::Open(const JournalOptions& options, Br
   TASKQ_TRY(j->Lock());
   TASKQ_TRY(j->Replay(report));
   broker.queues().FinishRecovery();
-  if (report) {
-    QueueSet& qs = broker.queues();
-    qs.mutable_table().ForEachLive(0, qs.table().next_id(), SIZE_MAX, [report](uint64_t, Slot& s) {
-      ++(s.state == SlotState::kDone ? report->outcomes : report->ready);
-    });
-  }
+  QueueSet& qs = broker.queues();
+  qs.mutable_table().ForEachLive(0, qs.table().next_id(), SIZE_MAX, [report](uint64_t, Slot& s) {
+    ++(s.state == SlotState::kDone ? report->outcomes : report->ready);
+  });
   TASKQ_TRY(j->StartSegment());
+  j->made_end_ = qs.table().next_id();  // made before, or skipped by this start
   if (options.fsync == FsyncMode::kInterval)
     j->sync_thread_ = std::thread([raw = j.get()] { raw->SyncLoop(); });
   return j;
@@ -265,89 +76,12 @@ Result<std::unique_ptr<Journal>> Journal::Open(const JournalOptions& options, Br
 Status Journal::Lock() {
   const std::string path = options_.dir + "/LOCK";
   lock_fd_ = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock_fd_ < 0) return Io("cannot open " + path);
+  if (lock_fd_ < 0) return JournalIo("cannot open " + path);
   if (flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK)
       return Status::Error(Code::kIo, "another task_master is using the data dir " + options_.dir);
-    return Io("cannot lock " + path);
+    return JournalIo("cannot lock " + path);
   }
-  return Status::Ok();
-}
-
-Status Journal::Replay(RecoveryReport* report) {
-  std::error_code ec;
-  for (const fs::directory_entry& e : fs::directory_iterator(options_.dir, ec)) {
-    const std::string name = e.path().filename().string();
-    unsigned long long seq;
-    if (std::sscanf(name.c_str(), "journal-%16llu.", &seq) != 1) continue;
-    if (name == SegmentName(seq) + ".new") {  // a segment whose header never got written
-      std::error_code ignored;
-      fs::remove(e.path(), ignored);
-      continue;
-    }
-    if (name != SegmentName(seq)) continue;
-    segments_.push_back(Segment{seq, e.path().string(), 0, 0});
-  }
-  if (ec)
-    return Status::Error(Code::kIo,
-                         "cannot read the data dir " + options_.dir + ": " + ec.message());
-  std::sort(segments_.begin(), segments_.end(),
-            [](const Segment& a, const Segment& b) { return a.seq < b.seq; });
-  for (std::size_t i = 0; i < segments_.size(); ++i)
-    TASKQ_TRY(ReplaySegment(segments_[i], i + 1 == segments_.size(), report));
-  // A segment whose header did not replay (damaged) says nothing about
-  // which ids are older than it: take the next one's, so compaction never
-  // retires it on a made-up boundary.
-  uint64_t next = broker_.queues().table().next_id();
-  for (auto it = segments_.rbegin(); it != segments_.rend(); ++it) {
-    if (it->first_id == 0) it->first_id = next;
-    next = it->first_id;
-  }
-  reserved_ = broker_.queues().table().next_id();
-  if (report) report->segments = static_cast<int>(segments_.size());
-  if (epoch_ == 0) {
-    randombytes_buf(&epoch_, sizeof epoch_);
-    epoch_ |= 1;  // never 0
-  }
-  return Status::Ok();
-}
-
-Status Journal::ReplaySegment(Segment& seg, bool last, RecoveryReport* report) {
-  std::ifstream in(seg.path, std::ios::binary);
-  if (!in) return Io("cannot read " + seg.path);
-  const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  Replayer replay(broker_);
-  std::size_t off = 0;
-  uint64_t records = 0;
-  while (off < data.size()) {
-    const std::size_t left = data.size() - off;
-    const uint32_t len = left >= kFrameHeader ? GetU32(data.data() + off) : 0;
-    const bool whole =
-        left >= kFrameHeader && len <= kMaxRecord && len <= left - kFrameHeader &&
-        GetU32(data.data() + off + 4) == Crc32c(data.data() + off + kFrameHeader, len);
-    uint64_t epoch = 0, first_id = 0;
-    if (!whole ||
-        !replay.Apply(std::string_view(data).substr(off + kFrameHeader, len), &epoch, &first_id)) {
-      if (last && whole == false) {
-        // The record a crash interrupted: cut it off, so the next start
-        // does not meet it again.
-        if (report) report->torn_bytes += left;
-        if (truncate(seg.path.c_str(), static_cast<off_t>(off)) != 0)
-          return Io("cannot truncate " + seg.path);
-      } else if (report) {
-        report->problems.push_back(seg.path + ": the record at byte " + std::to_string(off) +
-                                   " is damaged; the " + std::to_string(left) +
-                                   " bytes from there on were skipped");
-      }
-      break;
-    }
-    if (first_id) seg.first_id = first_id;
-    if (epoch && !epoch_) epoch_ = epoch;
-    off += kFrameHeader + len;
-    ++records;
-  }
-  seg.bytes = off;
-  if (report) report->records += records;
   return Status::Ok();
 }
 
@@ -356,21 +90,24 @@ Status Journal::ReplaySegment(Segment& seg, bool last, RecoveryReport* report) {
 // a ".new" file, removed at the next start).
 Status Journal::StartSegment() {
   const uint64_t seq = segments_.empty() ? 1 : segments_.back().seq + 1;
-  const std::string path = options_.dir + "/" + SegmentName(seq);
+  const std::string path = options_.dir + "/" + SegmentName("journal", seq);
   const std::string temp = path + ".new";
   const int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) return Io("cannot create " + temp);
+  if (fd < 0) return JournalIo("cannot create " + temp);
   const uint64_t first_id = broker_.queues().table().next_id();
-  std::string header;
-  MsgpackWriter(&header).Array(5).Uint(kHeader).Str(kMagic).Uint(kFormat).Uint(epoch_).Uint(
-      first_id);
-  std::string frame;
-  PutU32(&frame, static_cast<uint32_t>(header.size()));
-  PutU32(&frame, Crc32c(header.data(), header.size()));
-  frame += header;
+  std::string header, frame;
+  MsgpackWriter(&header)
+      .Array(6)
+      .Uint(JournalRecord::kHeader)
+      .Str(kJournalMagic)
+      .Uint(kJournalFormat)
+      .Uint(epoch_)
+      .Uint(first_id)
+      .Uint(prior_end_);
+  AppendFrame(&frame, 0, header);
   if (write(fd, frame.data(), frame.size()) != static_cast<ssize_t>(frame.size()) ||
       fdatasync(fd) != 0 || rename(temp.c_str(), path.c_str()) != 0) {
-    const Status s = Io("cannot start the journal segment " + path);
+    const Status s = JournalIo("cannot start the journal segment " + path);
     close(fd);
     unlink(temp.c_str());
     return s;
@@ -386,7 +123,7 @@ Status Journal::StartSegment() {
     // Everything in the old segment reaches the disk before it is left.
     const bool synced = options_.fsync == FsyncMode::kNever || fdatasync(old) == 0;
     close(old);
-    if (!synced) return Fatal(Io("cannot sync the journal in " + options_.dir));
+    if (!synced) return Fatal(JournalIo("cannot sync the journal in " + options_.dir));
   }
   segments_.push_back(Segment{seq, path, frame.size(), first_id});
   return Status::Ok();
@@ -404,13 +141,13 @@ void Journal::SyncDir() {
 // Ids up to end must be reserved on disk before they are handed out.
 Status Journal::Reserve(uint64_t end) {
   if (end <= reserved_) return Status::Ok();
-  reserved_ = end + kReserveStep;
+  reserved_ = end + kJournalReserveStep;
   scratch_.clear();
-  MsgpackWriter(&scratch_).Array(2).Uint(kReserve).Uint(reserved_);
+  MsgpackWriter(&scratch_).Array(2).Uint(JournalRecord::kReserve).Uint(reserved_);
   Frame(scratch_);
   TASKQ_TRY(Commit());
   std::lock_guard<std::mutex> lock(fd_mu_);
-  if (fdatasync(fd_) != 0) return Fatal(Io("cannot sync the journal in " + options_.dir));
+  if (fdatasync(fd_) != 0) return Fatal(JournalIo("cannot sync the journal in " + options_.dir));
   return Status::Ok();
 }
 
@@ -421,10 +158,9 @@ Status Journal::Fatal(Status s) {
   return failed_;
 }
 
+// pending_ goes to the end of the head segment: the frame's offset is known.
 void Journal::Frame(const std::string& payload) {
-  PutU32(&pending_, static_cast<uint32_t>(payload.size()));
-  PutU32(&pending_, Crc32c(payload.data(), payload.size()));
-  pending_.append(payload);
+  AppendFrame(&pending_, segments_.back().bytes + pending_.size(), payload);
 }
 
 Status Journal::WriteAll(const std::string& bytes) {
@@ -433,7 +169,7 @@ Status Journal::WriteAll(const std::string& bytes) {
     const ssize_t n = write(fd_, bytes.data() + done, bytes.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return Io("cannot write the journal in " + options_.dir);
+      return JournalIo("cannot write the journal in " + options_.dir);
     }
     done += static_cast<std::size_t>(n);
   }
@@ -444,7 +180,7 @@ Status Journal::Commit() {
   if (!failed_.ok()) return failed_;
   if (const int e = sync_errno_.load(); e != 0) {
     errno = e;
-    return Fatal(Io("cannot sync the journal in " + options_.dir));
+    return Fatal(JournalIo("cannot sync the journal in " + options_.dir));
   }
   if (pending_.empty()) return Status::Ok();
   if (Status s = WriteAll(pending_); !s.ok()) {
@@ -457,12 +193,15 @@ Status Journal::Commit() {
   const uint64_t written = written_.fetch_add(pending_.size()) + pending_.size();
   pending_.clear();
   if (options_.fsync == FsyncMode::kAlways) {
-    if (fdatasync(fd_) != 0) return Fatal(Io("cannot sync the journal in " + options_.dir));
+    if (fdatasync(fd_) != 0) return Fatal(JournalIo("cannot sync the journal in " + options_.dir));
     synced_ = written;
   } else {
     sync_cv_.notify_one();
   }
   if (segments_.back().bytes >= options_.segment_bytes) {
+    // Not next_id: a put whose ids are made may be on its way to the new
+    // segment (its id reservation commits first).
+    prior_end_ = made_end_;
     if (Status s = StartSegment(); !s.ok()) return Fatal(s);
   }
   return Status::Ok();
@@ -523,19 +262,35 @@ Status Journal::Compact(std::size_t budget) {
 }
 
 // Everything the oldest segment knew is in newer ones: make them durable,
-// then delete it.
+// then delete it (or set it aside, if it had damage).
 // (Whatever --fsync says: the copies being lost with the original would lose
 // entries of any age.)
 Status Journal::RetireOldest() {
   TASKQ_TRY(Commit());
   {
     std::lock_guard<std::mutex> lock(fd_mu_);
-    if (fdatasync(fd_) != 0) return Fatal(Io("cannot sync the journal in " + options_.dir));
+    if (fdatasync(fd_) != 0) return Fatal(JournalIo("cannot sync the journal in " + options_.dir));
   }
-  if (unlink(segments_.front().path.c_str()) != 0)
-    return Fatal(Io("cannot delete " + segments_.front().path));
+  const Segment& old = segments_.front();
+  if (old.damaged) {
+    TASKQ_TRY(SetAside(old));
+  } else if (unlink(old.path.c_str()) != 0) {
+    return Fatal(JournalIo("cannot delete " + old.path));
+  }
   segments_.pop_front();
   SyncDir();
+  return Status::Ok();
+}
+
+// A damaged segment's bytes are kept for whoever wants to look at them (or
+// salvage what this version could not read), under a name no start reads.
+Status Journal::SetAside(const Segment& seg) {
+  const std::string base = options_.dir + "/" + SegmentName("damaged", seg.seq);
+  std::string target = base;
+  for (int n = 2; fs::exists(target); ++n)
+    target = base.substr(0, base.size() - 4) + "-" + std::to_string(n) + ".tqj";
+  if (rename(seg.path.c_str(), target.c_str()) != 0)
+    return Fatal(JournalIo("cannot rename " + seg.path + " to " + target));
   return Status::Ok();
 }
 
@@ -547,28 +302,35 @@ void Journal::Put(uint64_t first_id, std::string_view queue, std::string_view re
   MsgpackReader(items).ReadArrayHeader(&count, kMaxBatch);
   if (!Reserve(first_id + count).ok()) return;  // failed: the next Commit says so
   scratch_.clear();
-  MsgpackWriter(&scratch_).Array(5).Uint(kPut).Uint(first_id).Str(queue).Str(reply_to).Raw(items);
+  MsgpackWriter(&scratch_)
+      .Array(5)
+      .Uint(JournalRecord::kPut)
+      .Uint(first_id)
+      .Str(queue)
+      .Str(reply_to)
+      .Raw(items);
   Frame(scratch_);
+  made_end_ = std::max(made_end_, first_id + count);
 }
 
-void Journal::Lease(const std::vector<uint64_t>& ids) { IdsRecord(kLease, ids); }
+void Journal::Lease(const std::vector<uint64_t>& ids) { IdsRecord(JournalRecord::kLease, ids); }
 
 void Journal::Unlease(uint64_t id) {
   scratch_.clear();
   MsgpackWriter w(&scratch_);
-  w.Array(2).Uint(kUnlease).Array(1).Uint(id);
+  w.Array(2).Uint(JournalRecord::kUnlease).Array(1).Uint(id);
   Frame(scratch_);
 }
 
 void Journal::Done(uint64_t id, const StoredOutcome& outcome) {
   scratch_.clear();
   MsgpackWriter w(&scratch_);
-  w.Array(3).Uint(kDone).Uint(id);
+  w.Array(3).Uint(JournalRecord::kDone).Uint(id);
   WriteOutcome(w, outcome);
   Frame(scratch_);
 }
 
-void Journal::Take(const std::vector<uint64_t>& ids) { IdsRecord(kTake, ids); }
+void Journal::Take(const std::vector<uint64_t>& ids) { IdsRecord(JournalRecord::kTake, ids); }
 
 // [op, [id, ...]]
 void Journal::IdsRecord(uint64_t op, const std::vector<uint64_t>& ids) {
@@ -586,7 +348,7 @@ void Journal::Entry(uint64_t id, std::string_view queue, std::string_view reply_
   scratch_.clear();
   MsgpackWriter w(&scratch_);
   w.Array(9)
-      .Uint(kEntry)
+      .Uint(JournalRecord::kEntry)
       .Uint(id)
       .Str(queue)
       .Str(reply_to)
@@ -599,6 +361,7 @@ void Journal::Entry(uint64_t id, std::string_view queue, std::string_view reply_
   else
     w.Nil();
   Frame(scratch_);
+  made_end_ = std::max(made_end_, id + 1);
 }
 
 }  // namespace taskq

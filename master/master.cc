@@ -66,12 +66,24 @@ int Fail(std::ostream& err, const Status& s) {
   return s.code() == Code::kInterrupted ? kExitInterrupted : kExitError;
 }
 
+// Journal damage is told on every start that finds it, each stretch with
+// its file, bytes and lost ids: lost work must never pass unnoticed.
 void PrintRecovery(const MasterOptions& o, const RecoveryReport& r, std::ostream& out,
                    std::ostream& err) {
-  for (const std::string& p : r.problems) err << "task_master: journal: " << p << "\n";
+  const char* journal = "task_master: journal: ";
   if (r.torn_bytes)
-    err << "task_master: journal: cut off " << r.torn_bytes
-        << " bytes of a record that a crash interrupted (it was never acknowledged)\n";
+    err << journal << "cut off " << r.torn_bytes << " bytes at the end of " << r.torn_file
+        << ": a record a crash cut short as it was written (never acknowledged, unless the "
+           "machine lost power with --fsync interval or never)\n";
+  for (const JournalDamage& d : r.damage) err << journal << Describe(d) << "\n";
+  if (!r.damage.empty())
+    err << journal << r.damage.size() << " damaged stretch(es) skipped, " << r.lost
+        << " task(s) known lost; serving the rest (see docs/JOURNAL.md)\n";
+  if (!r.set_aside.empty()) {
+    err << journal << "damaged segments set aside, kept until removed by hand:";
+    for (const std::string& f : r.set_aside) err << " " << f;
+    err << "\n";
+  }
   if (r.records == 0) return;
   out << "Recovered " << o.data_dir << ": " << r.ready << " task(s) waiting, " << r.outcomes
       << " outcome(s) to collect (" << r.records << " journal records)" << std::endl;

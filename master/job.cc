@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "client/exit_codes.h"
+#include "master/outcome_file.h"
 #include "proto/limits.h"
 
 namespace taskq {
@@ -18,22 +19,25 @@ constexpr std::chrono::milliseconds kTick{250};
 }  // namespace
 
 int Job::Run(TaskSource& source) {
-  uint64_t left = 0;
-  if (o_.resume) {
-    Result<uint64_t> r = LeftByEarlierRun();
-    if (!r.ok()) return Stopped(r.status());
-    left = *r;
-  }
   size_hint_ = source.size_hint();
+  uint64_t before = 0;
+  if (o_.resume) {
+    Result<uint64_t> r = PutByEarlierRuns();
+    if (!r.ok()) return Stopped(r.status());
+    before = *r;
+  }
   if (Status s = WaitForWorkers(); !s.ok()) return Stopped(s);
   report_.Start();  // the job's time runs from here: benchmarks time the work, not the waiting
-  if (left > 0) {
-    out_ << "Resuming the job in the data dir: " << left << " outcome(s) still to collect" << std::endl;
-    expected_ = left;
-  } else if (Status s = PutAll(source); !s.ok()) {
-    return Stopped(s);
+  if (before > 0) {
+    out_ << "Resuming the job in the data dir: " << received_ << " of " << before
+         << " outcome(s) collected before";
+    if (o_.record) out_ << " (in " << o_.record->path() << ")";
+    out_ << std::endl;
+    if (Status s = SkipPut(source, before); !s.ok()) return Stopped(s);
   }
+  if (Status s = PutAll(source); !s.ok()) return Stopped(s);
   if (int code = Collect(); code != kExitOk) return code;
+  finished_ = true;
   return Finish(source.skipped());
 }
 
@@ -41,8 +45,8 @@ int Job::Run(TaskSource& source) {
 Status Job::PutAll(TaskSource& source) {
   std::vector<TaskSpec> batch;
   TaskSpec t;
-  const std::size_t most =
-      std::clamp<uint64_t>(o_.in_flight ? std::min(o_.batch, o_.in_flight) : o_.batch, 1, kMaxBatch);
+  const std::size_t most = std::clamp<uint64_t>(
+      o_.in_flight ? std::min(o_.batch, o_.in_flight) : o_.batch, 1, kMaxBatch);
   // The first puts are small and each is twice the last: workers start on
   // the first tasks while the next batch is still being made, instead of
   // waiting for 65536 to be read, encoded and decoded.
@@ -85,17 +89,48 @@ Status Job::MakeRoom(uint64_t n) {
   return o_.in_flight == 0 ? Status::Ok() : CollectUntil(o_.in_flight - n);
 }
 
-// Tasks still queued or leased, and outcomes not collected, in the queues
-// the journal brought back.
-Result<uint64_t> Job::LeftByEarlierRun() {
+// Tasks still queued or leased, and outcomes not collected, in the master.
+Result<uint64_t> Job::LeftInMaster() {
   Result<StatsOk> st = client_.Stats();
   if (!st.ok()) return st.status();
   uint64_t left = 0;
-  for (const QueueStats& q : st->queues) {
-    if (q.name == "tasks") left += q.ready + q.leased;
-    if (q.name == "results") left += q.ready;
-  }
+  for (const QueueStats& q : st->queues)
+    if (q.name == "tasks" || q.name == "results") left += q.ready + q.leased;
   return left;
+}
+
+// Every task an earlier run put is now exactly once in one of: the record
+// (its outcome was written), the master's "tasks" (waiting or running) or
+// its "results" (an outcome not yet acknowledged). Outcomes in both the
+// record and the master (written, then the kill came before the ack) are
+// acknowledged first, so that the count below sees each task once.
+Result<uint64_t> Job::PutByEarlierRuns() {
+  const uint64_t in_record = o_.record ? o_.record->count() : 0;
+  received_ = in_record;
+  failed_ = o_.record ? o_.record->failed() : 0;
+  for (;;) {
+    Result<std::vector<Item>> got = client_.Get("results", kMaxBatch, {}, o_.lease);
+    if (!got.ok() && got.status().code() == Code::kEmpty) break;
+    if (!got.ok()) return got.status();
+    if (got->empty()) break;
+    TASKQ_TRY(Keep(*got));
+  }
+  Result<uint64_t> left = LeftInMaster();
+  if (!left.ok()) return left.status();
+  expected_ = received_ + *left;
+  return expected_;
+}
+
+// The source gives its tasks in the same order every run (the tutorial's
+// random numbers aside, whose count is what matters): the first n were put.
+Status Job::SkipPut(TaskSource& source, uint64_t n) {
+  TaskSpec t;
+  uint64_t skipped = 0;
+  while (skipped < n && source.Next(&t)) ++skipped;
+  if (skipped < n)
+    err_ << "task_master: the job's input now has " << skipped << " task(s), but " << n
+         << " were put before; collecting those\n";
+  return Status::Ok();
 }
 
 Status Job::WaitForWorkers() {
@@ -122,10 +157,20 @@ Status Job::Take(std::chrono::milliseconds wait) {
   TryGetResults();
   const uint32_t want =
       static_cast<uint32_t>(std::clamp<uint64_t>(expected_ - received_, 1, kMaxBatch));
-  Result<std::vector<Item>> got = client_.Get("results", want, wait);
+  Result<std::vector<Item>> got = client_.Get("results", want, wait, o_.lease);
   if (!got.ok()) return got.status();
+  TASKQ_TRY(Keep(*got));
+  report_.Progress(received_, expected_, failed_);
+  return Status::Ok();
+}
+
+Status Job::Keep(const std::vector<Item>& got) {
   const auto now = std::chrono::steady_clock::now();
-  for (const Item& item : *got) {
+  std::vector<uint64_t> ids;
+  ids.reserve(got.size());
+  for (const Item& item : got) {
+    ids.push_back(item.id);
+    if (o_.record && o_.record->Has(item.id)) continue;  // written by an earlier run
     ++received_;
     if (auto it = put_at_.find(item.id); it != put_at_.end()) {
       report_.Latency(now - it->second);
@@ -138,9 +183,15 @@ Status Job::Take(std::chrono::milliseconds wait) {
             Failure{item.id, item.kind + " " + item.arg.ToText(), item.outcome->error});
     }
     report_.Outcome(item);
+    if (o_.record) o_.record->Add(item);
   }
   out_.flush();
-  report_.Progress(received_, expected_, failed_);
+  if (o_.record) TASKQ_TRY(o_.record->Sync(o_.fsync));
+  // Only now may the master forget them: they are in the file.
+  if (o_.lease && !ids.empty()) {
+    Result<uint64_t> acked = client_.Ack(ids);
+    if (!acked.ok()) return acked.status();
+  }
   return Status::Ok();
 }
 
@@ -151,16 +202,41 @@ int Job::Collect() {
 }
 
 Status Job::CollectUntil(uint64_t outstanding) {
-  auto last_outcome = std::chrono::steady_clock::now();
+  auto last_move = std::chrono::steady_clock::now();
   while (expected_ - received_ > outstanding) {
     const uint64_t before = received_;
     Status s = Take(std::min(o_.timeout, kTick));
-    const auto now = std::chrono::steady_clock::now();
-    if (received_ > before) last_outcome = now;
     if (!s.ok() && s.code() != Code::kEmpty) return s;
+    bool moved = received_ > before;
+    if (!moved) TASKQ_TRY(CheckProgress(&moved));
+    const auto now = std::chrono::steady_clock::now();
+    if (moved) last_move = now;
     report_.Progress(received_, expected_, failed_);
-    if (now - last_outcome >= o_.timeout) return Status::Error(Code::kEmpty, "no outcome");
+    if (now - last_move >= o_.timeout) return Status::Error(Code::kEmpty, "no progress");
   }
+  return Status::Ok();
+}
+
+// A worker that holds a task of the job is working on it, however long it
+// takes (--task-timeout bounds that); so is one that was just handed some,
+// and one benched for a while. Connected workers that take nothing while
+// tasks wait are not progress: the job says so after --timeout rather than
+// wait for ever (they may not run these kinds; the master logs that too).
+Status Job::CheckProgress(bool* moved) {
+  Result<StatsOk> st = client_.Stats();
+  if (!st.ok()) return st.status();
+  uint64_t leased = 0, delivered = 0;
+  for (const QueueStats& q : st->queues)
+    if (q.name == "tasks") leased = q.leased;
+  for (const auto& [name, value] : st->counters)
+    if (name == "delivered") delivered = value;
+  workers_seen_ = st->workers.size();
+  // A benched worker comes back (docs/PROTOCOL.md, benching): its tasks wait
+  // for it or another worker, so the job waits too.
+  bool benched = false;
+  for (const WorkerStats& w : st->workers) benched = benched || w.benched_ms > 0;
+  *moved = leased > 0 || benched || delivered != delivered_seen_;
+  delivered_seen_ = delivered;
   return Status::Ok();
 }
 
@@ -187,8 +263,14 @@ int Job::Stopped(const Status& s) {
   report_.Summary(received_, expected_, failed_, 0);
   switch (s.code()) {
     case Code::kEmpty:
-      err_ << "task_master: no result for " << o_.timeout.count() / 1000.0 << " s (" << received_
-           << " of " << expected_ << " received); are workers connected?\n";
+      err_ << "task_master: no progress for " << o_.timeout.count() / 1000.0 << " s (" << received_
+           << " of " << expected_ << " received): ";
+      if (workers_seen_ == 0)
+        err_ << "no worker is connected. Start one with task_worker --server HOST:PORT, give "
+                "--timeout more seconds, or --workers N to wait for N workers first\n";
+      else
+        err_ << workers_seen_ << " worker(s) connected, but none took a task (do they run "
+             << "these kinds of task?); --timeout sets how long to wait\n";
       return kExitTimeout;
     case Code::kInterrupted:
       err_ << "task_master: interrupted (" << received_ << " of " << expected_

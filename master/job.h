@@ -2,9 +2,15 @@
 // "tasks", collect one outcome per task from "results", report. It is an
 // ordinary client of the master's queues (over inproc, in the same process).
 //
-// With --data-dir, a master that finds tasks or outcomes left by an earlier
-// run resumes that job instead of starting a new one: it collects what is
-// left and puts nothing.
+// With a record (--data-dir), no outcome is ever lost: the job takes
+// outcomes leased, writes them to the record and syncs it, and only then
+// acknowledges them, so the master forgets an outcome only once it is in
+// the file. A resumed job (the same command after a kill) first collects
+// what is ready, then counts the tasks it put before: those whose outcome
+// is in the record plus those still in the master (a put is all or none in
+// the journal, so this count is exact), skips that many of its source and
+// puts the rest. Outcomes already in the record are acknowledged, not
+// written again.
 #ifndef TASKQ_MASTER_JOB_H_
 #define TASKQ_MASTER_JOB_H_
 
@@ -20,11 +26,21 @@
 
 namespace taskq {
 
+class OutcomeFile;
+
 struct JobOptions {
-  std::chrono::milliseconds timeout{10000};  // the longest wait for the next outcome
-  bool resume = false;                       // a data dir: collect what an earlier run left
-  uint64_t batch = 65536;                    // tasks per put (at most --max-queue)
-  int wait_workers = 0;                      // --workers N: wait for N workers before the first put
+  // Give up when nothing moved for this long: no outcome came and no worker
+  // held a task of the job. A slow task on a live worker is not a timeout.
+  std::chrono::milliseconds timeout{10000};
+  bool resume = false;  // an earlier run of this job may have left tasks and outcomes
+  // Where outcomes are written (--results FILE, or the data dir's): not
+  // owned; null for none. With lease, outcomes are taken leased and
+  // acknowledged after the file is synced (fsync: to the disk).
+  OutcomeFile* record = nullptr;
+  bool lease = false;
+  bool fsync = false;
+  uint64_t batch = 65536;  // tasks per put (at most --max-queue)
+  int wait_workers = 0;    // --workers N: wait for N workers before the first put
   // --in-flight K: at most K tasks out (put, outcome not yet collected), and
   // each task's submit -> outcome time measured. 0: no limit, not measured.
   uint64_t in_flight = 0;
@@ -40,6 +56,8 @@ class Job {
   // code: 6 if tasks failed, 2 if input lines were skipped, 5 if outcomes
   // stopped coming, 130 if interrupted.
   int Run(TaskSource& source);
+  // Every task put had its outcome collected (whatever the exit code).
+  bool finished() const { return finished_; }
 
  private:
   struct Failure {
@@ -52,7 +70,17 @@ class Job {
   Status PutBatch(const std::vector<TaskSpec>& batch);
   // --in-flight: collects outcomes until a batch of n more tasks fits.
   Status MakeRoom(uint64_t n);
-  Result<uint64_t> LeftByEarlierRun();
+  // Resuming: collects what is ready, then returns how many tasks the
+  // earlier runs put; skips as many of source.
+  Result<uint64_t> PutByEarlierRuns();
+  Status SkipPut(TaskSource& source, uint64_t n);
+  // Tasks and outcomes of the job the master holds now.
+  Result<uint64_t> LeftInMaster();
+  // Writes new outcomes to the record, syncs it, acknowledges them all.
+  Status Keep(const std::vector<Item>& got);
+  // After a wait with no outcome: did anything else move (a worker holds a
+  // task)? Remembers what it saw for the message if the job gives up.
+  Status CheckProgress(bool* moved);
   Status WaitForWorkers();
   // Takes what outcomes are there, waiting up to wait for the first.
   Status Take(std::chrono::milliseconds wait);
@@ -75,6 +103,9 @@ class Job {
   std::vector<Failure> failures_;
   bool collecting_ = false;
   uint64_t size_hint_ = 0;  // the source's total, when known
+  bool finished_ = false;
+  uint64_t workers_seen_ = 0;  // connected workers at the last progress check
+  uint64_t delivered_seen_ = 0;
   // --in-flight: when each task still out was put.
   std::unordered_map<uint64_t, std::chrono::steady_clock::time_point> put_at_;
 };

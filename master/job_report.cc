@@ -78,21 +78,13 @@ std::string OutcomeJson(const Item& item) {
 }
 
 JobReport::JobReport(ReportOptions options, std::ostream& out, std::ostream& err)
-    : o_(std::move(options)), out_(out), err_(err), start_(std::chrono::steady_clock::now()) {}
+    : o_(std::move(options)),
+      out_(out),
+      err_(err),
+      results_(o_.results_stdout ? &out : nullptr),
+      start_(std::chrono::steady_clock::now()) {}
 
 JobReport::~JobReport() = default;
-
-Status JobReport::Open() {
-  if (o_.results.empty()) return Status::Ok();
-  if (o_.results == "-") {
-    results_ = &out_;
-    return Status::Ok();
-  }
-  file_.open(o_.results, std::ios::out | std::ios::trunc);
-  if (!file_) return Status::Error(Code::kInvalid, "cannot write " + o_.results);
-  results_ = &file_;
-  return Status::Ok();
-}
 
 void JobReport::Begin(uint64_t total) {
   per_task_ = !o_.quiet && !o_.json && total <= kPerTaskLines;
@@ -175,8 +167,10 @@ void JobReport::Summary(uint64_t done, uint64_t total, uint64_t failed, uint64_t
                     ", \"failed\": " + std::to_string(failed) +
                     ", \"skipped_lines\": " + std::to_string(skipped_lines);
     char tail[160];
-    std::snprintf(tail, sizeof tail, ", \"seconds\": %.3f, \"tasks_per_s\": %.1f, \"peak_rss_kb\": %ld, \"workers\": [",
-                  secs, rate, PeakRssKb());
+    std::snprintf(
+        tail, sizeof tail,
+        ", \"seconds\": %.3f, \"tasks_per_s\": %.1f, \"peak_rss_kb\": %ld, \"workers\": [", secs,
+        rate, PeakRssKb());
     j += tail;
     bool first = true;
     for (const auto& [name, w] : workers_) {

@@ -5,7 +5,8 @@
 // - otherwise a progress line: on a terminal one line that updates in place
 //   (done/total, failed, tasks/s, ETA), elsewhere (CI, pipes) a plain line
 //   every 10 s;
-// - --results FILE: every outcome as a JSON line;
+// - --results -: every outcome as a JSON line on stdout (a results file is
+//   the job's OutcomeFile);
 // - at the end, a summary per worker (tasks, failures, busy time) and the
 //   totals, or with --json the same as one JSON object on stdout.
 #ifndef TASKQ_MASTER_JOB_REPORT_H_
@@ -13,7 +14,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <fstream>
 #include <iosfwd>
 #include <map>
 #include <string>
@@ -24,10 +24,10 @@
 namespace taskq {
 
 struct ReportOptions {
-  bool quiet = false;   // no line per outcome (failures still show)
-  bool tty = false;     // the progress line updates in place (stderr is a terminal)
-  bool json = false;    // the summary as JSON on stdout, nothing else there
-  std::string results;  // --results FILE ("-": stdout); empty: none
+  bool quiet = false;           // no line per outcome (failures still show)
+  bool tty = false;             // the progress line updates in place (stderr is a terminal)
+  bool json = false;            // the summary as JSON on stdout, nothing else there
+  bool results_stdout = false;  // --results -: every outcome as a JSON line on stdout
   std::chrono::milliseconds plain_every{10000};  // progress lines off a terminal
 };
 
@@ -40,8 +40,6 @@ class JobReport {
   // progress line.
   static constexpr uint64_t kPerTaskLines = 1000;
 
-  // Opens the results file.
-  Status Open();
   // The job's clock starts (at the first put).
   void Start() { start_ = last_print_ = std::chrono::steady_clock::now(); }
   // Collection begins: total says which kind of output it gets.
@@ -68,7 +66,6 @@ class JobReport {
   ReportOptions o_;
   std::ostream& out_;
   std::ostream& err_;
-  std::ofstream file_;
   std::ostream* results_ = nullptr;
   std::map<std::string, PerWorker> workers_;
   std::vector<std::chrono::nanoseconds> latencies_;

@@ -28,7 +28,9 @@ int main(int argc, char** argv) {
       "  task_master --serve --data-dir /var/lib/taskq --max-queue 100000\n"
       "                                               # queues that survive a crash, bounded\n"
       "  task_master --download urls.txt --authkey abc   # workers fetch each URL\n"
-      "  task_master --tasks jobs.jsonl --results out.jsonl --authkey abc\n\n"
+      "  task_master --tasks jobs.jsonl --results out.jsonl --authkey abc\n"
+      "  task_master --tasks jobs.jsonl --results out.jsonl --data-dir state --authkey abc\n"
+      "                                               # killed? the same command resumes it\n\n"
       "Exit codes: 0 done, 1 error, 2 usage (or input lines that were not tasks), 4 cannot\n"
       "listen, 5 results stopped coming (--timeout), 6 some tasks failed, 130 interrupted.");
   app.add_option("--port", o.port, "TCP port to listen on (0: any free port)")
@@ -66,7 +68,10 @@ int main(int argc, char** argv) {
                "no line per task or progress; the job's summary as one JSON line on stdout");
   app.add_option("urls", o.urls, "URLs to download (a download job, as with --download)")
       ->excludes(square);
-  app.add_option("--timeout", timeout_s, "seconds to wait for the next result before giving up")
+  app.add_option("--timeout", timeout_s,
+                 "give up after this many seconds without progress: no result came and no worker "
+                 "held a task (a slow task on a live worker never times out the job; "
+                 "--task-timeout limits tasks)")
       ->default_val(10)
       ->check(CLI::PositiveNumber);
   app.add_flag("-q,--quiet", o.quiet, "no line per task or progress, only failures and totals");
@@ -85,6 +90,10 @@ int main(int argc, char** argv) {
   app.add_option(
       "--data-dir", o.data_dir,
       "keep the queues in a journal in DIR: a restarted master resumes where it stopped");
+  app.add_flag("--fresh", o.fresh,
+               "with --data-dir, forget the queues and the job the data dir holds and start the "
+               "job anew (without it, the same command resumes an unfinished job and refuses to "
+               "run a finished one again)");
   app.add_option("--fsync", fsync,
                  "with --data-dir, when the journal reaches the disk: always (before every reply), "
                  "interval (every 5 ms), never (when the kernel likes)")

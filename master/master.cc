@@ -1,14 +1,18 @@
 #include "master/master.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <sodium.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <vector>
 
@@ -17,7 +21,9 @@
 #include "client/exit_codes.h"
 #include "client/signals.h"
 #include "master/job.h"
+#include "master/job_record.h"
 #include "master/job_report.h"
+#include "master/outcome_file.h"
 #include "master/server.h"
 #include "master/task_source.h"
 #include "proto/keys.h"
@@ -25,6 +31,8 @@
 
 namespace taskq {
 namespace {
+
+namespace fs = std::filesystem;
 
 constexpr const char* kLocalEndpoint = "inproc://taskq-master-local";
 
@@ -109,31 +117,155 @@ Result<std::unique_ptr<TaskSource>> MakeSource(const MasterOptions& o, std::ostr
   });
 }
 
-int RunTheJob(Client& client, const MasterOptions& o, std::ostream& out, std::ostream& err) {
+// The job's flags, as its record in the data dir keeps them: the same
+// command run again names the same job. Paths are made absolute, so a run
+// from another directory is still the same job.
+std::string DescribeJob(const MasterOptions& o) {
+  auto absolute = [](const std::string& p) {
+    std::error_code ec;
+    const fs::path a = p == "-" ? fs::path(p) : fs::absolute(p, ec);
+    return ec ? p : a.string();
+  };
+  if (!o.tasks.empty()) return "--tasks " + absolute(o.tasks);
+  if (o.download.empty() && o.urls.empty()) return "--square " + std::to_string(o.square);
+  std::string d = "--download";
+  for (const std::string& f : o.download) d += " " + absolute(f);
+  for (const std::string& u : o.urls) d += " " + u;
+  return d;
+}
+
+// With a data dir the job keeps a record there and its outcomes in a file
+// (--results FILE, or DIR/job-results.jsonl), so that the same command run
+// again resumes it. Sets *resume (collect and count what an earlier run
+// left in the master) and *append (and in the results file), or returns an
+// exit code to stop with.
+std::optional<int> PrepareRecord(const MasterOptions& o, const RecoveryReport& recovered,
+                                 std::string* results, bool* resume, bool* append,
+                                 std::ostream& out, std::ostream& err) {
+  std::error_code ec;
+  const fs::path path = fs::absolute(*results, ec);
+  if (!ec) *results = path.string();
+  Result<std::optional<JobRecord>> found = JobRecord::Load(o.data_dir);
+  if (!found.ok()) {
+    err << "task_master: " << found.status().message() << "\n";
+    return kExitError;
+  }
+  JobRecord record{DescribeJob(o), *results, false};
+  const std::optional<JobRecord>& was = *found;
+  if (was && was->job == record.job && was->finished) {
+    out << "This job already finished: its outcomes are in " << was->results
+        << ". Run it again with --fresh to start it anew." << std::endl;
+    return kExitOk;
+  }
+  if (was && !was->finished && was->job != record.job) {
+    err << "task_master: the data dir " << o.data_dir << " holds an unfinished job (" << was->job
+        << "); run that command again to finish it, or add --fresh to drop it\n";
+    return kExitUsage;
+  }
+  if (was && !was->finished && was->results != record.results) {
+    err << "task_master: this job writes its outcomes to " << was->results
+        << "; run it again with --results " << was->results << " (or add --fresh to start anew)\n";
+    return kExitUsage;
+  }
+  // A data dir with no record but tasks in it (an older taskq, or --serve
+  // and a client): the tasks are taken for this job's, but what the results
+  // file holds is not known to be theirs: it starts anew.
+  *append = was && !was->finished;
+  *resume = *append || (!was && recovered.ready + recovered.outcomes > 0);
+  return std::nullopt;
+}
+
+int RunTheJob(Client& client, const MasterOptions& o, const RecoveryReport& recovered,
+              std::ostream& out, std::ostream& err) {
   Result<std::unique_ptr<TaskSource>> source = MakeSource(o, out, err);
   if (!source.ok()) {
     err << "task_master: " << source.status().message() << "\n";
     return kExitUsage;
   }
+  std::string results = o.results == "-" ? "" : o.results;
+  if (!o.data_dir.empty() && results.empty()) results = o.data_dir + "/job-results.jsonl";
+  bool resume = false, append = false;
+  if (!o.data_dir.empty()) {
+    if (std::optional<int> code = PrepareRecord(o, recovered, &results, &resume, &append, out, err))
+      return *code;
+    // The job counts the tasks it put by what the master and the results
+    // hold; tasks lost with damaged records are missing from that count, and
+    // which input lines they were cannot be told.
+    if (resume && !recovered.damage.empty())
+      err << "task_master: the journal lost records (above), so this job cannot tell which "
+             "of its tasks they held: it puts again as many tasks as were lost, those after "
+             "the ones it counted, so some outcomes may be missing and others twice in the "
+             "results (--fresh runs the whole job again)\n";
+  }
+  OutcomeFile record;
+  if (!results.empty()) {
+    if (Status s = record.Open(results, append); !s.ok()) {
+      err << "task_master: " << s.message() << "\n";
+      return kExitUsage;
+    }
+    if (record.cut_bytes())
+      err << "task_master: cut off an unfinished last line of " << results << " ("
+          << record.cut_bytes() << " bytes); its outcome comes again\n";
+    if (record.unreadable())
+      err << "task_master: " << record.unreadable() << " line(s) of " << results
+          << " are not outcome lines; they are kept and not counted\n";
+  }
+  // Only once the results file is as the job needs it (emptied, for a new
+  // job) does the record say that the job runs.
+  if (!o.data_dir.empty()) {
+    if (Status s = JobRecord{DescribeJob(o), results, false}.Save(o.data_dir); !s.ok()) {
+      err << "task_master: " << s.message() << "\n";
+      return kExitError;
+    }
+  }
   ReportOptions ro;
   ro.quiet = o.quiet;
   ro.json = o.json;
-  ro.results = o.results;
+  ro.results_stdout = o.results == "-";
   ro.tty = isatty(STDERR_FILENO);
   std::ostream discard(nullptr);                 // writes nothing
   std::ostream& shown = o.json ? discard : out;  // --json: stdout carries only the summary
   JobReport report(ro, out, err);
-  if (Status s = report.Open(); !s.ok()) {
-    err << "task_master: " << s.message() << "\n";
-    return kExitUsage;
-  }
   JobOptions jo;
   jo.timeout = o.timeout;
-  jo.resume = !o.data_dir.empty();
+  jo.resume = resume;
+  jo.record = results.empty() ? nullptr : &record;
+  jo.lease = !o.data_dir.empty();
+  jo.fsync = o.fsync == FsyncMode::kAlways;
   if (o.broker.max_queue) jo.batch = o.broker.max_queue;
   jo.wait_workers = o.wait_workers;
   jo.in_flight = o.in_flight;
-  return Job(client, jo, report, shown, err).Run(**source);
+  Job job(client, jo, report, shown, err);
+  const int code = job.Run(**source);
+  if (job.finished() && !o.data_dir.empty()) {
+    JobRecord done{DescribeJob(o), results, true};
+    if (Status s = done.Save(o.data_dir); !s.ok()) err << "task_master: " << s.message() << "\n";
+  }
+  return code;
+}
+
+// --fresh: the data dir's journal and job record go, before the journal is
+// opened (under its lock, so a master using the dir is not pulled from under).
+Status ForgetDataDir(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return Status::Ok();
+  const std::string lock = dir + "/LOCK";
+  const int fd = open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::Error(Code::kIo, "cannot open " + lock);
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    close(fd);
+    return Status::Error(Code::kIo, "another task_master is using the data dir " + dir);
+  }
+  // The record first: a kill half-way must not leave it to resume a job
+  // whose journal is gone.
+  Status s = JobRecord::Remove(dir);
+  for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (s.ok() && (name.rfind("journal-", 0) == 0 || name == "job-results.jsonl"))
+      fs::remove(e.path(), ec);
+  }
+  close(fd);
+  return s;
 }
 
 // --serve: wait for a stop signal, or for the server to end on its own.
@@ -147,8 +279,8 @@ int WaitForStop(const Server& server, std::ostream& err) {
   return kExitOk;
 }
 
-int RunJob(zmq::context_t& ctx, const Server& server, const MasterOptions& o, std::ostream& out,
-           std::ostream& err) {
+int RunJob(zmq::context_t& ctx, const Server& server, const MasterOptions& o,
+           const RecoveryReport& recovered, std::ostream& out, std::ostream& err) {
   if (o.serve && !HasJob(o)) {
     out << "Serving queues until Ctrl-C..." << std::endl;
     return WaitForStop(server, err);
@@ -158,7 +290,7 @@ int RunJob(zmq::context_t& ctx, const Server& server, const MasterOptions& o, st
   co.interrupt_fd = SignalFd();
   Result<std::unique_ptr<Client>> client = Client::ConnectLocal(ctx, kLocalEndpoint, co);
   if (!client.ok()) return Fail(err, client.status());
-  int code = RunTheJob(**client, o, out, err);
+  int code = RunTheJob(**client, o, recovered, out, err);
   if (Status s = server.failure(); !s.ok()) return Fail(err, s);
   if (o.serve && code != kExitInterrupted) {
     out << "Serving queues until Ctrl-C..." << std::endl;
@@ -186,6 +318,9 @@ int RunMaster(const MasterOptions& o, std::ostream& out, std::ostream& err) {
   Result<DerivedKeys> keys = DeriveKeys(o.authkey);
   if (!keys.ok()) return Fail(err, keys.status());
   RaiseFileLimit();
+  if (o.fresh && !o.data_dir.empty()) {
+    if (Status s = ForgetDataDir(o.data_dir); !s.ok()) return Fail(err, s);
+  }
   zmq::context_t ctx(1);
   std::mutex log_mu;
   ServerOptions so;
@@ -212,7 +347,7 @@ int RunMaster(const MasterOptions& o, std::ostream& out, std::ostream& err) {
   }
   PrintHowToConnect(o, server.port(), out);
   PrintRecovery(o, recovered, out, err);
-  const int code = RunJob(ctx, server, o, out, err);
+  const int code = RunJob(ctx, server, o, recovered, out, err);
   server.Stop("master exit");
   out << "master exit." << std::endl;
   return code;

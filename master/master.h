@@ -28,6 +28,7 @@ struct MasterOptions {
   std::chrono::milliseconds timeout{10000};  // each wait for a result
   bool quiet = false;                        // no line per task
   std::string data_dir;                      // keep the state on disk here (empty: in memory only)
+  bool fresh = false;  // --fresh: forget the data dir's queues and job, start the job anew
   FsyncMode fsync = FsyncMode::kInterval;
   uint64_t segment_bytes = 64u << 20;
   std::chrono::milliseconds status_every{0};  // a status line this often on stderr

@@ -3,8 +3,9 @@
 BUILD ?= build
 JOBS  ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 60
+N ?= 20
 
-.PHONY: all deps build test demo fuzz bench bench-quick bench-build clean
+.PHONY: all deps build test test-repeat test-faults demo fuzz bench bench-quick bench-build clean
 
 all: build
 
@@ -18,6 +19,21 @@ build: deps
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure --timeout 180 -j $(JOBS)
+
+# The end-to-end tests N times each (a test stops at its first failure), to
+# find one that passes only on an idle machine. LOAD=1 keeps every core busy
+# with stress-ng meanwhile. Before a change that touches timing:
+#   make test-repeat N=50 LOAD=1
+test-repeat: build
+	@$(if $(filter 1,$(LOAD)),scripts/install-deps load)
+	@scripts/test-repeat $(BUILD) $(N) $(JOBS) $(if $(filter 1,$(LOAD)),load)
+
+# The kill-and-resume runs of task_master's job (tests/e2e_job_test.cc),
+# longer: more tasks, more kills, in every --fsync mode. .ci/run runs it too.
+FAULT_ROUNDS ?= 10
+test-faults: build
+	@cd $(BUILD) && TASKQ_FAULT_ROUNDS=$(FAULT_ROUNDS) ctest -L e2e_job_test -R Kill \
+	  --output-on-failure --timeout 600 -j $(JOBS)
 
 demo: build
 	@scripts/demo $(BUILD)

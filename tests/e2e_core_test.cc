@@ -37,12 +37,28 @@ int CorrectResults(const std::string& out) {
   return ok;
 }
 
+// Workers connected to the master (0 if it cannot say).
+std::size_t ConnectedWorkers(Client& c) {
+  Result<StatsOk> s = c.Stats();
+  return s.ok() ? s->workers.size() : 0;
+}
+
+// Tasks waiting in the master's queue "tasks" (0 if it cannot say).
+uint64_t ReadyTasks(Client& c) {
+  Result<StatsOk> s = c.Stats();
+  if (s.ok())
+    for (const QueueStats& q : s->queues)
+      if (q.name == "tasks") return q.ready;
+  return 0;
+}
+
 TEST_F(E2eTest, TutorialWithTwoWorkers) {
   int port = 0;
-  auto master = StartMaster({}, &port);
+  // --workers 2: the job starts once both are connected, so both get the
+  // shutdown notice however late a busy machine starts the second.
+  auto master = StartMaster({"--workers", "2"}, &port);
   ASSERT_NE(port, 0);
-  // --delay, as the tutorial's time.sleep: both workers are surely connected
-  // before the ten tasks are done, so both get the shutdown notice.
+  // --delay, as the tutorial's time.sleep.
   auto w1 = StartWorker(port, {"--name", "w1", "--delay", "0.2"});
   auto w2 = StartWorker(port, {"--name", "w2", "--delay", "0.2"});
 
@@ -70,6 +86,10 @@ TEST_F(E2eTest, ThousandTasksOverFourWorkersEachIdOnce) {
   for (int i = 0; i < 4; ++i) workers.push_back(StartWorker(port, {"--quiet", "-j", "2"}));
   auto client = Connect(port);
   ASSERT_TRUE(client);
+  // All four in before the tasks: on a busy machine the first two can do
+  // them all, and a worker that comes after the master stopped waits for
+  // it instead of being told to leave.
+  ASSERT_TRUE(WaitUntil([&] { return ConnectedWorkers(*client) == 4; }));
 
   std::mt19937 rng(7);
   std::vector<TaskSpec> tasks;
@@ -101,7 +121,7 @@ TEST_F(E2eTest, ThousandTasksOverFourWorkersEachIdOnce) {
   client.reset();
   master->Signal(SIGINT);
   EXPECT_EQ(master->Wait(kQuick), kExitOk) << master->err();
-  for (auto& w : workers) EXPECT_EQ(w->Wait(kQuick), kExitOk) << w->err();
+  for (auto& w : workers) EXPECT_EQ(w->Wait(kQuick), kExitOk) << w->out() << w->err();
 }
 
 // --in-flight: never more than K tasks out, every task done once, the
@@ -225,12 +245,10 @@ TEST_F(E2eTest, MasterReportsMissingResultsAfterItsTimeout) {
 }
 
 TEST_F(E2eTest, WorkerGivesUpWhenNoMasterAnswers) {
-  // A port nothing listens on: one the OS gave a master that has gone.
-  int port = 0;
-  {
-    auto master = StartMaster({"--serve"}, &port);
-    ASSERT_NE(port, 0);
-  }
+  // A port nothing listens on, nor can while the test runs (not one a
+  // master that has gone had: another test's master could get it).
+  const int port = ReservePort();
+  ASSERT_NE(port, 0);
   std::string out, err;
   const int code = RunToEnd(
       {WorkerBin(), "--server", "127.0.0.1:" + std::to_string(port), "--connect-timeout", "0.5"},
@@ -261,12 +279,18 @@ TEST_F(E2eTest, TheExamplesRunTheTutorial) {
   auto master = StartMaster({"--serve"}, &port);
   ASSERT_NE(port, 0);
   const std::string server = "127.0.0.1:" + std::to_string(port);
+  auto example = Process::Start({TASKQ_EXAMPLE_MASTER_BIN, server}, {"TASKQ_AUTHKEY=" + key_});
+  ASSERT_TRUE(example);
+  // The worker leaves once the queue stays empty for a second: it starts
+  // when the ten tasks are in, not while a busy machine is still starting
+  // the example's master.
+  auto client = Connect(port);
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(WaitUntil([&] { return ReadyTasks(*client) == 10; })) << example->err();
   auto worker = Process::Start({TASKQ_EXAMPLE_WORKER_BIN, server}, {"TASKQ_AUTHKEY=" + key_});
-  std::string out, err;
-  EXPECT_EQ(RunToEnd({TASKQ_EXAMPLE_MASTER_BIN, server}, &out, &err, {"TASKQ_AUTHKEY=" + key_}), 0)
-      << out << err;
-  EXPECT_EQ(CorrectResults(out), 10) << out;
-  // The worker leaves once the queue stays empty for a second.
+  ASSERT_TRUE(worker);
+  EXPECT_EQ(example->Wait(kSlow), 0) << example->out() << example->err();
+  EXPECT_EQ(CorrectResults(example->out()), 10) << example->out();
   EXPECT_EQ(worker->Wait(kQuick), 0) << worker->out() << worker->err();
   EXPECT_EQ(worker->CountLines(R"(^run task \d+ \* \d+\.\.\.$)"), 10);
 }

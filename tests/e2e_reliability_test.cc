@@ -7,9 +7,9 @@
 #include <fstream>
 #include <map>
 #include <set>
-#include <thread>
 
 #include "client/exit_codes.h"
+#include "master/journal_frame.h"
 #include "tests/e2e_util.h"
 #include "tests/temp_dir.h"
 
@@ -18,17 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
-
-// Waits for cond, checking every 20 ms, until deadline; false if it never held.
-template <typename Cond>
-bool Eventually(Cond cond, milliseconds deadline = kQuick) {
-  const auto end = std::chrono::steady_clock::now() + deadline;
-  while (!cond()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return true;
-}
 
 uint64_t Counter(Client& c, std::string_view name) {
   Result<StatsOk> s = c.Stats();
@@ -44,6 +33,22 @@ QueueStats QueueInfo(Client& c, std::string_view name) {
     for (const QueueStats& q : s->queues)
       if (q.name == name) return QueueStats{{}, q.ready, q.leased, q.failed};
   return {};
+}
+
+// The size of the journal's segments in dir. The master compacts while we
+// look: a segment listed may be gone when its size is asked, and then holds
+// nothing. UINT64_MAX if the directory cannot be read.
+uint64_t JournalBytes(const fs::path& dir) {
+  std::error_code ec;
+  uint64_t bytes = 0;
+  for (fs::directory_iterator it(dir, ec), end; it != end; it.increment(ec)) {
+    if (ec) return UINT64_MAX;
+    if (it->path().extension() != ".tqj") continue;
+    std::error_code gone;
+    const uintmax_t size = fs::file_size(it->path(), gone);
+    if (!gone) bytes += size;
+  }
+  return ec ? UINT64_MAX : bytes;
 }
 
 class ReliabilityTest : public E2eTest {
@@ -122,15 +127,18 @@ TEST_F(ReliabilityTest, AFrozenWorkersTasksRunElsewhereAndItsLateResultsAreDropp
   EXPECT_GE(Counter(*client, "dead_peers"), 1u);
   frozen->Signal(SIGCONT);
   // It wakes, finishes what it ran, reconnects and reports: too late.
-  EXPECT_TRUE(Eventually([&] { return Counter(*client, "duplicates") >= 1; }))
-      << frozen->out() << frozen->err();
+  EXPECT_TRUE(WaitUntil([&] { return Counter(*client, "duplicates") >= 1; }))
+      << frozen->out() << frozen->err() << master->err();
   Result<std::vector<Item>> extra = client->Get("results", 10, milliseconds(300));
   EXPECT_EQ(extra.status().code(), Code::kEmpty) << "still one outcome per task";
 }
 
+// The workers find the master again by themselves at the address they
+// know: its port is reserved for the test, so nothing else takes it while
+// the master is down.
 TEST_F(ReliabilityTest, AMasterKilledMidRunComesBackFromItsJournal) {
-  int port = 0;
-  auto master = StartMaster({"--serve", "--data-dir", dir_}, &port);
+  int port = ReservePort();
+  auto master = StartMaster({"--serve", "--data-dir", dir_, "--port", std::to_string(port)}, &port);
   ASSERT_NE(port, 0);
   std::vector<std::unique_ptr<Process>> workers;
   for (int i = 0; i < 2; ++i) workers.push_back(StartWorker(port, {"-j", "4", "--quiet"}));
@@ -139,7 +147,7 @@ TEST_F(ReliabilityTest, AMasterKilledMidRunComesBackFromItsJournal) {
     auto client = Connect(port);
     ASSERT_TRUE(client);
     want = PutTasks(*client, "sleep", 300, [](int i) { return 5 + i % 7; });
-    ASSERT_TRUE(Eventually([&] { return Counter(*client, "accepted") >= 50; })) << master->err();
+    ASSERT_TRUE(WaitUntil([&] { return Counter(*client, "accepted") >= 50; })) << master->err();
   }
   master->Signal(SIGKILL);
   ASSERT_EQ(master->Wait(kQuick), 128 + SIGKILL);
@@ -171,9 +179,12 @@ TEST_F(ReliabilityTest, AJournalWithATornTailIsRecoveredUpToItsLastWholeRecord) 
   std::sort(segments.begin(), segments.end());
   ASSERT_FALSE(segments.empty());
   {
-    // Half of a record, as a crash in the middle of a write leaves it.
+    // The first 17 bytes of a record, as a crash in the middle of a write
+    // leaves them.
+    std::string record;
+    AppendFrame(&record, fs::file_size(segments.back()), std::string(200, 'x'));
     std::ofstream f(segments.back(), std::ios::binary | std::ios::app);
-    f.write("\x00\x01\x00\x00\xde\xad\xbe\xef\x95\x01\xa6square", 17);
+    f.write(record.data(), 17);
   }
   auto master = StartMaster({"--serve", "--data-dir", dir_}, &port);
   EXPECT_TRUE(master->WaitForLine("cut off 17 bytes", kQuick, /*from_err=*/true)) << master->err();
@@ -184,8 +195,8 @@ TEST_F(ReliabilityTest, AJournalWithATornTailIsRecoveredUpToItsLastWholeRecord) 
 }
 
 TEST_F(ReliabilityTest, WorkersCarryOnWithAMasterRestartedWithoutDataDir) {
-  int port = 0;
-  auto first = StartMaster({"--serve"}, &port);
+  int port = ReservePort();  // the second master comes back on it: see ReservePort
+  auto first = StartMaster({"--serve", "--port", std::to_string(port)}, &port);
   ASSERT_NE(port, 0);
   auto worker = StartWorker(port, {"--name", "steady"});
   {
@@ -212,7 +223,7 @@ TEST_F(ReliabilityTest, ABusyWorkerStoppedBySigtermFinishesItsTasksAndLosesNone)
   ASSERT_TRUE(client);
   auto want = PutTasks(*client, "sleep", 6, [](int i) { return 400 + i; });
   // It holds 4: 2 running, 2 waiting for a thread.
-  ASSERT_TRUE(Eventually([&] { return busy->CountLines("run task sleep") == 2; })) << busy->out();
+  ASSERT_TRUE(WaitUntil([&] { return busy->CountLines("run task sleep") == 2; })) << busy->out();
   busy->Signal(SIGTERM);
   EXPECT_EQ(busy->Wait(kQuick), kExitOk) << busy->out() << busy->err();
   EXPECT_TRUE(busy->WaitForLine(R"(stopping: finishing 2 running task)", milliseconds(0)))
@@ -297,11 +308,10 @@ TEST_F(ReliabilityTest, AFullQueueSaysFullAfterTheTimeoutAndTheMasterStaysFlat) 
 }
 
 TEST_F(ReliabilityTest, AWorkerStartedBeforeItsMasterWaitsAndThenWorks) {
-  int port = 0;
-  {
-    auto gone = StartMaster({"--serve"}, &port);
-    ASSERT_NE(port, 0);
-  }
+  // Reserved, not a port 0 gave a master now gone: while the worker retries,
+  // nothing else can listen there, and the worker cannot connect to itself.
+  int port = ReservePort();
+  ASSERT_NE(port, 0);
   auto worker = StartWorker(port);
   ASSERT_TRUE(
       worker->WaitForLine("waiting for the master at 127.0.0.1:" + std::to_string(port), kQuick))
@@ -347,13 +357,8 @@ TEST_F(ReliabilityTest, TheJournalStaysAsSmallAsTheLiveData) {
     ASSERT_TRUE(client->Get("bulk", 1000, kQuick).ok());  // ...taken right back
   }
   uint64_t bytes = 0;
-  ASSERT_TRUE(Eventually([&] {
-    bytes = 0;
-    for (const auto& e : fs::directory_iterator(dir_))
-      if (e.path().extension() == ".tqj") bytes += fs::file_size(e.path());
-    return bytes < 4u << 20;
-  })) << bytes
-      << " bytes on disk after 20 MB passed through";
+  ASSERT_TRUE(WaitUntil([&] { return (bytes = JournalBytes(dir_)) < 4u << 20; }))
+      << bytes << " bytes on disk after 20 MB passed through";
   client.reset();
   master->Signal(SIGKILL);
   ASSERT_TRUE(master->Wait(kQuick));

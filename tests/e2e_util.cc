@@ -1,11 +1,22 @@
 #include "tests/e2e_util.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 namespace taskq::testing {
 
 std::string MasterBin() { return TASKQ_MASTER_BIN; }
 std::string WorkerBin() { return TASKQ_WORKER_BIN; }
+
+E2eTest::~E2eTest() {
+  for (int fd : reserved_) close(fd);
+}
 
 std::unique_ptr<Process> E2eTest::StartMaster(std::vector<std::string> args, int* port) {
   std::vector<std::string> argv = {MasterBin(), "--bind", "127.0.0.1"};
@@ -50,6 +61,25 @@ int E2eTest::RunToEnd(std::vector<std::string> argv, std::string* out, std::stri
   if (out) *out = p->out();
   if (err) *err = p->err();
   return code.value_or(-2);
+}
+
+int E2eTest::ReservePort() {
+  // CLOEXEC: the binaries the test starts must not hold the port as well.
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int one = 1;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    ADD_FAILURE() << "cannot reserve a port of 127.0.0.1: " << std::strerror(errno);
+    if (fd >= 0) close(fd);
+    return 0;
+  }
+  reserved_.push_back(fd);
+  return ntohs(a.sin_port);
 }
 
 }  // namespace taskq::testing

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "client/client.h"
@@ -19,8 +20,23 @@ namespace taskq::testing {
 inline constexpr milliseconds kQuick{10000};
 inline constexpr milliseconds kSlow{30000};
 
+// Waits until cond() holds, asking every 20 ms; false if it still did not
+// at the deadline. For state only a query shows (a counter, a file), where
+// there is no line to wait for.
+template <typename Cond>
+bool WaitUntil(Cond cond, milliseconds deadline = kQuick) {
+  const auto end = std::chrono::steady_clock::now() + deadline;
+  while (!cond()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return true;
+}
+
 class E2eTest : public ::testing::Test {
  protected:
+  ~E2eTest() override;
+
   std::string key_ = "e2e-test-key";
 
   // task_master --bind 127.0.0.1 --port 0 ARGS (ARGS may name another port),
@@ -34,6 +50,18 @@ class E2eTest : public ::testing::Test {
   // Runs a binary to its end and returns its exit code (and output).
   int RunToEnd(std::vector<std::string> argv, std::string* out = nullptr,
                std::string* err = nullptr, std::vector<std::string> env = {});
+  // A port of 127.0.0.1 that is this test's until it ends (0 and a failure
+  // if none), for a master that must come back at the address its workers
+  // know, or a worker that must find nobody there. A master started with
+  // --port on it after another was killed cannot lose it in between, as it
+  // can a port 0 gave: the socket holding it is bound with SO_REUSEADDR and
+  // never listens, so a master (libzmq sets SO_REUSEADDR too) can listen on
+  // it, but no other bind, nor an outgoing connection's source port, can
+  // take it; with no master, a connection to it is refused.
+  int ReservePort();
+
+ private:
+  std::vector<int> reserved_;  // sockets holding the ports of ReservePort
 };
 
 std::string MasterBin();

@@ -3,15 +3,12 @@
 // --skip-existing reports only a file of the same URL, the same URL twice is
 // fetched once, and what a killed worker left is removed by the next one.
 #include <signal.h>
-#include <sodium.h>
 
 #include <filesystem>
 #include <fstream>
 #include <set>
 
 #include "client/exit_codes.h"
-#include "proto/json.h"
-#include "proto/msgpack_reader.h"
 #include "tests/e2e_util.h"
 #include "tests/temp_dir.h"
 
@@ -19,42 +16,6 @@ namespace taskq::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string Sha256Hex(const std::string& bytes) {
-  unsigned char d[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(d, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
-  char hex[2 * sizeof d + 1];
-  sodium_bin2hex(hex, sizeof hex, d, sizeof d);
-  return hex;
-}
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-std::vector<std::string> Lines(const fs::path& p) {
-  std::ifstream in(p);
-  std::vector<std::string> out;
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
-
-// A field of a JSON object, as text (JSON for a map; "" when absent).
-std::string Field(const std::string& json, std::string_view key) {
-  Result<Value> v = ParseJson(json);
-  if (!v.ok()) return "";
-  MsgpackReader r(v->packed());
-  uint32_t n;
-  if (!r.ReadMapHeader(&n)) return "";
-  for (uint32_t i = 0; i < n; ++i) {
-    std::string_view k, raw;
-    r.ReadStr(&k);
-    r.Skip(&raw);
-    if (k == key) return Value::FromTrusted(raw).ToText();
-  }
-  return "";
-}
 
 class DownloadE2eTest : public E2eTest {
  protected:

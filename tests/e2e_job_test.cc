@@ -24,13 +24,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::vector<std::string> Lines(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<std::string> out;
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
-
 // The "id" and "arg" (an integer) of a results line.
 bool IdAndArg(const std::string& line, uint64_t* id, int64_t* arg) {
   Result<Value> v = ParseJson(line);

@@ -2,17 +2,64 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sodium.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <iterator>
+
+#include "proto/json.h"
+#include "proto/msgpack_reader.h"
 
 namespace taskq::testing {
 
 std::string MasterBin() { return TASKQ_MASTER_BIN; }
 std::string WorkerBin() { return TASKQ_WORKER_BIN; }
+
+std::string ReadFile(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::vector<std::string> Lines(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+std::string Sha256Hex(const std::string& bytes) {
+  unsigned char d[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(d, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+  char hex[2 * sizeof d + 1];
+  sodium_bin2hex(hex, sizeof hex, d, sizeof d);
+  return hex;
+}
+
+std::string Field(const std::string& json, std::string_view key) {
+  Result<Value> v = ParseJson(json);
+  if (!v.ok()) return "";
+  MsgpackReader r(v->packed());
+  uint32_t n;
+  if (!r.ReadMapHeader(&n)) return "";
+  for (uint32_t i = 0; i < n; ++i) {
+    std::string_view k, raw;
+    r.ReadStr(&k);
+    r.Skip(&raw);
+    if (k == key) return Value::FromTrusted(raw).ToText();
+  }
+  return "";
+}
+
+std::string FixtureData(const std::string& name, std::size_t size) {
+  std::string unit = name + "\n", out;
+  while (out.size() < size) out += unit;
+  return out.substr(0, size);
+}
 
 E2eTest::~E2eTest() {
   for (int fd : reserved_) close(fd);

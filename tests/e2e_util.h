@@ -5,8 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -66,6 +68,15 @@ class E2eTest : public ::testing::Test {
 
 std::string MasterBin();
 std::string WorkerBin();
+
+// Files and results lines, as tests read them.
+std::string ReadFile(const std::filesystem::path& p);
+std::vector<std::string> Lines(const std::filesystem::path& p);
+std::string Sha256Hex(const std::string& bytes);
+// A field of a JSON object, as text (JSON for a map; "" when absent).
+std::string Field(const std::string& json, std::string_view key);
+// The local web server's (tests/http_fixture.py) /data/SIZE/NAME body.
+std::string FixtureData(const std::string& name, std::size_t size);
 
 }  // namespace taskq::testing
 

@@ -1,6 +1,5 @@
 // Real work: downloads from a local web server, commands run by workers that
 // opted in, task lists with mistakes in them, and what the master shows.
-#include <sodium.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -10,8 +9,6 @@
 #include <set>
 
 #include "client/exit_codes.h"
-#include "proto/json.h"
-#include "proto/msgpack_reader.h"
 #include "tests/e2e_util.h"
 #include "tests/temp_dir.h"
 
@@ -20,49 +17,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
-
-std::string Sha256Hex(const std::string& bytes) {
-  unsigned char d[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(d, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
-  char hex[2 * sizeof d + 1];
-  sodium_bin2hex(hex, sizeof hex, d, sizeof d);
-  return hex;
-}
-
-// The fixture's /data/SIZE/NAME body.
-std::string FixtureData(const std::string& name, std::size_t size) {
-  std::string unit = name + "\n", out;
-  while (out.size() < size) out += unit;
-  return out.substr(0, size);
-}
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-std::vector<std::string> Lines(const fs::path& p) {
-  std::ifstream in(p);
-  std::vector<std::string> out;
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
-}
-
-// A field of a JSON object, as text ("" when absent).
-std::string Field(const std::string& json, std::string_view key) {
-  Result<Value> v = ParseJson(json);
-  if (!v.ok()) return "";
-  MsgpackReader r(v->packed());
-  uint32_t n;
-  if (!r.ReadMapHeader(&n)) return "";
-  for (uint32_t i = 0; i < n; ++i) {
-    std::string_view k, raw;
-    r.ReadStr(&k);
-    r.Skip(&raw);
-    if (k == key) return Value::FromTrusted(raw).ToText();
-  }
-  return "";
-}
 
 // Results lines by the argument they carry (a URL, a string...).
 std::map<std::string, std::string> ByArg(const fs::path& results) {

@@ -37,7 +37,15 @@ Connection::Connection(zmq::context_t& ctx, ConnectOptions options)
     randombytes_buf(&options_.peer.session, sizeof options_.peer.session);
 }
 
-Connection::~Connection() = default;
+// libzmq sends monitor events from its only I/O thread with a blocking send:
+// closing the reading end (monitor_) while the socket is still monitored
+// lets the next event (the old connection's CONNECT_RETRIED, say) block
+// that thread for ever, and nothing connects again. Stop monitoring first.
+void Connection::StopMonitor() {
+  if (socket_ && monitor_) zmq_socket_monitor(socket_.handle(), nullptr, 0);
+}
+
+Connection::~Connection() { StopMonitor(); }
 
 Result<std::unique_ptr<Connection>> Connection::Open(zmq::context_t& ctx, ConnectOptions options) {
   if (sodium_init() < 0) return Status::Error(Code::kIo, "libsodium could not be initialised");
@@ -199,6 +207,7 @@ Status Connection::Rehello(TimePoint deadline) {
 }
 
 Status Connection::Reconnect(const std::vector<uint64_t>& holding) {
+  StopMonitor();
   socket_.set(zmq::sockopt::linger, 0);
   socket_.close();
   monitor_.close();

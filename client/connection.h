@@ -117,6 +117,8 @@ class Connection {
   Status OpenSocket();
   Status AwaitWelcome(TimePoint deadline);
   void RebuildWatch(const std::vector<int>& fds);
+  // Ends the monitoring of socket_ before either socket closes.
+  void StopMonitor();
 
   zmq::context_t& ctx_;
   ConnectOptions options_;

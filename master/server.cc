@@ -76,6 +76,12 @@ class ServerLoop : public Transport {
           const std::string line = refusals_.Note(peer, why, Clock::now());
           if (!line.empty()) Log(line);
         }) {}
+  // libzmq sends monitor events from its I/O thread with a blocking send:
+  // once the reading end (monitor_, destroyed before router_) is gone, the
+  // next event could block that thread for ever. Stop monitoring first.
+  ~ServerLoop() override {
+    if (router_) zmq_socket_monitor(router_.handle(), nullptr, 0);
+  }
 
   Status OpenJournal(RecoveryReport* report);
   Result<int> Bind(const std::string& control_endpoint);

@@ -177,22 +177,19 @@ TEST_F(WorkTest, SkipExistingDoesNotDownloadAgain) {
   EXPECT_NE(second.find("keep (1).txt"), std::string::npos) << second;
 }
 
-TEST_F(WorkTest, EightDownloadsAtOnceTakeAFractionOfTheSerialTime) {
+// Each download answers only when all eight are waiting at the web server at
+// once (tests/http_fixture.py's /gate): the job succeeds only if the worker
+// runs them at the same time. An event, not a stopwatch: the timing target
+// itself lives in bench/.
+TEST_F(WorkTest, EightDownloadsRunAtOnceOnAWorkerWithEightJobs) {
   StartWeb();
   std::vector<std::string> urls;
-  for (int i = 0; i < 8; ++i) urls.push_back(base_ + "/slow/1500/f" + std::to_string(i));
+  for (int i = 0; i < 8; ++i) urls.push_back(base_ + "/gate/8/f" + std::to_string(i));
   int port = 0;
   auto master = StartMaster({"--download", WriteList("urls.txt", urls).string()}, &port);
   ASSERT_NE(port, 0);
-  const auto start = std::chrono::steady_clock::now();
   auto worker = StartWorker(port, {"--out", out_.string(), "-j", "8"});
   ASSERT_EQ(master->Wait(kSlow), kExitOk) << master->out() << master->err();
-  const auto took = std::chrono::steady_clock::now() - start;
-  // Serially: 8 x 1.5 s = 12 s; at once, under half of that. Each download
-  // is long beside what a busy machine adds to the time (starting the
-  // worker, deriving its keys, the master's exit): shorter ones were not.
-  EXPECT_LT(took, milliseconds(6000))
-      << std::chrono::duration_cast<milliseconds>(took).count() << " ms";
   EXPECT_EQ(Saved().size(), 8u);
 }
 

@@ -6,6 +6,10 @@ and count them. Standard library only.
 
   /data/SIZE/NAME      SIZE bytes: NAME and a newline, repeated (known content)
   /slow/MS/NAME        waits MS milliseconds, then a short body
+  /gate/N/NAME         answers only once N requests to /gate/N/ are waiting at
+                       once (a barrier), then a short body; 504 if they are not
+                       all there within 60 s. Proves N downloads ran at once
+                       without measuring time.
   /notfound            404
   /error500            500
   /loop                a redirect to itself, for ever
@@ -21,6 +25,15 @@ import threading
 import time
 
 print_lock = threading.Lock()
+gates_lock = threading.Lock()
+gates = {}  # N -> threading.Barrier(N)
+
+
+def gate(n):
+    with gates_lock:
+        if n not in gates:
+            gates[n] = threading.Barrier(n, timeout=60)
+        return gates[n]
 
 
 def data(name, size):
@@ -51,6 +64,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif self.path.startswith("/slow/") and len(parts) >= 4:
             time.sleep(int(parts[2]) / 1000)
             self.send(200, b"slow " + parts[3].encode(), [("Content-Type", "text/plain")])
+        elif self.path.startswith("/gate/") and len(parts) >= 4:
+            try:
+                gate(int(parts[2])).wait()
+                self.send(200, b"gate " + parts[3].encode(), [("Content-Type", "text/plain")])
+            except threading.BrokenBarrierError:
+                self.send(504, b"not all requests arrived at once")
         elif self.path == "/notfound":
             self.send(404, b"no such thing")
         elif self.path == "/error500":

@@ -20,7 +20,7 @@ Status IoError(const std::string& what) {
 }
 
 Status WriteFile(const std::string& path, const std::string& text) {
-  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return IoError("cannot write " + path);
   bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   ok = ok && fdatasync(fd) == 0;

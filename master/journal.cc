@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "master/journal_frame.h"
@@ -53,11 +54,19 @@ Result<std::unique_ptr<Journal>> Journal::Open(const JournalOptions& options, Br
   RecoveryReport ignored;
   if (!report) report = &ignored;
   std::unique_ptr<Journal> j(new Journal(options, broker));
+  // Task arguments and results are the user's data: a data dir the master
+  // makes is 0700 and its files 0600 (README, "Security"). One that exists
+  // keeps the mode its owner gave it; its parents follow the umask.
   std::error_code ec;
-  fs::create_directories(options.dir, ec);
-  if (ec)
-    return Status::Error(Code::kIo,
-                         "cannot create the data dir " + options.dir + ": " + ec.message());
+  if (!fs::is_directory(options.dir, ec)) {
+    fs::path dir(options.dir);
+    if (!dir.has_filename()) dir = dir.parent_path();  // "state/" is "state"
+    const fs::path parent = dir.parent_path();
+    if (!parent.empty()) fs::create_directories(parent, ec);
+    if (ec || (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST))
+      return Status::Error(Code::kIo, "cannot create the data dir " + options.dir + ": " +
+                                          (ec ? ec.message() : std::strerror(errno)));
+  }
   TASKQ_TRY(j->Lock());
   TASKQ_TRY(j->Replay(report));
   broker.queues().FinishRecovery();
@@ -75,7 +84,7 @@ Result<std::unique_ptr<Journal>> Journal::Open(const JournalOptions& options, Br
 // One master per data dir: a second one would interleave its records.
 Status Journal::Lock() {
   const std::string path = options_.dir + "/LOCK";
-  lock_fd_ = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  lock_fd_ = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock_fd_ < 0) return JournalIo("cannot open " + path);
   if (flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     if (errno == EWOULDBLOCK)
@@ -92,7 +101,7 @@ Status Journal::StartSegment() {
   const uint64_t seq = segments_.empty() ? 1 : segments_.back().seq + 1;
   const std::string path = options_.dir + "/" + SegmentName("journal", seq);
   const std::string temp = path + ".new";
-  const int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+  const int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) return JournalIo("cannot create " + temp);
   const uint64_t first_id = broker_.queues().table().next_id();
   std::string header, frame;

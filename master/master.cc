@@ -250,7 +250,7 @@ Status ForgetDataDir(const std::string& dir) {
   std::error_code ec;
   if (!fs::exists(dir, ec)) return Status::Ok();
   const std::string lock = dir + "/LOCK";
-  const int fd = open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  const int fd = open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return Status::Error(Code::kIo, "cannot open " + lock);
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     close(fd);

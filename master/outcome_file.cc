@@ -93,7 +93,7 @@ OutcomeFile::~OutcomeFile() {
 Status OutcomeFile::Open(const std::string& path, bool resume) {
   path_ = path;
   const int flags = O_RDWR | O_CREAT | O_CLOEXEC | (resume ? 0 : O_TRUNC);
-  fd_ = open(path.c_str(), flags, 0644);
+  fd_ = open(path.c_str(), flags, 0600);
   if (fd_ < 0) return IoError("cannot write the results file " + path);
   if (resume) TASKQ_TRY(ReadExisting());
   // A new file, or one emptied, must be so on disk before the job's record

@@ -5,6 +5,7 @@
 // TASKQ_FAULT_ROUNDS (environment) makes the kill-and-resume runs longer:
 // `make test-faults` sets it; `make test` runs a short version.
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -230,6 +231,39 @@ TEST_F(JobTest, WithNoWorkerTheJobGivesUpAndSaysWhy) {
   EXPECT_NE(master->err().find("no progress for 1 s"), std::string::npos) << master->err();
   EXPECT_NE(master->err().find("no worker is connected"), std::string::npos) << master->err();
   EXPECT_NE(master->err().find("--workers N"), std::string::npos) << master->err();
+}
+
+// Task arguments and results are the user's data: what the master makes is
+// its owner's alone, whatever the umask; a results file that exists keeps
+// the mode its owner gave it.
+TEST_F(JobTest, WhatTheMasterStoresIsReadableOnlyByItsOwner) {
+  const std::string tasks = SquareList(5);
+  const mode_t old_umask = umask(022);
+  int port = 0;
+  auto master = StartMaster(JobArgs(tasks, "interval"), &port);
+  umask(old_umask);
+  auto worker = StartWorker(port, {"-q"});
+  ASSERT_EQ(master->Wait(kSlow), kExitOk) << master->err();
+  auto mode = [](const fs::path& p) {
+    return fs::status(p).permissions() & fs::perms::all;
+  };
+  EXPECT_EQ(mode(data_), fs::perms::owner_all);
+  int files = 0;
+  for (const auto& e : fs::directory_iterator(data_)) {
+    ++files;
+    EXPECT_EQ(mode(e.path()), fs::perms::owner_read | fs::perms::owner_write) << e.path();
+  }
+  EXPECT_GE(files, 3) << "LOCK, a journal segment and the job record";
+  EXPECT_EQ(mode(results_), fs::perms::owner_read | fs::perms::owner_write);
+
+  const std::string shared = dir_ + "/shared.jsonl";
+  std::ofstream(shared).close();
+  fs::permissions(shared, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+  auto again = StartMaster({"--tasks", tasks, "--results", shared, "-q", "--timeout", "30"}, &port);
+  auto worker2 = StartWorker(port, {"-q"});
+  ASSERT_EQ(again->Wait(kSlow), kExitOk) << again->err();
+  EXPECT_EQ(Lines(shared).size(), 5u);
+  EXPECT_EQ(mode(shared), fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
 }
 
 }  // namespace

@@ -1,0 +1,271 @@
+// taskq: look at a running master from any machine that has its authkey.
+//
+//   taskq status --server HOST [--json]   one report: queues, workers, counters
+//   taskq watch  --server HOST            the same, redrawn every second
+//
+// It is an ordinary client (hello role "client"): it uses only the protocol's
+// stats request, so it works against any master of this protocol version.
+#include <poll.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <ctime>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "client/client.h"
+#include "client/command_line.h"
+#include "client/endpoint.h"
+#include "client/exit_codes.h"
+#include "client/signals.h"
+#include "master/status.h"
+
+namespace taskq {
+namespace {
+
+constexpr const char* kAbout =
+    "taskq: look at a running taskq master (task_master --serve, or one running a job).";
+
+constexpr const char* kFooter =
+    "The authkey comes from --authkey, else --authkey-file, else TASKQ_AUTHKEY; it must be\n"
+    "the master's.\n\n"
+    "Examples:\n"
+    "  taskq status --server 192.168.1.10 --authkey-file key.txt\n"
+    "  taskq status --server teacher-laptop:5000 --json | jq '.queues'\n"
+    "  TASKQ_AUTHKEY=abc taskq watch --server 127.0.0.1:5000\n\n"
+    "Exit codes: 0 done, 1 error, 2 usage, 3 authentication failed (wrong authkey),\n"
+    "4 the master could not be reached (or went away), 130 interrupted.";
+
+// What every subcommand needs to reach the master.
+struct ServerFlags {
+  std::string server = "127.0.0.1";
+  int port = kDefaultPort;
+  double connect_timeout_s = 10;
+  AuthkeyFlags keys;
+
+  void AddTo(CLI::App* app) {
+    app->add_option("--server", server, "the master's address, HOST or HOST:PORT")
+        ->default_val("127.0.0.1");
+    app->add_option("--port", port, "the master's port when --server names none")
+        ->default_val(kDefaultPort)
+        ->check(CLI::Range(1, 65535));
+    app->add_option("--connect-timeout", connect_timeout_s,
+                    "seconds to wait for the master to answer")
+        ->default_val(10)
+        ->check(CLI::PositiveNumber);
+    keys.AddTo(*app);
+  }
+};
+
+int ExitCodeFor(const Status& s) {
+  switch (s.code()) {
+    case Code::kAuthFailed:
+      return kExitAuthFailed;
+    case Code::kTimeout:
+    case Code::kUnavailable:
+    case Code::kShutdown:
+      return kExitUnavailable;
+    case Code::kInterrupted:
+      return kExitInterrupted;
+    case Code::kInvalid:
+      return kExitUsage;
+    default:
+      return kExitError;
+  }
+}
+
+int Fail(const Status& s) {
+  std::cerr << "taskq: " << s.message() << "\n";
+  return ExitCodeFor(s);
+}
+
+Result<std::unique_ptr<Client>> Open(const ServerFlags& f, const char* name) {
+  Result<ServerAddress> addr = ParseServerAddress(f.server, f.port);
+  if (!addr.ok()) return Status::Error(Code::kInvalid, addr.status().message());
+  Result<std::string> k = ResolveAuthkey(f.keys.key, f.keys.file);
+  if (!k.ok()) return Status::Error(Code::kInvalid, k.status().message());
+  ClientOptions o;
+  o.name = name;
+  o.connect_timeout = Millis(f.connect_timeout_s);
+  o.interrupt_fd = SignalFd();
+  return Client::Connect(addr->Display(), *k, o);
+}
+
+nlohmann::ordered_json StatsJson(const StatsOk& s) {
+  nlohmann::ordered_json j;
+  j["queues"] = nlohmann::ordered_json::array();
+  for (const QueueStats& q : s.queues)
+    j["queues"].push_back(
+        {{"name", q.name}, {"ready", q.ready}, {"leased", q.leased}, {"failed", q.failed}});
+  j["workers"] = nlohmann::ordered_json::array();
+  for (const WorkerStats& w : s.workers)
+    j["workers"].push_back({{"name", w.name},
+                            {"in_flight", w.in_flight},
+                            {"capacity", w.capacity},
+                            {"done", w.done},
+                            {"idle_ms", w.idle_ms},
+                            {"benched_ms", w.benched_ms}});
+  j["counters"] = nlohmann::ordered_json::object();
+  for (const auto& [k, v] : s.counters) j["counters"][std::string(k)] = v;
+  return j;
+}
+
+int Status_(const ServerFlags& f, bool json) {
+  Result<std::unique_ptr<Client>> c = Open(f, "taskq-status");
+  if (!c.ok()) return Fail(c.status());
+  Result<StatsOk> s = (*c)->Stats();
+  if (!s.ok()) return Fail(s.status());
+  if (json)
+    std::cout << StatsJson(*s).dump() << "\n";
+  else
+    std::cout << "master " << (*c)->server() << "\n" << StatusReport(*s);
+  return kExitOk;
+}
+
+// The terminal in a mode where a key press is read at once and not echoed;
+// restored when this goes away.
+class RawTerminal {
+ public:
+  RawTerminal() {
+    if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_) != 0) return;
+    termios raw = saved_;
+    raw.c_lflag &= ~(ICANON | ECHO);
+    raw.c_cc[VMIN] = 0;
+    raw.c_cc[VTIME] = 0;
+    active_ = tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0;
+  }
+  ~RawTerminal() {
+    if (active_) tcsetattr(STDIN_FILENO, TCSANOW, &saved_);
+  }
+  bool active() const { return active_; }
+
+ private:
+  termios saved_{};
+  bool active_ = false;
+};
+
+uint64_t Counter(const StatsOk& s, std::string_view name) {
+  for (const auto& [k, v] : s.counters)
+    if (k == name) return v;
+  return 0;
+}
+
+// Redraws the report every interval until Ctrl-C, q, or the master's
+// shutdown (exit 0). Without a terminal (a pipe, a log) it appends one report
+// per interval instead of redrawing.
+int Watch(const ServerFlags& f, double interval_s) {
+  Result<std::unique_ptr<Client>> c = Open(f, "taskq-watch");
+  if (!c.ok()) return Fail(c.status());
+  const bool tty = isatty(STDOUT_FILENO);
+  RawTerminal term;
+  std::optional<uint64_t> last_accepted;
+  auto last_at = std::chrono::steady_clock::now();
+  for (;;) {
+    Result<StatsOk> s = (*c)->Stats();
+    if (!s.ok()) {
+      if (tty) std::cout << "\n";
+      if (s.status().code() == Code::kInterrupted) return kExitOk;
+      if (s.status().code() == Code::kShutdown) {  // the end of what there was to watch
+        std::cout << "the master at " << (*c)->server() << " shut down\n";
+        return kExitOk;
+      }
+      return Fail(s.status());
+    }
+    const auto now = std::chrono::steady_clock::now();
+    const uint64_t accepted = Counter(*s, "accepted");
+    std::string rate;
+    if (last_accepted) {
+      const double secs = std::chrono::duration<double>(now - last_at).count();
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.0f tasks/s",
+                    secs > 0 ? static_cast<double>(accepted - *last_accepted) / secs : 0.0);
+      rate = buf;
+    }
+    last_accepted = accepted;
+    last_at = now;
+    const std::time_t wall = std::time(nullptr);
+    char clock[16];
+    std::strftime(clock, sizeof clock, "%H:%M:%S", std::localtime(&wall));
+    std::string screen = "taskq watch: master " + (*c)->server() + " at " + clock +
+                         (rate.empty() ? "" : ", " + rate) +
+                         (term.active() ? "   (q or Ctrl-C to quit)" : "   (Ctrl-C to quit)") +
+                         "\n" + StatusReport(*s);
+    if (tty) {
+      // Home, the report with each line's rest cleared, then the rest of
+      // the screen cleared: no flicker, no leftovers from a longer report.
+      std::string drawn = "\x1b[H";
+      for (std::size_t at = 0; at < screen.size();) {
+        const std::size_t nl = screen.find('\n', at);
+        drawn += screen.substr(at, nl - at) + "\x1b[K\n";
+        at = nl + 1;
+      }
+      std::cout << drawn << "\x1b[J" << std::flush;
+    } else {
+      std::cout << screen << "\n" << std::flush;
+    }
+    // Wait for the next round, a key or a signal.
+    pollfd fds[2] = {{SignalFd(), POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
+    const int nfds = term.active() ? 2 : 1;
+    const auto until = now + std::chrono::milliseconds(static_cast<long long>(interval_s * 1000));
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          until - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      if (poll(fds, nfds, static_cast<int>(left.count())) <= 0) continue;
+      if (fds[0].revents) return kExitOk;
+      if (nfds > 1 && fds[1].revents) {
+        char key = 0;
+        if (read(STDIN_FILENO, &key, 1) == 1 && (key == 'q' || key == 'Q')) return kExitOk;
+        if (fds[1].revents & (POLLHUP | POLLERR)) fds[1].events = 0;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace taskq
+
+int main(int argc, char** argv) {
+  using namespace taskq;
+  CLI::App app{kAbout};
+  app.footer(kFooter);
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("taskq ") + TASKQ_VERSION);
+
+  ServerFlags status_flags, watch_flags;
+  bool json = false;
+  CLI::App* status = app.add_subcommand(
+      "status", "one report of the master: queues, workers and counters");
+  status_flags.AddTo(status);
+  status->add_flag("--json", json,
+                   "one JSON object on stdout: queues, workers and counters as the protocol's "
+                   "stats reply has them");
+  status->footer(
+      "Examples:\n"
+      "  taskq status --server 192.168.1.10 --authkey-file key.txt\n"
+      "  taskq status --server 127.0.0.1:5000 --json | jq '.workers[].name'");
+
+  double interval_s = 1;
+  CLI::App* watch =
+      app.add_subcommand("watch", "the same report, redrawn in place every second; q quits");
+  watch_flags.AddTo(watch);
+  watch->add_option("--interval", interval_s, "seconds between redraws")
+      ->default_val(1)
+      ->check(CLI::Range(0.1, 3600.0));
+  watch->footer(
+      "Examples:\n"
+      "  taskq watch --server teacher-laptop --authkey-file key.txt\n"
+      "  taskq watch --server 127.0.0.1:5000 --interval 0.5 > log.txt   # a report per line group");
+
+  if (std::optional<int> code = ParseFlags(app, argc, argv, "taskq")) return *code;
+  InstallSignalPipe();
+  if (*status) return Status_(status_flags, json);
+  if (*watch) return Watch(watch_flags, interval_s);
+  return kExitUsage;
+}

@@ -1,0 +1,151 @@
+// The taskq command against a real master on 127.0.0.1: status (text and
+// JSON, agreeing with the protocol's stats), watch under a pseudo-terminal,
+// and its exit codes.
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "client/exit_codes.h"
+#include "tests/e2e_util.h"
+
+namespace taskq::testing {
+namespace {
+
+class CliTest : public E2eTest {
+ protected:
+  std::vector<std::string> Taskq(std::vector<std::string> args, int port) {
+    std::vector<std::string> argv = {TASKQ_CLI_BIN};
+    argv.insert(argv.end(), args.begin(), args.end());
+    if (port) argv.insert(argv.end(), {"--server", "127.0.0.1:" + std::to_string(port)});
+    return argv;
+  }
+  std::vector<std::string> Env() { return {"TASKQ_AUTHKEY=" + key_}; }
+};
+
+TEST_F(CliTest, StatusShowsQueuesAndWorkersAndItsJsonIsTheProtocolsStats) {
+  int port = 0;
+  auto master = StartMaster({"--serve"}, &port);
+  ASSERT_NE(port, 0);
+  auto worker = StartWorker(port, {"--name", "ana", "-j", "3"});
+  ASSERT_TRUE(master->WaitForLine("worker ana joined", kQuick, true));
+  auto client = Connect(port);
+  ASSERT_TRUE(client);
+  std::vector<TaskSpec> five(5, TaskSpec{"square", Value::Int(2), {}});
+  ASSERT_TRUE(client->Put("later", five).ok());  // nobody serves "later": they wait
+
+  std::string out, err;
+  ASSERT_EQ(RunToEnd(Taskq({"status"}, port), &out, &err, Env()), kExitOk) << err;
+  EXPECT_NE(out.find("ana: 0 in flight (runs 3 at once)"), std::string::npos) << out;
+  EXPECT_NE(out.find("later"), std::string::npos) << out;
+
+  ASSERT_EQ(RunToEnd(Taskq({"status", "--json"}, port), &out, &err, Env()), kExitOk) << err;
+  const nlohmann::json j = nlohmann::json::parse(out);  // pure JSON: throws otherwise
+  Result<StatsOk> stats = client->Stats();
+  ASSERT_TRUE(stats.ok()) << stats.status().message();
+  ASSERT_EQ(j["queues"].size(), stats->queues.size()) << out;
+  for (std::size_t i = 0; i < stats->queues.size(); ++i) {
+    EXPECT_EQ(j["queues"][i]["name"], std::string(stats->queues[i].name));
+    EXPECT_EQ(j["queues"][i]["ready"], stats->queues[i].ready);
+  }
+  bool later = false;
+  for (const auto& q : j["queues"]) later |= q["name"] == "later" && q["ready"] == 5;
+  EXPECT_TRUE(later) << out;
+  ASSERT_EQ(j["workers"].size(), 1u) << out;
+  EXPECT_EQ(j["workers"][0]["name"], "ana");
+  EXPECT_EQ(j["workers"][0]["capacity"], 3);
+  EXPECT_EQ(j["counters"]["put"], 5) << out;
+}
+
+TEST_F(CliTest, ExitCodesSayWhatWentWrong) {
+  int port = 0;
+  auto master = StartMaster({"--serve"}, &port);
+  ASSERT_NE(port, 0);
+  std::string out, err;
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(RunToEnd(Taskq({"status", "--authkey", "not-the-key"}, port), &out, &err),
+            kExitAuthFailed);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_NE(err.find("the authkey does not match"), std::string::npos) << err;
+
+  const int nobody = ReservePort();  // nothing listens there
+  ASSERT_NE(nobody, 0);
+  EXPECT_EQ(RunToEnd(Taskq({"status", "--connect-timeout", "1"}, nobody), &out, &err, Env()),
+            kExitUnavailable);
+  EXPECT_NE(err.find("no master answered at 127.0.0.1:" + std::to_string(nobody)),
+            std::string::npos)
+      << err;
+
+  EXPECT_EQ(RunToEnd(Taskq({"status", "--server", "bad host!"}, 0), &out, &err, Env()),
+            kExitUsage);
+  EXPECT_NE(err.find("bad host!"), std::string::npos) << err;
+  EXPECT_EQ(RunToEnd(Taskq({}, 0), &out, &err, Env()), kExitUsage);
+  EXPECT_NE(err.find("subcommand"), std::string::npos) << err;
+  EXPECT_EQ(RunToEnd(Taskq({"status"}, port), &out, &err, {"TASKQ_AUTHKEY="}), kExitUsage);
+  EXPECT_NE(err.find("authkey"), std::string::npos) << err;
+}
+
+// taskq watch in a terminal (a pseudo-terminal here): draws the report in
+// place, redraws it, and exits 0 on q.
+TEST_F(CliTest, WatchRedrawsInATerminalAndQuitsOnQ) {
+  int port = 0;
+  auto master = StartMaster({"--serve"}, &port);
+  ASSERT_NE(port, 0);
+  auto worker = StartWorker(port, {"--name", "ana"});
+  ASSERT_TRUE(master->WaitForLine("worker ana joined", kQuick, true));
+
+  std::vector<std::string> args = Taskq({"watch", "--interval", "0.2"}, port);
+  int pty = -1;
+  const pid_t pid = forkpty(&pty, nullptr, nullptr, nullptr);
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    setenv("TASKQ_AUTHKEY", key_.c_str(), 1);
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  std::string screen;
+  // Reads what watch draws until pred holds or the deadline passes.
+  auto read_until = [&](auto pred) {
+    const auto until = std::chrono::steady_clock::now() + kQuick;
+    while (!pred() && std::chrono::steady_clock::now() < until) {
+      pollfd p{pty, POLLIN, 0};
+      if (poll(&p, 1, 100) <= 0) continue;
+      char buf[4096];
+      const ssize_t n = read(pty, buf, sizeof buf);
+      if (n <= 0) break;
+      screen.append(buf, n);
+    }
+    return pred();
+  };
+  auto count = [&](const std::string& s) {
+    std::size_t n = 0;
+    for (std::size_t at = screen.find(s); at != std::string::npos; at = screen.find(s, at + 1)) ++n;
+    return n;
+  };
+  EXPECT_TRUE(read_until([&] { return count("ana:") >= 2; })) << screen;
+  EXPECT_GE(count("\x1b[H"), 2u) << "redrawn in place";
+  EXPECT_NE(screen.find("q or Ctrl-C to quit"), std::string::npos) << screen;
+  ASSERT_EQ(write(pty, "q", 1), 1);
+  int status = -1;
+  const bool ended = WaitUntil(
+      [&] { return waitpid(pid, &status, WNOHANG) == pid; }, kQuick);
+  if (!ended) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  close(pty);
+  ASSERT_TRUE(ended) << "watch did not exit on q";
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+}  // namespace
+}  // namespace taskq::testing

@@ -2,9 +2,12 @@
 //
 //   taskq status --server HOST [--json]   one report: queues, workers, counters
 //   taskq watch  --server HOST            the same, redrawn every second
+//   taskq failed --server HOST            the tasks that failed for good, and why
+//   taskq retry  --server HOST ID...|--all  runs them again
+//   taskq purge  --server HOST QUEUE --yes  empties a queue
 //
-// It is an ordinary client (hello role "client"): it uses only the protocol's
-// stats request, so it works against any master of this protocol version.
+// It is an ordinary client (hello role "client") of the protocol's stats,
+// peek, retry and purge requests (docs/PROTOCOL.md).
 #include <poll.h>
 #include <termios.h>
 #include <unistd.h>
@@ -30,7 +33,8 @@ namespace taskq {
 namespace {
 
 constexpr const char* kAbout =
-    "taskq: look at a running taskq master (task_master --serve, or one running a job).";
+    "taskq: look at a running taskq master (task_master --serve, or one running a job), and\n"
+    "deal with its failed tasks.";
 
 constexpr const char* kFooter =
     "The authkey comes from --authkey, else --authkey-file, else TASKQ_AUTHKEY; it must be\n"
@@ -38,7 +42,8 @@ constexpr const char* kFooter =
     "Examples:\n"
     "  taskq status --server 192.168.1.10 --authkey-file key.txt\n"
     "  taskq status --server teacher-laptop:5000 --json | jq '.queues'\n"
-    "  TASKQ_AUTHKEY=abc taskq watch --server 127.0.0.1:5000\n\n"
+    "  TASKQ_AUTHKEY=abc taskq watch --server 127.0.0.1:5000\n"
+    "  taskq failed --server 127.0.0.1:5000 && taskq retry --server 127.0.0.1:5000 --all\n\n"
     "Exit codes: 0 done, 1 error, 2 usage, 3 authentication failed (wrong authkey),\n"
     "4 the master could not be reached (or went away), 130 interrupted.";
 
@@ -228,6 +233,107 @@ int Watch(const ServerFlags& f, double interval_s) {
   }
 }
 
+// Every failure record waiting in "failed" (of queue, when given), oldest
+// first, page by page.
+Result<std::vector<Item>> FailureRecords(Client& c, const std::string& queue) {
+  std::vector<Item> out;
+  uint64_t after = 0;
+  for (;;) {
+    Result<std::vector<Item>> page = c.Peek("failed", after, 1000);
+    if (!page.ok()) return page.status();
+    if (page->empty()) return out;
+    after = page->back().id;
+    for (Item& it : *page) {
+      if (!queue.empty()) {
+        const nlohmann::json r = nlohmann::json::parse(PackedToJson(it.arg.packed()), nullptr, false);
+        if (!r.is_object() || r.value("queue", "") != queue) continue;
+      }
+      out.push_back(std::move(it));
+    }
+  }
+}
+
+std::string Shorten(std::string s, std::size_t max) {
+  if (s.size() > max) s = s.substr(0, max - 3) + "...";
+  return s;
+}
+
+int Failed(const ServerFlags& f, const std::string& queue, bool json) {
+  Result<std::unique_ptr<Client>> c = Open(f, "taskq-failed");
+  if (!c.ok()) return Fail(c.status());
+  Result<std::vector<Item>> records = FailureRecords(**c, queue);
+  if (!records.ok()) return Fail(records.status());
+  for (const Item& it : *records) {
+    nlohmann::ordered_json r = nlohmann::ordered_json::parse(PackedToJson(it.arg.packed()), nullptr, false);
+    if (!r.is_object()) continue;  // not a record the master made
+    if (json) {
+      nlohmann::ordered_json line = {{"id", it.id}};
+      line.update(r);
+      std::cout << line.dump() << "\n";
+      continue;
+    }
+    std::cout << it.id << ": task " << r.value("task", uint64_t{0}) << " ("
+              << r.value("kind", std::string()) << " "
+              << Shorten(r.contains("arg") ? r["arg"].dump() : "", 60) << ") in queue '"
+              << r.value("queue", std::string()) << "' failed after "
+              << r.value("attempts", uint64_t{0}) << " attempt(s) on "
+              << r.value("worker", std::string("?")) << ": "
+              << Shorten(r.value("error", std::string()), 200) << "\n";
+  }
+  if (!json)
+    std::cout << records->size() << " failed task(s)"
+              << (queue.empty() ? "" : " of queue '" + queue + "'")
+              << (records->empty() ? "" : "; run them again with: taskq retry --all") << "\n";
+  return kExitOk;
+}
+
+int RetryTasks(const ServerFlags& f, std::vector<uint64_t> ids, bool all, const std::string& queue) {
+  if (all == !ids.empty()) {
+    std::cerr << "taskq: retry: give the ids of failure records (taskq failed lists them), or --all\n";
+    return kExitUsage;
+  }
+  Result<std::unique_ptr<Client>> c = Open(f, "taskq-retry");
+  if (!c.ok()) return Fail(c.status());
+  if (all) {
+    Result<std::vector<Item>> records = FailureRecords(**c, queue);
+    if (!records.ok()) return Fail(records.status());
+    for (const Item& it : *records) ids.push_back(it.id);
+  }
+  Result<std::vector<std::pair<uint64_t, uint64_t>>> done = (*c)->Retry(ids);
+  if (!done.ok()) return Fail(done.status());
+  for (const auto& [record, task] : *done)
+    std::cout << "record " << record << ": runs again as task " << task << "\n";
+  std::cout << "retried " << done->size() << " failed task(s)\n";
+  if (done->size() == ids.size()) return kExitOk;
+  std::string missing;
+  for (uint64_t id : ids) {
+    bool found = false;
+    for (const auto& d : *done) found |= d.first == id;
+    if (!found) missing += (missing.empty() ? "" : ", ") + std::to_string(id);
+  }
+  std::cerr << "taskq: retry: not a failure record waiting in the master: " << Shorten(missing, 300)
+            << " (taskq failed lists them; a record is retried once)\n";
+  return kExitUsage;
+}
+
+int PurgeQueue(const ServerFlags& f, const std::string& queue, bool yes) {
+  Result<std::unique_ptr<Client>> c = Open(f, "taskq-purge");
+  if (!c.ok()) return Fail(c.status());
+  if (!yes) {
+    uint64_t waiting = 0;
+    if (Result<StatsOk> s = (*c)->Stats(); s.ok())
+      for (const QueueStats& q : s->queues)
+        if (q.name == queue) waiting = q.ready;
+    std::cerr << "taskq: purge removes the " << waiting << " entries waiting in queue '" << queue
+              << "' for good; add --yes to do it\n";
+    return kExitUsage;
+  }
+  Result<uint64_t> removed = (*c)->Purge(queue);
+  if (!removed.ok()) return Fail(removed.status());
+  std::cout << "removed " << *removed << " waiting entries from queue '" << queue << "'\n";
+  return kExitOk;
+}
+
 }  // namespace
 }  // namespace taskq
 
@@ -263,9 +369,51 @@ int main(int argc, char** argv) {
       "  taskq watch --server teacher-laptop --authkey-file key.txt\n"
       "  taskq watch --server 127.0.0.1:5000 --interval 0.5 > log.txt   # a report per line group");
 
+  ServerFlags failed_flags, retry_flags, purge_flags;
+  std::string failed_queue, retry_queue, purge_queue;
+  bool failed_json = false, retry_all = false, purge_yes = false;
+  std::vector<uint64_t> retry_ids;
+  CLI::App* failed = app.add_subcommand(
+      "failed", "the tasks that failed for good: their error, worker and attempts");
+  failed_flags.AddTo(failed);
+  failed->add_option("--queue", failed_queue, "only the failures of tasks of this queue");
+  failed->add_flag("--json", failed_json, "one JSON object per failure record (JSON lines)");
+  failed->footer(
+      "Each line starts with the record's id, which taskq retry takes. Records stay until\n"
+      "retried or purged (taskq purge failed --yes).\n\n"
+      "Examples:\n"
+      "  taskq failed --server 127.0.0.1:5000\n"
+      "  taskq failed --server teacher-laptop --queue tasks --json | jq -r .error");
+
+  CLI::App* retry = app.add_subcommand(
+      "retry", "runs failed tasks again: each becomes a new task, its outcome going where the "
+               "first one's went");
+  retry_flags.AddTo(retry);
+  retry->add_option("ids", retry_ids, "ids of failure records (the first column of taskq failed)");
+  retry->add_flag("--all", retry_all, "every failure record (of --queue, if given)");
+  retry->add_option("--queue", retry_queue, "with --all: only failures of tasks of this queue");
+  retry->footer(
+      "Exit codes: 0 all retried, 2 some id was not a failure record waiting in the master.\n\n"
+      "Examples:\n"
+      "  taskq retry --server 127.0.0.1:5000 --all\n"
+      "  taskq retry --server teacher-laptop 17 18");
+
+  CLI::App* purge = app.add_subcommand(
+      "purge", "removes every entry waiting in a queue (tasks or outcomes); leased ones stay");
+  purge_flags.AddTo(purge);
+  purge->add_option("queue", purge_queue, "the queue to empty")->required();
+  purge->add_flag("--yes", purge_yes, "really remove them (without it, says how many it would)");
+  purge->footer(
+      "Examples:\n"
+      "  taskq purge --server 127.0.0.1:5000 tasks --yes\n"
+      "  taskq purge --server 127.0.0.1:5000 failed --yes   # forget every failure record");
+
   if (std::optional<int> code = ParseFlags(app, argc, argv, "taskq")) return *code;
   InstallSignalPipe();
   if (*status) return Status_(status_flags, json);
   if (*watch) return Watch(watch_flags, interval_s);
+  if (*failed) return Failed(failed_flags, failed_queue, failed_json);
+  if (*retry) return RetryTasks(retry_flags, retry_ids, retry_all, retry_queue);
+  if (*purge) return PurgeQueue(purge_flags, purge_queue, purge_yes);
   return kExitUsage;
 }

@@ -221,6 +221,45 @@ Result<uint64_t> Client::Ack(const std::vector<uint64_t>& ids) {
   return acked;
 }
 
+Result<std::vector<Item>> Client::Peek(const std::string& queue, uint64_t after, uint32_t max) {
+  taskq::Peek req;
+  req.queue = queue;
+  req.after = after;
+  req.max = max;
+  Result<Message> m = Call(std::move(req), kReplySlack);
+  if (!m.ok()) return m.status();
+  const auto* items = std::get_if<Items>(&*m);
+  if (!items) return Unexpected(*m, "peek");
+  std::vector<Item> out;
+  out.reserve(items->items.size());
+  for (const Entry& e : items->items) out.push_back(Item::FromEntry(e));
+  return out;
+}
+
+Result<std::vector<std::pair<uint64_t, uint64_t>>> Client::Retry(const std::vector<uint64_t>& ids) {
+  std::vector<std::pair<uint64_t, uint64_t>> retried;
+  for (std::size_t i = 0; i < ids.size(); i += kMaxBatch) {
+    taskq::Retry req;
+    req.ids.assign(ids.begin() + i, ids.begin() + std::min(ids.size(), i + kMaxBatch));
+    Result<Message> m = Call(std::move(req), kReplySlack);
+    if (!m.ok()) return m.status();
+    const auto* ok = std::get_if<RetryOk>(&*m);
+    if (!ok) return Unexpected(*m, "retry");
+    retried.insert(retried.end(), ok->retried.begin(), ok->retried.end());
+  }
+  return retried;
+}
+
+Result<uint64_t> Client::Purge(const std::string& queue) {
+  taskq::Purge req;
+  req.queue = queue;
+  Result<Message> m = Call(std::move(req), kReplySlack);
+  if (!m.ok()) return m.status();
+  const auto* ok = std::get_if<PurgeOk>(&*m);
+  if (!ok) return Unexpected(*m, "purge");
+  return ok->removed;
+}
+
 Result<StatsOk> Client::Stats() {
   Result<Message> m = Call(taskq::Stats{}, kReplySlack);
   if (!m.ok()) return m.status();

@@ -134,6 +134,18 @@ class Client {
   // kMaxBatch ids per message; returns once the master has recorded the
   // removal (in its journal, if it has one).
   Result<uint64_t> Ack(const std::vector<uint64_t>& ids);
+  // Copies of up to max entries waiting in queue (tasks, or outcomes in a
+  // reply queue), lowest id first, ids above after; nothing changes. Empty
+  // when there are no more. Walks the queue in the master: for looking, not
+  // for taking work.
+  Result<std::vector<Item>> Peek(const std::string& queue, uint64_t after = 0, uint32_t max = 100);
+  // Runs again the tasks of these failure records (ids of entries in the
+  // "failed" queue): each becomes a new task in its old queue, its outcome
+  // going to its old reply queue, and the record goes. Returns (record id,
+  // new task id) for each one retried; other ids are skipped.
+  Result<std::vector<std::pair<uint64_t, uint64_t>>> Retry(const std::vector<uint64_t>& ids);
+  // Removes every entry waiting in queue (leased ones stay); returns how many.
+  Result<uint64_t> Purge(const std::string& queue);
   // Queue sizes, connected workers and counters. The result borrows from
   // this client: use it before the next call.
   Result<StatsOk> Stats();

@@ -15,7 +15,6 @@ constexpr std::size_t kMaxWaitersPerPeer = 64;
 constexpr int kMaxPendingPutsPerPeer = 4;
 // An items reply stops growing at this size; one entry (at most two values
 // of kMaxValueBytes) always fits, so a reply never exceeds kMaxMessageBytes.
-constexpr std::size_t kMaxReplyBytes = kMaxMessageBytes / 2;
 constexpr std::string_view kNil = "\xc0";
 // Most retried tasks one get steps over (Broker::Avoids), so a queue full of
 // one worker's failures cannot make its get walk the whole queue.
@@ -103,6 +102,9 @@ void Broker::Handle(std::string_view routing_id, std::string_view bytes, TimePoi
   if (auto* release = std::get_if<taskq::Release>(&*m)) return OnRelease(peer, release->ids);
   if (auto* cancel = std::get_if<Cancel>(&*m)) return OnCancel(peer, *cancel);
   if (auto* ack = std::get_if<Ack>(&*m)) return OnAck(peer, *ack);
+  if (auto* peek = std::get_if<Peek>(&*m)) return OnPeek(peer, *peek);
+  if (auto* retry = std::get_if<Retry>(&*m)) return OnRetry(peer, *retry);
+  if (auto* purge = std::get_if<Purge>(&*m)) return OnPurge(peer, *purge);
   if (std::holds_alternative<Ping>(*m)) return;
   SendError(peer, RidOf(*m), kErrUnknownOp,
             "'" + std::string(OpName(*m)) + "' is sent by the master, not to it");
@@ -222,6 +224,8 @@ void Broker::AddTasks(uint32_t peer, const Put& m, uint32_t queue, uint32_t repl
 // not say what they run might run anything; with no worker connected yet,
 // there is nothing to say.
 void Broker::WarnIfNobodyRuns(uint32_t queue, std::vector<std::string_view> kinds) {
+  // Failure records are for people (taskq failed), not for workers.
+  if (queues_.QueueName(queue) == kFailedQueue) return;
   bool any_worker = false;
   for (const Peer& p : peers_) {
     if (!p.live || !p.worker) continue;
@@ -386,20 +390,7 @@ bool Broker::Serve(uint32_t peer, uint64_t rid, uint32_t queue, uint32_t max, bo
   reply.rid = rid;
   reply.queue = queues_.QueueName(queue);
   reply.items.resize(d.ids.size());
-  for (std::size_t i = 0; i < d.ids.size(); ++i) {
-    const Slot* s = slots[i];
-    Entry& e = reply.items[i];
-    e.id = d.ids[i];
-    e.kind = queues_.KindName(s->kind);
-    e.arg = s->arg.view();
-    e.attempt = s->attempt;
-    if (const StoredOutcome* o = queues_.OutcomeOf(*s)) {
-      e.has_outcome = true;
-      e.outcome =
-          Outcome{o->ok, o->ok ? std::string_view(o->data) : std::string_view(),
-                  o->ok ? std::string_view() : std::string_view(o->data), o->worker, o->elapsed_us};
-    }
-  }
+  for (std::size_t i = 0; i < d.ids.size(); ++i) reply.items[i] = EntryOf(d.ids[i], *slots[i]);
   if (log_) {
     if (!leased.empty()) log_->Lease(leased);
     if (!taken.empty()) log_->Take(taken);
@@ -409,6 +400,21 @@ bool Broker::Serve(uint32_t peer, uint64_t rid, uint32_t queue, uint32_t max, bo
   EncodeTo(reply, &out.bytes);
   outbox_.push_back(std::move(out));
   return true;
+}
+
+Entry Broker::EntryOf(uint64_t id, const Slot& s) const {
+  Entry e;
+  e.id = id;
+  e.kind = queues_.KindName(s.kind);
+  e.arg = s.arg.view();
+  e.attempt = s.attempt;
+  if (const StoredOutcome* o = queues_.OutcomeOf(s)) {
+    e.has_outcome = true;
+    e.outcome =
+        Outcome{o->ok, o->ok ? std::string_view(o->data) : std::string_view(),
+                o->ok ? std::string_view() : std::string_view(o->data), o->worker, o->elapsed_us};
+  }
+  return e;
 }
 
 // Parked gets are served oldest first, each with a fair share of what is
@@ -506,7 +512,7 @@ void Broker::RecordFailure(uint64_t id, const Slot& s, const StoredOutcome& o) {
   if (!q.ok() || !kind.ok()) return;  // the name tables are full: the outcome still goes out
   std::string record;
   MsgpackWriter w(&record);
-  w.Map(7)
+  w.Map(8)
       .Key("task")
       .Uint(id)
       .Key("queue")
@@ -523,6 +529,7 @@ void Broker::RecordFailure(uint64_t id, const Slot& s, const StoredOutcome& o) {
     w.Str("(too large or too deep to copy here: see task " + std::to_string(id) + ")");
   }
   w.Key("error").Str(o.data).Key("attempts").Uint(s.attempt).Key("worker").Str(o.worker);
+  w.Key("reply_to").Str(queues_.QueueName(s.reply_to));
   const uint64_t rec = queues_.Add(*q, *q, *kind, record);
   if (log_)
     log_->Entry(rec, kFailedQueue, kFailedQueue, kFailedQueue, *queues_.Find(rec), 0, nullptr);

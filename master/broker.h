@@ -27,6 +27,7 @@
 #include "master/lease_table.h"
 #include "master/queue_set.h"
 #include "master/state_log.h"
+#include "proto/limits.h"
 #include "proto/message.h"
 
 namespace taskq {
@@ -76,6 +77,9 @@ class Transport {
 
 // The queue that keeps a record of every task that failed for good.
 inline constexpr std::string_view kFailedQueue = "failed";
+// Most bytes of entries in one items reply: half a message, so the envelope
+// and the largest entry always fit.
+inline constexpr std::size_t kMaxReplyBytes = kMaxMessageBytes / 2;
 
 class Broker {
  public:
@@ -217,6 +221,10 @@ class Broker {
   void OnRelease(uint32_t peer, const std::vector<uint64_t>& ids);
   void OnCancel(uint32_t peer, const Cancel& m);
   void OnAck(uint32_t peer, const Ack& m);
+  // Admin requests (broker_admin.cc).
+  void OnPeek(uint32_t peer, const Peek& m);
+  void OnRetry(uint32_t peer, const Retry& m);
+  void OnPurge(uint32_t peer, const Purge& m);
 
   // Entries.
   void AddTasks(uint32_t peer, const Put& m, uint32_t queue, uint32_t reply,
@@ -225,6 +233,8 @@ class Broker {
   bool Serve(uint32_t peer, uint64_t rid, uint32_t queue, uint32_t max, bool lease,
              const std::vector<uint16_t>& kinds);
   void ServeWaiters(uint32_t queue);
+  // The entry a reply carries for slot s (borrows from it).
+  Entry EntryOf(uint64_t id, const Slot& s) const;
   void AcceptResult(uint32_t peer, const TaskResult& r, std::vector<uint32_t>* touched);
   void Fail(uint64_t id, std::string error, std::string_view worker, uint64_t elapsed_us,
             std::vector<uint32_t>* touched);

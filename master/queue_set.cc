@@ -160,6 +160,31 @@ void QueueSet::Free(uint64_t id) {
   table_.Free(id);
 }
 
+std::vector<uint64_t> QueueSet::WaitingIds(uint32_t q, uint64_t after, std::size_t max) {
+  std::vector<uint64_t> ids;
+  for (const Lane& l : queues_[q].lanes) {
+    for (uint64_t id : l.ids) {
+      if (id <= after) continue;
+      const Slot* s = table_.Find(id);
+      // Stale ids (see Pop), and an id standing twice in a lane, are skipped.
+      if (s && s->queue == q && (s->state == SlotState::kReady || s->state == SlotState::kDone))
+        ids.push_back(id);
+    }
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  if (ids.size() > max) ids.resize(max);
+  return ids;
+}
+
+std::vector<uint64_t> QueueSet::FreeWaiting(uint32_t q) {
+  std::vector<uint64_t> ids = WaitingIds(q, 0, SIZE_MAX);
+  for (uint64_t id : ids) Free(id);
+  // Every id left in the lanes is stale now: leased entries are not there.
+  for (Lane& l : queues_[q].lanes) l.ids.clear();
+  return ids;
+}
+
 std::vector<std::string_view> QueueSet::WaitingTaskKinds(uint32_t q) {
   std::vector<std::string_view> out;
   for (Lane& l : queues_[q].lanes) {

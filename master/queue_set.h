@@ -73,6 +73,12 @@ class QueueSet {
   void MarkDone(uint64_t id, StoredOutcome outcome);
   // Frees an entry in any state for good, keeping the counts right.
   void Free(uint64_t id);
+  // Ids of up to max entries waiting in q (ready tasks and done outcomes)
+  // above after, lowest first. Walks q's lanes: for admin requests, not the
+  // hot path.
+  std::vector<uint64_t> WaitingIds(uint32_t q, uint64_t after, std::size_t max);
+  // Frees every entry waiting in q (leased ones stay) and returns their ids.
+  std::vector<uint64_t> FreeWaiting(uint32_t q);
   // Kinds of the tasks (not outcomes) waiting in q.
   std::vector<std::string_view> WaitingTaskKinds(uint32_t q);
   // Counts a task that was given up on.

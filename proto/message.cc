@@ -222,6 +222,31 @@ struct Encoder {
         .Key("unknown")
         .Uint(m.unknown);
   }
+  void operator()(const Peek& m) {
+    Op(4, "peek")
+        .Key("rid")
+        .Uint(m.rid)
+        .Key("queue")
+        .Str(m.queue)
+        .Key("after")
+        .Uint(m.after)
+        .Key("max")
+        .Uint(m.max);
+  }
+  void operator()(const Retry& m) {
+    Op(2, "retry").Key("rid").Uint(m.rid).Key("ids");
+    Ids(m.ids);
+  }
+  void operator()(const RetryOk& m) {
+    Op(3, "retry_ok").Key("rid").Uint(m.rid).Key("retried").Array(
+        static_cast<uint32_t>(m.retried.size()));
+    for (const auto& [record, task] : m.retried) w.Array(2).Uint(record).Uint(task);
+    w.Key("skipped").Uint(m.skipped);
+  }
+  void operator()(const Purge& m) { Op(2, "purge").Key("rid").Uint(m.rid).Key("queue").Str(m.queue); }
+  void operator()(const PurgeOk& m) {
+    Op(2, "purge_ok").Key("rid").Uint(m.rid).Key("removed").Uint(m.removed);
+  }
   void Ids(const std::vector<uint64_t>& ids) {
     w.Array(static_cast<uint32_t>(ids.size()));
     for (uint64_t id : ids) w.Uint(id);
@@ -689,6 +714,39 @@ Status DecodeBody(const Envelope& f, AckOk* m) {
   return f.Uint("unknown", &m->unknown);
 }
 
+Status DecodeBody(const Envelope& f, Peek* m) {
+  TASKQ_TRY(f.Uint("rid", &m->rid));
+  TASKQ_TRY(f.Str("queue", &m->queue, true));
+  TASKQ_TRY(f.Uint("after", &m->after));
+  return f.Uint32("max", &m->max);
+}
+Status DecodeBody(const Envelope& f, Retry* m) {
+  TASKQ_TRY(f.Uint("rid", &m->rid));
+  return DecodeIds(f, "ids", &m->ids);
+}
+Status DecodeBody(const Envelope& f, RetryOk* m) {
+  TASKQ_TRY(f.Uint("rid", &m->rid));
+  MsgpackReader r;
+  uint32_t n;
+  TASKQ_TRY(f.Array("retried", &r, &n, kMaxBatch, false));
+  m->retried.resize(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    uint32_t two;
+    if (!r.ReadArrayHeader(&two) || two != 2 || !r.ReadUint(&m->retried[i].first) ||
+        !r.ReadUint(&m->retried[i].second))
+      return Bad("field 'retried' must be an array of [record id, task id] pairs");
+  }
+  return f.Uint("skipped", &m->skipped);
+}
+Status DecodeBody(const Envelope& f, Purge* m) {
+  TASKQ_TRY(f.Uint("rid", &m->rid));
+  return f.Str("queue", &m->queue, true);
+}
+Status DecodeBody(const Envelope& f, PurgeOk* m) {
+  TASKQ_TRY(f.Uint("rid", &m->rid));
+  return f.Uint("removed", &m->removed);
+}
+
 template <typename T>
 Result<Message> DecodeAs(const Envelope& f) {
   T m;
@@ -713,6 +771,9 @@ constexpr OpEntry kOps[] = {
     {"shutdown", DecodeAs<Shutdown>}, {"goodbye", DecodeAs<Goodbye>},
     {"release", DecodeAs<Release>},   {"cancel", DecodeAs<Cancel>},
     {"ack", DecodeAs<Ack>},           {"ack_ok", DecodeAs<AckOk>},
+    {"peek", DecodeAs<Peek>},         {"retry", DecodeAs<Retry>},
+    {"retry_ok", DecodeAs<RetryOk>},  {"purge", DecodeAs<Purge>},
+    {"purge_ok", DecodeAs<PurgeOk>},
 };
 static_assert(std::size(kOps) == std::variant_size_v<Message>);
 

@@ -213,9 +213,44 @@ struct AckOk {  // master -> peer, when ack.rid != 0
   uint64_t unknown = 0;  // ids not leased to this connection as outcomes: nothing done
 };
 
+// peer -> master: copies of a queue's waiting entries (tasks and outcomes
+// that a get could take now), lowest id first, ids above after; answered by
+// items. Nothing changes: no lease, no attempt, not counted as delivered.
+struct Peek {
+  uint64_t rid = 0;
+  std::string_view queue;
+  uint64_t after = 0;
+  uint32_t max = 100;
+};
+
+// peer -> master: failure records (entries of the "failed" queue) whose
+// tasks are to run again, each as a new task; the record goes.
+struct Retry {
+  uint64_t rid = 0;
+  std::vector<uint64_t> ids;
+};
+
+struct RetryOk {  // master -> peer
+  uint64_t rid = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> retried;  // (record id, new task id)
+  uint64_t skipped = 0;  // ids that are not a waiting failure record, or name no task to rerun
+};
+
+// peer -> master: removes every waiting entry of a queue (leased ones stay).
+struct Purge {
+  uint64_t rid = 0;
+  std::string_view queue;
+};
+
+struct PurgeOk {  // master -> peer
+  uint64_t rid = 0;
+  uint64_t removed = 0;
+};
+
 using Message =
     std::variant<Hello, Welcome, Put, PutOk, Get, Items, ResultMsg, ResultOk, Stats, StatsOk, Ping,
-                 ErrorMsg, Shutdown, Goodbye, Release, Cancel, Ack, AckOk>;
+                 ErrorMsg, Shutdown, Goodbye, Release, Cancel, Ack, AckOk, Peek, Retry, RetryOk,
+                 Purge, PurgeOk>;
 
 // Error codes carried by ErrorMsg::code (docs/PROTOCOL.md, "Errors").
 inline constexpr std::string_view kErrBadMessage = "bad_message";

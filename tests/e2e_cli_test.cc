@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -145,6 +146,99 @@ TEST_F(CliTest, WatchRedrawsInATerminalAndQuitsOnQ) {
   close(pty);
   ASSERT_TRUE(ended) << "watch did not exit on q";
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+}
+
+// The classroom's failure drill: tasks fail on a broken worker, taskq failed
+// says why, the worker is fixed, taskq retry runs them again, and their new
+// outcomes reach the producer's reply queue.
+TEST_F(CliTest, FailedTasksAreListedRetriedAndThenSucceed) {
+  int port = 0;
+  auto master = StartMaster({"--serve", "--max-attempts", "1"}, &port);
+  ASSERT_NE(port, 0);
+  auto client = Connect(port);
+  ASSERT_TRUE(client);
+  std::vector<TaskSpec> two = {TaskSpec{"flaky", Value::Str("a"), {}},
+                               TaskSpec{"flaky", Value::Str("b"), {}}};
+  ASSERT_TRUE(client->Put("tasks", two, "mine").ok());
+  auto broken = StartWorker(port, {"--kind", "flaky", "--exec", "sh", "-c", "echo nope >&2; exit 3"});
+  auto failed_count = [&] {
+    Result<StatsOk> s = client->Stats();
+    if (!s.ok()) return uint64_t{0};
+    for (const QueueStats& q : s->queues)
+      if (q.name == "failed") return q.ready;
+    return uint64_t{0};
+  };
+  ASSERT_TRUE(WaitUntil([&] { return failed_count() == 2; }, kQuick));
+  broken->Signal(SIGTERM);
+  ASSERT_TRUE(broken->Wait(kQuick));
+
+  std::string out, err;
+  ASSERT_EQ(RunToEnd(Taskq({"failed"}, port), &out, &err, Env()), kExitOk) << err;
+  EXPECT_NE(out.find("(flaky \"a\") in queue 'tasks' failed after 1 attempt(s)"), std::string::npos)
+      << out;
+  EXPECT_NE(out.find("the command exited with code 3: nope"), std::string::npos) << out;
+  EXPECT_NE(out.find("2 failed task(s)"), std::string::npos) << out;
+  ASSERT_EQ(RunToEnd(Taskq({"failed", "--json"}, port), &out, &err, Env()), kExitOk) << err;
+  std::vector<uint64_t> records;
+  for (std::size_t at = 0, nl; (nl = out.find('\n', at)) != std::string::npos; at = nl + 1) {
+    const nlohmann::json r = nlohmann::json::parse(out.substr(at, nl - at));
+    EXPECT_EQ(r["reply_to"], "mine");
+    records.push_back(r["id"]);
+  }
+  ASSERT_EQ(records.size(), 2u) << out;
+  ASSERT_EQ(RunToEnd(Taskq({"failed", "--queue", "other"}, port), &out, &err, Env()), kExitOk);
+  EXPECT_NE(out.find("0 failed task(s) of queue 'other'"), std::string::npos) << out;
+
+  auto fixed = StartWorker(port, {"--kind", "flaky", "--exec", "echo", "fixed {}"});
+  ASSERT_EQ(RunToEnd(Taskq({"retry", "--all"}, port), &out, &err, Env()), kExitOk) << err;
+  EXPECT_NE(out.find("retried 2 failed task(s)"), std::string::npos) << out;
+  std::map<std::string, int> fixed_values;
+  int failures = 0;
+  for (int got = 0; got < 4;) {
+    Result<std::vector<Item>> items = client->Get("mine", 4, kQuick);
+    ASSERT_TRUE(items.ok()) << items.status().message();
+    for (const Item& it : *items) {
+      ++got;
+      if (!it.outcome->ok) {
+        ++failures;
+        continue;
+      }
+      ++fixed_values[std::string(it.outcome->value.AsStr().value_or(""))];
+    }
+  }
+  EXPECT_EQ(failures, 2) << "the first outcomes stay what they were";
+  EXPECT_EQ(fixed_values, (std::map<std::string, int>{{"fixed a", 1}, {"fixed b", 1}}));
+  EXPECT_EQ(failed_count(), 0u);
+  EXPECT_EQ(RunToEnd(Taskq({"retry", std::to_string(records[0])}, port), &out, &err, Env()),
+            kExitUsage);
+  EXPECT_NE(err.find("not a failure record waiting in the master: " + std::to_string(records[0])),
+            std::string::npos)
+      << err;
+  EXPECT_EQ(RunToEnd(Taskq({"retry"}, port), &out, &err, Env()), kExitUsage);
+  EXPECT_NE(err.find("or --all"), std::string::npos) << err;
+}
+
+TEST_F(CliTest, PurgeAsksForYesThenEmptiesTheQueue) {
+  int port = 0;
+  auto master = StartMaster({"--serve"}, &port);
+  ASSERT_NE(port, 0);
+  auto client = Connect(port);
+  ASSERT_TRUE(client);
+  std::vector<TaskSpec> three(3, TaskSpec{"square", Value::Int(2), {}});
+  ASSERT_TRUE(client->Put("later", three).ok());
+  std::string out, err;
+  EXPECT_EQ(RunToEnd(Taskq({"purge", "later"}, port), &out, &err, Env()), kExitUsage);
+  EXPECT_NE(err.find("removes the 3 entries waiting in queue 'later' for good; add --yes"),
+            std::string::npos)
+      << err;
+  Result<uint64_t> size = client->GetQueue("later").Size();
+  ASSERT_TRUE(size.ok());
+  EXPECT_EQ(*size, 3u) << "nothing removed without --yes";
+  ASSERT_EQ(RunToEnd(Taskq({"purge", "later", "--yes"}, port), &out, &err, Env()), kExitOk) << err;
+  EXPECT_NE(out.find("removed 3 waiting entries from queue 'later'"), std::string::npos) << out;
+  size = client->GetQueue("later").Size();
+  ASSERT_TRUE(size.ok());
+  EXPECT_EQ(*size, 0u);
 }
 
 }  // namespace

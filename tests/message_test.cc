@@ -1,5 +1,6 @@
 #include "proto/message.h"
 
+#include <cstdio>
 #include <gtest/gtest.h>
 
 #include "proto/limits.h"
@@ -67,7 +68,12 @@ std::vector<Message> OneOfEach() {
           Release{{4, 5}},
           Cancel{6},
           Ack{8, {9, 10}},
-          AckOk{8, 1, 1}};
+          AckOk{8, 1, 1},
+          Peek{9, "failed", 12, 50},
+          Retry{10, {13, 14}},
+          RetryOk{10, {{13, 200}}, 1},
+          Purge{11, "tasks"},
+          PurgeOk{11, 7}};
 }
 
 TEST(Message, EveryMessageRoundTrips) {
@@ -335,4 +341,29 @@ TEST(Message, BatchesAreLimited) {
 }
 
 }  // namespace
+// The bytes docs/PROTOCOL.md section 9 shows for the admin requests.
+TEST(Message, AdminRequestsEncodeAsTheProtocolShows) {
+  auto hex = [](const std::string& bytes) {
+    std::string out;
+    char b[4];
+    for (unsigned char c : bytes) {
+      std::snprintf(b, sizeof b, out.empty() ? "%02x" : " %02x", c);
+      out += b;
+    }
+    return out;
+  };
+  EXPECT_EQ(hex(Encode(Peek{9, "failed", 0, 100})),
+            "85 a2 6f 70 a4 70 65 65 6b a3 72 69 64 09 a5 71 75 65 75 65 a6 66 61 69 6c 65 64 a5 "
+            "61 66 74 65 72 00 a3 6d 61 78 64");
+  EXPECT_EQ(hex(Encode(Retry{10, {4}})),
+            "83 a2 6f 70 a5 72 65 74 72 79 a3 72 69 64 0a a3 69 64 73 91 04");
+  EXPECT_EQ(hex(Encode(RetryOk{10, {{4, 5}}, 0})),
+            "84 a2 6f 70 a8 72 65 74 72 79 5f 6f 6b a3 72 69 64 0a a7 72 65 74 72 69 65 64 91 92 "
+            "04 05 a7 73 6b 69 70 70 65 64 00");
+  EXPECT_EQ(hex(Encode(Purge{11, "tasks"})),
+            "83 a2 6f 70 a5 70 75 72 67 65 a3 72 69 64 0b a5 71 75 65 75 65 a5 74 61 73 6b 73");
+  EXPECT_EQ(hex(Encode(PurgeOk{11, 2})),
+            "83 a2 6f 70 a8 70 75 72 67 65 5f 6f 6b a3 72 69 64 0b a7 72 65 6d 6f 76 65 64 02");
+}
+
 }  // namespace taskq

@@ -8,6 +8,7 @@
 
 Thread: a Client is used by one thread at a time.
 """
+import itertools
 import time
 from typing import Any, NamedTuple, Optional
 
@@ -98,27 +99,38 @@ class Queue:
     def put_many(self, tasks, *, reply_to="results", time_limit=0.0, wait=0.0) -> range:
         """Appends (kind, arg) pairs, in as few messages as fit; returns their
         ids (consecutive within one message)."""
-        opts = {"timeout_ms": int(time_limit * 1000)} if time_limit else None
-        first = last = None
-        batch, size = [], 0
-        for kind, arg in tasks:
-            item = [kind, arg] if opts is None else [kind, arg, opts]
-            n = codec.value_size(arg) + len(kind) + 16
-            if batch and (len(batch) == codec.MAX_BATCH or size + n > codec.MAX_MESSAGE // 2):
-                ids = self._put(batch, reply_to, wait)
-                first, last = first if first is not None else ids.start, ids.stop
-                batch, size = [], 0
-            batch.append(item)
-            size += n
-        if batch or first is None:
-            ids = self._put(batch, reply_to, wait)
-            first, last = first if first is not None else ids.start, ids.stop
-        return range(first, last)
+        it, ids = iter(tasks), None
+        while True:
+            chunk = list(itertools.islice(it, codec.MAX_BATCH))
+            if not chunk and ids is not None:
+                return ids
+            if time_limit:
+                opts = {"timeout_ms": int(time_limit * 1000)}
+                chunk = [(kind, arg, opts) for kind, arg in chunk]
+            for part in self._put_chunk(chunk, reply_to, wait):
+                ids = part if ids is None else range(ids.start, part.stop)
+            if not chunk:
+                return ids
 
-    def _put(self, items, reply_to, wait) -> range:
-        r = self._client.call({"op": "put", "queue": self.name, "reply_to": reply_to,
-                               "timeout_ms": int(wait * 1000), "items": items}, wait)
-        return range(r["first_id"], r["first_id"] + r["count"])
+    def _put_chunk(self, chunk, reply_to, wait):
+        """Puts (kind, arg[, opts]) tuples (msgpack packs them as arrays); the
+        items are encoded once, into the message, halved while too large."""
+        items = codec.encode(chunk)
+        if len(items) > codec.MAX_MESSAGE // 2 and len(chunk) > 1:
+            half = len(chunk) // 2
+            return self._put_chunk(chunk[:half], reply_to, wait) + \
+                self._put_chunk(chunk[half:], reply_to, wait)
+        if len(items) > codec.MAX_VALUE + 1024:
+            raise ValueError(f"a task argument of about {len(items)} bytes encoded is over the "
+                             f"limit of {codec.MAX_VALUE} (16 MiB): pass a reference instead")
+        fields = {"op": "put", "queue": self.name, "reply_to": reply_to,
+                  "timeout_ms": int(wait * 1000)}
+
+        def build(rid):
+            head = dict(fields, rid=rid)
+            return codec.map_with_raw_field(head, "items", items)
+        r = self._client.call(fields, wait, build=build)
+        return [range(r["first_id"], r["first_id"] + r["count"])]
 
     def get(self, block=True, timeout=None, *, kinds=()) -> Item:
         """Takes one entry for good, like queue.Queue.get; raises queue.Empty
@@ -209,13 +221,17 @@ class Client:
 
     # --- requests -----------------------------------------------------------
 
-    def call(self, msg: dict, wait_s: float = 0.0) -> dict:
+    def call(self, msg: dict, wait_s: float = 0.0, build=None) -> dict:
         """Sends a request with a fresh rid and returns the reply with that
         rid. If the master forgot this client (it restarted), says hello
-        again and resends once; a result only if the epoch is the same."""
+        again and resends once; a result only if the epoch is the same.
+        build(rid), if given, makes the message's bytes instead of msg."""
         for attempt in range(2):
             msg["rid"] = rid = self.session.next_rid()
-            self.session.send(msg)
+            if build is None:
+                self.session.send(msg)
+            else:
+                self.session.send_raw(build(rid))
             reply = self._await(rid, wait_s + _REPLY_SLACK_S)
             if reply["op"] != "error":
                 return reply

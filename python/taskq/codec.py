@@ -28,6 +28,17 @@ def encode(msg) -> bytes:
                         "use None, bool, int, float, str, bytes, list, tuple or dict") from None
 
 
+def map_with_raw_field(fields: dict, key: str, encoded: bytes) -> bytes:
+    """A message of fields plus key, whose value is already encoded: a large
+    batch is encoded once, not once to measure and again to send."""
+    packer = msgpack.Packer(use_bin_type=True, unicode_errors=_ERRORS)
+    out = [packer.pack_map_header(len(fields) + 1)]
+    for k, v in fields.items():
+        out += (packer.pack(k), packer.pack(v))
+    out += (packer.pack(key), encoded)
+    return b"".join(out)
+
+
 def value_size(value) -> int:
     """Encoded size of one task argument or result value."""
     return len(encode(value))

@@ -131,6 +131,9 @@ class Session:
     def send(self, msg: dict):
         self.sock.send(codec.encode(msg), copy=False)
 
+    def send_raw(self, frame: bytes):
+        self.sock.send(frame, copy=False)
+
     def poll(self, timeout_s, fds=()):
         """Waits up to timeout_s for the socket or one of fds; returns
         (socket readable, readable fds). Raises AuthenticationError when the

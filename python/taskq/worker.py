@@ -46,6 +46,7 @@ from .session import Session
 
 EXIT_OK, EXIT_ERROR, EXIT_AUTH, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 0, 1, 3, 4, 130
 _MAX_WINDOW = 8192
+_RESULT_BYTES = codec.MAX_MESSAGE // 2  # most bytes of values in one result message
 _GET_TIMEOUT_MS = 5000
 
 
@@ -69,9 +70,11 @@ _SMALL = (int, float, bool, type(None))
 
 
 def run_chunk(handlers, chunk):
-    """Runs tasks [(id, kind, arg)]; returns their results (PROTOCOL 6.3)."""
-    out = []
-    for tid, kind, arg in chunk:
+    """Runs entries [id, kind, arg, attempt]; returns (their results
+    (PROTOCOL 6.3), total microseconds, bytes of the results' larger values)."""
+    out, big, first = [], 0, time.perf_counter()
+    for e in chunk:
+        tid, kind, arg = e[0], e[1], e[2]
         start = time.perf_counter()
         fn = handlers.get(kind)
         try:
@@ -80,17 +83,27 @@ def run_chunk(handlers, chunk):
                                  worker_fault=True)
             value = fn(arg)
             us = int((time.perf_counter() - start) * 1e6)
-            if not isinstance(value, _SMALL) and codec.value_size(value) > codec.MAX_VALUE:
-                raise TaskFailed("the result is larger than 16 MiB encoded", retry=False)
+            if not isinstance(value, _SMALL):
+                n = codec.value_size(value)
+                if n > codec.MAX_VALUE:
+                    raise TaskFailed(f"the result is {n} bytes encoded, over the limit of "
+                                     f"{codec.MAX_VALUE} (16 MiB)", retry=False)
+                big += n
             out.append([tid, True, value, us])
         except Exception as e:  # the task's failure, not the worker's
             us = int((time.perf_counter() - start) * 1e6)
             retry = getattr(e, "retry", True)
             r = [tid, False, _error_text(e), us, bool(retry)]
+            big += len(r[2])
             if getattr(e, "worker_fault", False):
                 r.append(True)
             out.append(r)
-    return out
+    return out, (time.perf_counter() - first) * 1e6, big
+
+
+def _approx_bytes(result) -> int:
+    v = result[2]
+    return 16 if isinstance(v, _SMALL) else codec.value_size(v)
 
 
 _child_handlers = {}
@@ -181,11 +194,13 @@ class _Loop:
         else:
             self.pool = cf.ThreadPoolExecutor(w.jobs, thread_name_prefix="taskq-job")
             self.submit = lambda chunk: self.pool.submit(run_chunk, w.handlers, chunk)
-        self.finished = collections.deque()  # (epoch, results) from the pool's threads
-        self.running = {}       # future -> (epoch, [ids])
-        self.in_flight = {}     # task id -> epoch: leased, no result sent yet
-        self.unsent = []        # (epoch, result)
-        self.unacked = {}       # rid -> [(epoch, result)]
+        self.finished = collections.deque()  # futures done, from the pool's threads
+        # Tasks travel in chunks, not one by one: a result costs no more
+        # Python work than it must (see the Performance section of README).
+        self.running = {}       # future -> (epoch, [ids]): leased, running or waiting
+        self.in_flight = 0      # tasks in running
+        self.unsent = []        # (epoch, [result], bytes): finished, not sent yet
+        self.unacked = {}       # rid -> [(epoch, [result], bytes)]: sent, not acknowledged
         self.get_rid = None     # the get that is out
         self.get_sent = 0.0
         self.rtt_us = 0.0       # a get's round trip
@@ -247,9 +262,9 @@ class _Loop:
 
     def holding(self):
         epoch = self.s.epoch
-        held = [i for i, e in self.in_flight.items() if e == epoch]
-        held += [r[0] for rs in self.unacked.values() for e, r in rs if e == epoch]
-        held += [r[0] for e, r in self.unsent if e == epoch]
+        held = [i for e, ids in self.running.values() if e == epoch for i in ids]
+        chunks = self.unsent + [c for cs in self.unacked.values() for c in cs]
+        held += [r[0] for e, rs, _ in chunks if e == epoch for r in rs]
         return held[:codec.MAX_BATCH]
 
     def say_hello(self):
@@ -269,8 +284,8 @@ class _Loop:
         self.get_rid = None
         if old_epoch is not None and old_epoch != self.s.epoch:
             # A master without its journal: the old ids name its new tasks.
-            self.unsent = [(e, r) for e, r in self.unsent if e == self.s.epoch]
-            self.in_flight = {i: e for i, e in self.in_flight.items() if e == self.s.epoch}
+            # Tasks still running from it are dropped when they finish.
+            self.unsent = [c for c in self.unsent if c[0] == self.s.epoch]
 
     def reconnect(self):
         """The master fell silent: a new socket, a new hello."""
@@ -337,12 +352,12 @@ class _Loop:
         if not self.welcomed or self.hello_out or self.stopping or self.get_rid is not None:
             return
         window = self.window()
-        if len(self.in_flight) > window // 2:
+        if self.in_flight > window // 2:
             return
         self.get_rid = self.s.next_rid()
         self.get_sent = time.monotonic()
         self.send({"op": "get", "rid": self.get_rid, "queue": self.w.queue,
-                   "max": window - len(self.in_flight), "timeout_ms": _GET_TIMEOUT_MS,
+                   "max": window - self.in_flight, "timeout_ms": _GET_TIMEOUT_MS,
                    "lease": True, "kinds": list(self.w.handlers)})
 
     def on_items(self, m):
@@ -358,9 +373,8 @@ class _Loop:
         if self.stopping:  # came while stopping: back unstarted
             self.send({"op": "release", "ids": [e[0] for e in items]})
             return
-        tasks = [(e[0], e[1], e[2]) for e in items]
-        for t in tasks:
-            self.in_flight[t[0]] = epoch
+        tasks = items
+        self.in_flight += len(tasks)
         # Tasks of a microsecond go to the pool in a few large chunks (a
         # submit costs tens of microseconds); others one by one, so a slow
         # task holds up no other.
@@ -369,7 +383,7 @@ class _Loop:
         for i in range(0, len(tasks), size):
             chunk = tasks[i:i + size]
             f = self.submit(chunk)
-            self.running[f] = (epoch, [t[0] for t in chunk])
+            self.running[f] = (epoch, [e[0] for e in chunk])
             f.add_done_callback(self.on_chunk_done)
 
     def on_chunk_done(self, f):  # any thread
@@ -383,29 +397,41 @@ class _Loop:
             if entry is None or f.cancelled():  # cancelled by begin_stop: released
                 continue
             epoch, ids = entry
+            self.in_flight -= len(ids)
             try:
-                results = f.result()
+                results, us, big = f.result()
             except Exception as e:  # a process pool whose child died, say
-                results = [[i, False, _error_text(e), 0, True] for i in ids]
+                results, us, big = [[i, False, _error_text(e), 0, True] for i in ids], 0, 0
             if results:
-                us = sum(r[3] for r in results) / len(results)
+                us /= len(results)
                 self.task_us = us if self.task_us == 0 else 0.8 * self.task_us + 0.2 * us
-            for r in results:
-                self.in_flight.pop(r[0], None)
-                self.unsent.append((epoch, r))
+            if big > _RESULT_BYTES // 2:  # one by one, so that messages stay small enough
+                self.unsent += [(epoch, [r], _approx_bytes(r)) for r in results]
+            else:
+                self.unsent.append((epoch, results, big))
 
     def send_results(self):
         if not self.unsent or not self.welcomed or self.hello_out:
             return
         epoch = self.s.epoch
-        batch = [(e, r) for e, r in self.unsent if e == epoch]  # others: a forgotten epoch
+        chunks = [c for c in self.unsent if c[0] == epoch]  # others: a forgotten epoch
         self.unsent = []
-        for i in range(0, len(batch), codec.MAX_BATCH):
-            part = batch[i:i + codec.MAX_BATCH]
-            rid = self.s.next_rid()
-            self.unacked[rid] = part
-            self.send({"op": "result", "rid": rid, "results": [r for _, r in part],
-                       "lazy_ack": not self.stopping})
+        part, count, size = [], 0, 0
+        for c in chunks:
+            if part and (count + len(c[1]) > codec.MAX_BATCH or size + c[2] > _RESULT_BYTES):
+                self.send_result_message(part)
+                part, count, size = [], 0, 0
+            part.append(c)
+            count += len(c[1])
+            size += c[2]
+        if part:
+            self.send_result_message(part)
+
+    def send_result_message(self, part):
+        rid = self.s.next_rid()
+        self.unacked[rid] = part
+        results = part[0][1] if len(part) == 1 else [r for _, rs, _ in part for r in rs]
+        self.send({"op": "result", "rid": rid, "results": results, "lazy_ack": not self.stopping})
 
     # --- stopping -------------------------------------------------------------
 
@@ -416,7 +442,9 @@ class _Loop:
         for f, (epoch, ids) in list(self.running.items()):
             if f.cancel():
                 self.running.pop(f)
-                unstarted += [i for i in ids if self.in_flight.pop(i, None) == self.s.epoch]
+                self.in_flight -= len(ids)
+                if epoch == self.s.epoch:
+                    unstarted += ids
         if self.welcomed and unstarted:
             self.send({"op": "release", "ids": unstarted})
         if self.welcomed and self.get_rid is not None:

@@ -97,40 +97,61 @@ class Queue:
                              wait=wait).start
 
     def put_many(self, tasks, *, reply_to="results", time_limit=0.0, wait=0.0) -> range:
-        """Appends (kind, arg) pairs, in as few messages as fit; returns their
-        ids (consecutive within one message)."""
-        it, ids = iter(tasks), None
+        """Appends (kind, arg) pairs, in as few messages as fit (65,536 tasks,
+        32 MiB); returns their ids (consecutive within one message). The next
+        message is encoded and sent while the master handles the last one.
+        Raises Full if a message found no room (saying which were put)."""
+        fields = {"op": "put", "queue": self.name, "reply_to": reply_to,
+                  "timeout_ms": int(wait * 1000)}
+        ids, pending = None, None
+        for build in self._messages(tasks, fields, time_limit):
+            rid = self._client.send_request(build)
+            if pending is not None:
+                ids = _join(ids, self._finish_put(pending, fields, wait, ids, rid))
+            pending = (rid, build)
+        return _join(ids, self._finish_put(pending, fields, wait, ids, None))
+
+    def _finish_put(self, pending, fields, wait, done, next_rid) -> range:
+        rid, build = pending
+        r = self._client.await_reply(rid, wait)
+        if r["op"] == "error" and r.get("code") == "hello_required":
+            r = self._client.call(fields, wait, build=build)  # hello, then once more
+        elif r["op"] == "error":
+            put = f"ids {done.start}..{done.stop - 1}" if done else "none"
+            if next_rid is not None:  # its tasks may have found room: say so
+                nxt = self._client.await_reply(next_rid, wait)
+                if nxt["op"] == "put_ok" and nxt["count"]:
+                    put += f" and {nxt['first_id']}..{nxt['first_id'] + nxt['count'] - 1}"
+            self._client.raise_for(fields, r, f" (tasks of this put_many already put: {put})")
+        return range(r["first_id"], r["first_id"] + r["count"])
+
+    def _messages(self, tasks, fields, time_limit):
+        """build(rid) functions, one per message; a chunk's items are encoded
+        once, straight into the message, and halved while too large."""
+        it, first = iter(tasks), True
         while True:
             chunk = list(itertools.islice(it, codec.MAX_BATCH))
-            if not chunk and ids is not None:
-                return ids
+            if not chunk and not first:
+                return
+            first = False
             if time_limit:
                 opts = {"timeout_ms": int(time_limit * 1000)}
                 chunk = [(kind, arg, opts) for kind, arg in chunk]
-            for part in self._put_chunk(chunk, reply_to, wait):
-                ids = part if ids is None else range(ids.start, part.stop)
+            yield from self._encode(chunk, fields)
             if not chunk:
-                return ids
+                return
 
-    def _put_chunk(self, chunk, reply_to, wait):
-        """Puts (kind, arg[, opts]) tuples (msgpack packs them as arrays); the
-        items are encoded once, into the message, halved while too large."""
-        items = codec.encode(chunk)
+    def _encode(self, chunk, fields):
+        items = codec.encode(chunk)  # (kind, arg) tuples go as arrays
         if len(items) > codec.MAX_MESSAGE // 2 and len(chunk) > 1:
             half = len(chunk) // 2
-            return self._put_chunk(chunk[:half], reply_to, wait) + \
-                self._put_chunk(chunk[half:], reply_to, wait)
+            yield from self._encode(chunk[:half], fields)
+            yield from self._encode(chunk[half:], fields)
+            return
         if len(items) > codec.MAX_VALUE + 1024:
             raise ValueError(f"a task argument of about {len(items)} bytes encoded is over the "
                              f"limit of {codec.MAX_VALUE} (16 MiB): pass a reference instead")
-        fields = {"op": "put", "queue": self.name, "reply_to": reply_to,
-                  "timeout_ms": int(wait * 1000)}
-
-        def build(rid):
-            head = dict(fields, rid=rid)
-            return codec.map_with_raw_field(head, "items", items)
-        r = self._client.call(fields, wait, build=build)
-        return [range(r["first_id"], r["first_id"] + r["count"])]
+        yield lambda rid: codec.map_with_raw_field(dict(fields, rid=rid), "items", items)
 
     def get(self, block=True, timeout=None, *, kinds=()) -> Item:
         """Takes one entry for good, like queue.Queue.get; raises queue.Empty
@@ -197,6 +218,10 @@ class Queue:
         return self.qsize() == 0
 
 
+def _join(ids, part: range) -> range:
+    return part if ids is None else range(ids.start, part.stop)
+
+
 def max_(a, b):
     return a if a > b else b
 
@@ -227,16 +252,15 @@ class Client:
         again and resends once; a result only if the epoch is the same.
         build(rid), if given, makes the message's bytes instead of msg."""
         for attempt in range(2):
-            msg["rid"] = rid = self.session.next_rid()
             if build is None:
+                msg["rid"] = rid = self.session.next_rid()
                 self.session.send(msg)
             else:
-                self.session.send_raw(build(rid))
-            reply = self._await(rid, wait_s + _REPLY_SLACK_S)
+                rid = self.send_request(build)
+            reply = self.await_reply(rid, wait_s)
             if reply["op"] != "error":
                 return reply
-            code, text = reply.get("code", ""), reply.get("message", "")
-            if code == "hello_required" and attempt == 0:
+            if reply.get("code") == "hello_required" and attempt == 0:
                 epoch = self.session.epoch
                 self.session.handshake(self.timeout)
                 if self.session.epoch != epoch:
@@ -246,10 +270,24 @@ class Client:
                             f"the master at {self.session.display} restarted without its "
                             "journal (--data-dir): it no longer knows the tasks taken before")
                 continue
-            if code == "full":
-                raise Full(f"queue {msg.get('queue')!r} stayed full: {text}")
-            raise RequestError(code, text)
+            self.raise_for(msg, reply)
         raise RequestError("hello_required", "the master forgot this client twice in a row")
+
+    def send_request(self, build) -> int:
+        """Sends build(rid) with a fresh rid; returns the rid."""
+        rid = self.session.next_rid()
+        self.session.send_raw(build(rid))
+        return rid
+
+    def await_reply(self, rid, wait_s) -> dict:
+        return self._await(rid, wait_s + _REPLY_SLACK_S)
+
+    @staticmethod
+    def raise_for(msg, reply, more=""):
+        code, text = reply.get("code", ""), reply.get("message", "")
+        if code == "full":
+            raise Full(f"queue {msg.get('queue')!r} stayed full: {text}{more}")
+        raise RequestError(code, text + more)
 
     def _await(self, rid, wait_s) -> dict:
         deadline = time.monotonic() + wait_s

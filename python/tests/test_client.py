@@ -98,6 +98,14 @@ def test_full_queue_raises_full(serve):
             c.queue("tasks").put("square", 3)
 
 
+def test_put_many_says_which_tasks_were_put_when_full(serve):
+    m = serve("--max-queue", "70000")
+    with taskq.connect(m.address, KEY) as c:
+        with pytest.raises(taskq.Full, match=r"already put: ids 1\.\.65536\)"):
+            c.queue("tasks").put_many(("square", n) for n in range(100000))
+        assert c.queue("tasks").qsize() == 65536
+
+
 def test_wrong_key_raises_authentication_error_within_5s(serve):
     m = serve()
     start = time.monotonic()

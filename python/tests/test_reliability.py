@@ -77,7 +77,7 @@ def test_wrong_key_worker_exits_3_within_5s(serve, procs):
 def test_master_restart_with_data_dir_mid_job(procs, reserve_port, master_bin, tmp_path):
     port = reserve_port()
     results = tmp_path / "results.jsonl"
-    cmd = [master_bin, "--port", str(port), "--bind", "127.0.0.1", "--square", "3000", "-q",
+    cmd = [master_bin, "--port", str(port), "--bind", "127.0.0.1", "--square", "1500", "-q",
            "--data-dir", str(tmp_path / "data"), "--results", str(results), "--timeout", "20"]
     master = procs(cmd)
     w = procs([sys.executable, "-c",
@@ -92,11 +92,11 @@ def test_master_restart_with_data_dir_mid_job(procs, reserve_port, master_bin, t
     master.signal(signal.SIGKILL)
     master.wait(10)
     before = len(lines())
-    assert before < 3000, "the job finished before the master could be killed"
+    assert before < 1500, "the job finished before the master could be killed"
     master2 = procs(cmd)
     assert master2.wait(60) == 0, master2.err_lines
     outcomes = [json.loads(l) for l in lines()]
     ids = [o["id"] for o in outcomes]
-    assert len(set(ids)) == 3000 == len(ids)
+    assert len(set(ids)) == 1500 == len(ids)
     assert all(o["ok"] and o["value"] == o["arg"] ** 2 for o in outcomes), outcomes[:3]
     assert w.wait(15) == 0, w.err_lines  # the restarted master told it to exit

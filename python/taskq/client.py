@@ -76,7 +76,7 @@ class Task:
         """Reports failure; retry False: another attempt would fail too."""
         text = str(error).encode("utf-8", "surrogateescape")[:codec.MAX_ERROR]
         return self._client._report(
-            self, [self.id, False, text.decode("utf-8", "surrogateescape"),
+            self, [self.id, False, text.decode("utf-8", "ignore"),
                    self._elapsed_us(), bool(retry)])
 
     def __repr__(self):

@@ -51,9 +51,12 @@ def decode(frame: bytes) -> dict:
     # bounds every length by the frame's size.
     kwargs = dict(raw=False, strict_map_key=False, unicode_errors=_ERRORS)
     try:
-        msg = msgpack.unpackb(frame, **kwargs)
-    except TypeError:
-        msg = msgpack.unpackb(frame, use_list=False, **kwargs)
+        try:
+            msg = msgpack.unpackb(frame, **kwargs)
+        except TypeError:
+            msg = msgpack.unpackb(frame, use_list=False, **kwargs)
+    except Exception as e:  # truncated, trailing bytes, too deep: msgpack's own errors
+        raise ValueError(f"the master sent a frame that is not valid msgpack ({e})") from None
     if not isinstance(msg, dict) or not isinstance(msg.get("op"), str):
         raise ValueError("the master sent a frame that is not a taskq message")
     return msg

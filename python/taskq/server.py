@@ -11,6 +11,7 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
 
 from .errors import TaskqError
@@ -38,9 +39,12 @@ class Server:
         env["TASKQ_AUTHKEY"] = resolve_authkey(authkey).decode("utf-8", "surrogateescape")
         cmd = [find_master_binary(binary), "--serve", "--port", str(port), "--bind", bind,
                "--quiet", *args]
+        # Its log (stderr) goes where ours goes; its stdout is read to the
+        # end, so that a full pipe never blocks it.
         self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE)
+                                     stdin=subprocess.DEVNULL)
         self.port = self._read_port(timeout)
+        threading.Thread(target=self._drain, daemon=True).start()
         host = "127.0.0.1" if bind in ("*", "0.0.0.0") else bind
         self.address = f"{host}:{self.port}"
 
@@ -54,10 +58,12 @@ class Server:
                 return int(m.group(2))
             if not line:
                 break
-        err = self.proc.stderr.read().decode(errors="replace").strip() if self.proc.poll() \
-            is not None else ""
         self.stop()
-        raise TaskqError(f"task_master did not start: {err or 'no listening line'}")
+        raise TaskqError("task_master did not start (its message, if any, is above)")
+
+    def _drain(self):
+        for _ in self.proc.stdout:
+            pass
 
     def stop(self, timeout=10.0) -> int:
         if self.proc.poll() is None:
@@ -67,8 +73,6 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        for f in (self.proc.stdout, self.proc.stderr):
-            f.close()
         return self.proc.returncode
 
     def __enter__(self):

@@ -8,6 +8,7 @@ thread-safe).
 import os
 import secrets
 import socket as _socket
+import sys
 import time
 
 import zmq
@@ -168,7 +169,12 @@ class Session:
         except zmq.Again:
             return None
         self.last_heard = time.monotonic()
-        return codec.decode(frame.buffer)
+        try:
+            return codec.decode(frame.buffer)
+        except ValueError as e:
+            # Only a broken master sends one; skip it as an unknown message.
+            print(f"taskq: {e}; skipped", file=sys.stderr)
+            return {"op": "(undecodable)"}
 
     # --- hello and welcome --------------------------------------------------
 

@@ -62,8 +62,8 @@ class TaskFailed(Exception):
 
 def _error_text(e: BaseException) -> str:
     text = str(e) if isinstance(e, TaskFailed) else f"{type(e).__name__}: {e}"
-    return text.encode("utf-8", "surrogateescape")[:codec.MAX_ERROR].decode(
-        "utf-8", "surrogateescape")
+    # Cut to the limit without splitting a character.
+    return text.encode("utf-8", "surrogateescape")[:codec.MAX_ERROR].decode("utf-8", "ignore")
 
 
 _SMALL = (int, float, bool, type(None))
@@ -206,6 +206,7 @@ class _Loop:
         self.rtt_us = 0.0       # a get's round trip
         self.task_us = 0.0      # one task's time, averaged
         self.welcomed = False
+        self.said_waiting = False
         self.hello_out = False
         self.last_sent = 0.0
         self.stopping = False
@@ -294,10 +295,14 @@ class _Loop:
 
     def tick(self):
         now = time.monotonic()
-        if self.hello_out and not self.welcomed and self.w.connect_timeout is not None \
-                and now - self.started > self.w.connect_timeout:
-            raise Unavailable(f"no taskq master answered at {self.s.display} within "
-                              f"{self.w.connect_timeout:g} s")
+        if self.hello_out and not self.welcomed:
+            if self.w.connect_timeout is not None and now - self.started > self.w.connect_timeout:
+                raise Unavailable(f"no taskq master answered at {self.s.display} within "
+                                  f"{self.w.connect_timeout:g} s")
+            if not self.said_waiting and now - self.started > 1.0:
+                self.said_waiting = True
+                print(f"taskq worker: waiting for the master at {self.s.display} to come up...",
+                      file=sys.stderr, flush=True)
         if self.welcomed and not self.hello_out:
             silence = 3 * self.s.welcome.get("heartbeat_ms", 1000) / 1000 + 0.5
             if now - self.s.last_heard > silence:

@@ -8,7 +8,7 @@ import taskq
 
 def work(arg):
     n, seconds = arg
-    print(f"start {n}", flush=True)
+    print(f"start {n}\n", end="", flush=True)  # one write: two threads print
     time.sleep(seconds)
     return n * n
 

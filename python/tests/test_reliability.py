@@ -52,7 +52,7 @@ def test_ctrl_c_exits_0_and_hands_tasks_back(serve, procs):
         w.wait_line(r"^start \d+$", count=2)
         w.signal(signal.SIGINT)
         assert w.wait(15) == 0, "\n".join(w.err_lines)
-        assert not w.err_lines, w.err_lines  # no traceback
+        assert not any("Traceback" in l for l in w.err_lines), w.err_lines
         started = {int(l.split()[1]) for l in w.lines if l.startswith("start")}
         assert 2 <= len(started) < 20
         # The running tasks finished and were reported; the rest wait again,

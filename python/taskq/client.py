@@ -207,12 +207,16 @@ class Queue:
     def put_nowait(self, kind, arg=None) -> int:
         return self.put(kind, arg)
 
+    def stats(self) -> dict:
+        """{"name", "ready", "leased", "failed"} of this queue (PROTOCOL 5.10)."""
+        for q in self._client.stats().get("queues") or []:
+            if q["name"] == self.name:
+                return q
+        return {"name": self.name, "ready": 0, "leased": 0, "failed": 0}
+
     def qsize(self) -> int:
         """Entries ready to take now (not those leased out)."""
-        for q in self._client.stats().get("queues", []):
-            if q["name"] == self.name:
-                return q["ready"]
-        return 0
+        return self.stats()["ready"]
 
     def empty(self) -> bool:
         return self.qsize() == 0

@@ -154,6 +154,15 @@ def serve(master_bin):
         s.stop()
 
 
+@pytest.fixture(scope="module")
+def shared(master_bin):
+    """One task_master --serve for a module's tests that use queues of
+    their own (starting a master costs its key derivation, about 0.1 s idle)."""
+    s = taskq.serve(0, KEY, bind="127.0.0.1", binary=master_bin)
+    yield s
+    s.stop()
+
+
 def py(script, *args):
     return [sys.executable, os.path.join(EXAMPLES, script), *args]
 

@@ -10,11 +10,11 @@ import taskq
 from conftest import KEY, wait_until
 
 
-def test_put_get_take_done_fail(serve):
-    m = serve()
+def test_put_get_take_done_fail(shared):
+    m = shared
     with taskq.connect(m.address, KEY) as c:
-        tasks, results = c.queue("tasks"), c.queue("results")
-        ids = tasks.put_many([("square", 7), ("square", 12)])
+        tasks, results = c.queue("t1"), c.queue("r1")
+        ids = tasks.put_many([("square", 7), ("square", 12)], reply_to="r1")
         assert list(ids) == [ids.start, ids.start + 1]
         assert tasks.qsize() == 2
         t1, t2 = tasks.take(timeout=5), tasks.take(timeout=5)
@@ -33,8 +33,8 @@ def test_put_get_take_done_fail(serve):
         assert stats["counters"]["put"] >= 2
 
 
-def test_get_timeout_raises_queue_empty_in_time(serve):
-    m = serve()
+def test_get_timeout_raises_queue_empty_in_time(shared):
+    m = shared
     with taskq.connect(m.address, KEY) as c:
         start = time.monotonic()
         with pytest.raises(queue.Empty):
@@ -44,13 +44,13 @@ def test_get_timeout_raises_queue_empty_in_time(serve):
             c.queue("nothing").get_nowait()
 
 
-def test_close_hands_leased_tasks_back_unused(serve):
-    m = serve()
+def test_close_hands_leased_tasks_back_unused(shared):
+    m = shared
     with taskq.connect(m.address, KEY) as c:
-        c.queue("tasks").put("square", 3)
-        c.queue("tasks").take(timeout=5)  # never reported
+        c.queue("t4").put("square", 3, reply_to="r4")
+        c.queue("t4").take(timeout=5)  # never reported
     with taskq.connect(m.address, KEY) as c:
-        t = c.queue("tasks").take(timeout=5)
+        t = c.queue("t4").take(timeout=5)
         assert t.arg == 3 and t.attempt == 1  # released: the delivery did not count
 
 
@@ -62,11 +62,11 @@ HOSTILE = [
 ]
 
 
-def test_hostile_values_round_trip_byte_for_byte(serve):
-    m = serve()
+def test_hostile_values_round_trip_byte_for_byte(shared):
+    m = shared
     with taskq.connect(m.address, KEY) as c:
-        tasks, results = c.queue("tasks"), c.queue("results")
-        ids = tasks.put_many([("echo", v) for v in HOSTILE])
+        tasks, results = c.queue("t2"), c.queue("r2")
+        ids = tasks.put_many([("echo", v) for v in HOSTILE], reply_to="r2")
         for t in tasks.take_many(len(HOSTILE), timeout=5):
             t.done(t.arg)
         got = {}
@@ -81,8 +81,8 @@ def test_hostile_values_round_trip_byte_for_byte(serve):
                 msgpack.packb(v, use_bin_type=True, unicode_errors="surrogateescape")
 
 
-def test_unencodable_values_say_why(serve):
-    m = serve()
+def test_unencodable_values_say_why(shared):
+    m = shared
     with taskq.connect(m.address, KEY) as c:
         with pytest.raises(ValueError, match="outside msgpack's range"):
             c.queue("tasks").put("square", 2**64)
@@ -106,8 +106,8 @@ def test_put_many_says_which_tasks_were_put_when_full(serve):
         assert c.queue("tasks").qsize() == 65536
 
 
-def test_wrong_key_raises_authentication_error_within_5s(serve):
-    m = serve()
+def test_wrong_key_raises_authentication_error_within_5s(shared):
+    m = shared
     start = time.monotonic()
     with pytest.raises(taskq.AuthenticationError, match="authkey does not match"):
         taskq.connect(m.address, b"abd")
@@ -145,8 +145,8 @@ def _stats(m):
         return c.stats()
 
 
-def test_addresses(serve):
-    m = serve()
+def test_addresses(shared):
+    m = shared
     for addr in (m.address, "tcp://" + m.address, ("127.0.0.1", m.port)):
         with taskq.connect(addr, KEY) as c:
             assert c.session.epoch != 0
@@ -154,8 +154,8 @@ def test_addresses(serve):
         taskq.connect("127.0.0.1:99999", KEY)
 
 
-def test_env_authkey(serve, monkeypatch):
-    m = serve()
+def test_env_authkey(shared, monkeypatch):
+    m = shared
     monkeypatch.setenv("TASKQ_AUTHKEY", KEY.decode())
     with taskq.connect(m.address) as c:
         assert c.queue("x").qsize() == 0
@@ -164,16 +164,16 @@ def test_env_authkey(serve, monkeypatch):
         taskq.connect(m.address)
 
 
-def test_collect_leases_and_acks_outcomes_each_once(serve):
-    m = serve()
+def test_collect_leases_and_acks_outcomes_each_once(shared):
+    m = shared
     with taskq.connect(m.address, KEY) as c:
-        tasks = c.queue("tasks")
-        tasks.put_many([("square", n) for n in range(5)])
+        tasks = c.queue("t3")
+        tasks.put_many([("square", n) for n in range(5)], reply_to="r3")
         for t in tasks.take_many(5, timeout=5):
             t.done(t.arg * t.arg)
-        got = list(c.queue("results").collect(count=3, timeout=5))
+        got = list(c.queue("r3").collect(count=3, timeout=5))
         assert len(got) == 3
     with taskq.connect(m.address, KEY) as c:
-        rest = list(c.queue("results").collect(count=2, timeout=5))
+        rest = list(c.queue("r3").collect(count=2, timeout=5))
         assert sorted(r.value for r in got + rest) == [0, 1, 4, 9, 16]
-        assert c.queue("results").qsize() == 0
+        assert c.queue("r3").qsize() == 0

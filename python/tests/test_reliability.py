@@ -59,7 +59,7 @@ def test_ctrl_c_exits_0_and_hands_tasks_back(serve, procs):
         # none leased, and the unstarted ones used no attempt.
         done = collect(c, len(started))
         assert sorted(r.arg[0] for r in done.values()) == sorted(started)
-        q = next(q for q in c.stats()["queues"] if q["name"] == "tasks")
+        q = c.queue("tasks").stats()
         assert q["ready"] == 20 - len(started) and q["leased"] == 0
         rest = c.queue("tasks").get_many(100, timeout=5)
         assert len(rest) == 20 - len(started) and all(t.attempt == 1 for t in rest)
@@ -100,3 +100,28 @@ def test_master_restart_with_data_dir_mid_job(procs, reserve_port, master_bin, t
     assert len(set(ids)) == 1500 == len(ids)
     assert all(o["ok"] and o["value"] == o["arg"] ** 2 for o in outcomes), outcomes[:3]
     assert w.wait(15) == 0, w.err_lines  # the restarted master told it to exit
+
+
+def test_master_restarted_without_journal_gets_no_old_results(serve, procs, reserve_port):
+    # PROTOCOL 4.1: after a welcome with another epoch, results for tasks of
+    # the old one are dropped, or the new master would take them for its own.
+    port = reserve_port()
+    m = serve(port=port)
+    with taskq.connect(m.address, KEY) as c:
+        c.queue("tasks").put("work", [0, 1.5])
+    w = slow_worker(procs, m.address, jobs=1)
+    w.wait_line(r"^start 0$")
+    m.proc.kill()
+    m.proc.wait()
+    m2 = serve(port=port)
+    with taskq.connect(m2.address, KEY) as c:
+        # Id 1 again, a kind the worker does not run; then a task that can
+        # only run after the old one (one thread), and whose result follows it.
+        first = c.queue("tasks").put_many([("other", 1), ("work", [7, 0])])
+        r = c.queue("results").get(timeout=20)
+        assert r.id == first[1] and r.value == 49
+        counters = c.stats()["counters"]
+        assert counters["accepted"] == 1 and counters["duplicates"] == 0
+        assert c.queue("tasks").qsize() == 1  # task 1 untouched
+    w.signal(signal.SIGTERM)
+    assert w.wait(10) == 0

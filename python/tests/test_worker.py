@@ -1,7 +1,6 @@
 """taskq.Worker's forms and failures, and the download example."""
 import functools
 import http.server
-import os
 import sys
 import threading
 

@@ -41,7 +41,7 @@ import threading
 import time
 
 from . import codec
-from .errors import AuthenticationError, Shutdown, TaskqError, Unavailable
+from .errors import AuthenticationError, Shutdown, Unavailable
 from .session import Session
 
 EXIT_OK, EXIT_ERROR, EXIT_AUTH, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 0, 1, 3, 4, 130

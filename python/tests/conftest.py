@@ -4,7 +4,6 @@ the OS picks, every wait bounded."""
 import os
 import queue
 import re
-import signal
 import socket
 import subprocess
 import sys

@@ -47,7 +47,7 @@ def test_worker_killed_mid_task_loses_nothing(serve, procs):
 def test_ctrl_c_exits_0_and_hands_tasks_back(serve, procs):
     m = serve()
     with taskq.connect(m.address, KEY) as c:
-        ids = c.queue("tasks").put_many([("work", [n, 0.5]) for n in range(20)])
+        c.queue("tasks").put_many([("work", [n, 0.5]) for n in range(20)])
         w = slow_worker(procs, m.address, jobs=2)
         w.wait_line(r"^start \d+$", count=2)
         w.signal(signal.SIGINT)

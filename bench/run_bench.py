@@ -220,6 +220,13 @@ def basemanager(tasks, workers, latency):
             'p50_us': lat['p50_us'], 'p99_us': lat['p99_us']}
 
 
+def python_package(build, tasks):
+    """The Python package (python/taskq): a producer's put_many and one worker
+    process, with the python3 that has Debian's python3-zmq and friends."""
+    py = '/usr/bin/python3' if os.access('/usr/bin/python3', os.X_OK) else sys.executable
+    return run_json([py, os.path.join(HERE, 'python_bench.py'), build, '--tasks', str(tasks)], 600)
+
+
 def curve_probe(build, round_trips):
     return run_json([os.path.join(build, 'bench', 'curve_probe'), '--round-trips', str(round_trips)], 300)
 
@@ -267,6 +274,12 @@ def table(r):
                  '%.0f MB (%.0f B/task)' % (mem['master_rss_kb_full'] / 1024.0, mem['bytes_per_task']), '', ''))
     rows.append(('peak master RSS, largest job', '%.0f MB' % (max(t['peak_master_rss_kb'] for t in r['throughput']) / 1024.0), '', ''))
     rows.append(('worker idle RSS', '%.1f MB' % (mem['worker_idle_rss_kb'] / 1024.0), '', ''))
+    if 'python' in r:
+        p = r['python']
+        rows.append(('Python: one taskq.Worker process, %s square tasks (tasks/s)' % fmt_int(p['tasks']),
+                     fmt_int(p['worker_tasks_per_s']), fmt_int(bm['tasks_per_s']),
+                     '%.0fx' % (p['worker_tasks_per_s'] / bm['tasks_per_s'])))
+        rows.append(('Python: put_many into the master (tasks/s)', fmt_int(p['put_many_tasks_per_s']), '', ''))
     mw = r['many_workers']
     rows.append(('%d workers, %s tasks: most any worker got / mean' % (mw['workers'], fmt_int(mw['tasks'])),
                  '%.2f' % mw['max_over_mean'], '', ''))
@@ -310,6 +323,12 @@ def targets(r):
     mw = r['many_workers']
     check('%d workers, none over 2x the mean' % mw['workers'], mw['max_over_mean'] <= 2.0,
           '%.2f' % mw['max_over_mean'])
+    if 'python' in r:
+        p = r['python']
+        check('one Python worker process >= 50,000 tasks/s', p['worker_tasks_per_s'] >= 50000,
+              '%s tasks/s' % fmt_int(p['worker_tasks_per_s']))
+        check('Python put_many >= 500,000 tasks/s', p['put_many_tasks_per_s'] >= 500000,
+              '%s tasks/s' % fmt_int(p['put_many_tasks_per_s']))
     j = r['journal']
     check('--data-dir --fsync interval >= 30% of in memory', j['tasks_per_s'] >= 0.3 * j['in_memory_tasks_per_s'],
           '%.0f%%' % (100.0 * j['tasks_per_s'] / j['in_memory_tasks_per_s']))
@@ -367,6 +386,9 @@ def main():
         r['memory'] = memory(a.build, queued)
         log('taskq: %d workers...' % mw[0])
         r['many_workers'] = many_workers(a.build, mw[0], mw[1])
+        py_n = 200000 if a.quick else 1000000
+        log('Python package: put_many and one worker process, %s tasks...' % fmt_int(py_n))
+        r['python'] = python_package(a.build, py_n)
     except BenchError as e:
         sys.exit('bench: ' + str(e))
     r['seconds'] = round(time.monotonic() - t0, 1)

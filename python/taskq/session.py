@@ -1,0 +1,227 @@
+"""One peer's connection to the master: the socket, the handshake watch,
+hello/welcome and the epoch (docs/PROTOCOL.md sections 1, 2.4, 4). The
+client and the worker both use it.
+
+Thread: a Session is used by one thread at a time (ZeroMQ sockets are not
+thread-safe).
+"""
+import os
+import secrets
+import socket as _socket
+import sys
+import time
+
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
+from . import codec
+from .errors import AuthenticationError, RequestError, Shutdown, Unavailable
+from .keys import derive_keys
+
+DEFAULT_PORT = 5000
+_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+           | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+_EVENTS = _FAILED | zmq.EVENT_HANDSHAKE_SUCCEEDED
+# A wrong master key fails the handshake again on every reconnect (~100 ms
+# apart); after this many failures in a row, none succeeding, give up.
+_MAX_FAILED_HANDSHAKES = 3
+
+
+def parse_server(server) -> tuple[str, str]:
+    """("tcp://HOST:PORT", "HOST:PORT") from "HOST[:PORT]", "tcp://HOST:PORT",
+    "[IPv6]:PORT" or a (host, port) tuple as BaseManager takes it."""
+    if isinstance(server, tuple):
+        host, port = server
+        host = host or "127.0.0.1"
+    else:
+        text = server[len("tcp://"):] if server.startswith("tcp://") else server
+        host, port = text, DEFAULT_PORT
+        if text.startswith("["):
+            end = text.find("]")
+            if end < 0:
+                raise ValueError(f"bad server address {server!r}: missing ']'")
+            host, rest = text[:end + 1], text[end + 1:]
+            if rest:
+                port = rest.lstrip(":")
+        elif ":" in text:
+            host, port = text.rsplit(":", 1)
+        host = host or "127.0.0.1"
+    try:
+        port = int(port)
+        if not 0 < port < 65536:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"bad server address {server!r}: the port must be 1..65535, "
+                         "as in 127.0.0.1:5000") from None
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"tcp://{host}:{port}", f"{host}:{port}"
+
+
+def resolve_authkey(authkey) -> bytes:
+    """The authkey as bytes: the argument, else TASKQ_AUTHKEY."""
+    if authkey is None:
+        authkey = os.environb.get(b"TASKQ_AUTHKEY", b"")
+    if isinstance(authkey, str):
+        authkey = authkey.encode()
+    if not authkey:
+        raise ValueError("no authkey: pass authkey=b'...' or set TASKQ_AUTHKEY")
+    return bytes(authkey)
+
+
+def default_name(prefix: str) -> str:
+    return f"{prefix}-{_socket.gethostname()}-{os.getpid()}"
+
+
+class Session:
+    """Connects to one master with keys derived from the authkey."""
+
+    def __init__(self, server, authkey=None, *, role="client", name=None,
+                 heartbeat_ms=0, kinds=(), capacity=0):
+        self.endpoint, self.display = parse_server(server)
+        self.keys = derive_keys(resolve_authkey(authkey))
+        self.role, self.name = role, name or default_name("py-" + role)
+        self.heartbeat_ms, self.kinds, self.capacity = heartbeat_ms, list(kinds), capacity
+        self.session_id = secrets.randbits(64) or 1
+        self.ctx = zmq.Context.instance()
+        self.sock = self.monitor = None
+        self.welcome = None
+        self._rid = 0
+        self._failed_handshakes = 0
+        self.last_heard = time.monotonic()
+
+    # --- the socket ---------------------------------------------------------
+
+    def open(self):
+        """A new DEALER, connected (libzmq connects in the background)."""
+        self.close_socket()
+        s = self.ctx.socket(zmq.DEALER)
+        s.linger = 1000
+        s.curve_serverkey = self.keys.master_public
+        s.curve_publickey = self.keys.client_public
+        s.curve_secretkey = self.keys.client_secret
+        s.maxmsgsize = codec.MAX_FRAME
+        s.reconnect_ivl, s.reconnect_ivl_max = 100, 2000
+        s.handshake_ivl = 5000
+        s.heartbeat_ivl, s.heartbeat_timeout = 1000, 5000
+        s.ipv6 = "[" in self.endpoint
+        s.sndhwm = s.rcvhwm = 100000
+        # A wrong authkey shows only as monitor events (PROTOCOL 2.4).
+        self.monitor = s.get_monitor_socket(_EVENTS)
+        self.sock = s
+        self._failed_handshakes = 0
+        s.connect(self.endpoint)
+
+    def close_socket(self, linger_ms=None):
+        if self.sock is None:
+            return
+        # Stop monitoring before the monitor's reading end closes, or libzmq
+        # may block writing events nobody reads.
+        try:
+            self.sock.disable_monitor()
+        except zmq.ZMQError:
+            pass
+        self.monitor.close(linger=0)
+        self.sock.close(linger=linger_ms)
+        self.sock = self.monitor = None
+
+    def next_rid(self) -> int:
+        self._rid += 1
+        return self._rid
+
+    def send(self, msg: dict):
+        self.sock.send(codec.encode(msg), copy=False)
+
+    def send_raw(self, frame: bytes):
+        self.sock.send(frame, copy=False)
+
+    def poll(self, timeout_s, fds=()):
+        """Waits up to timeout_s for the socket or one of fds; returns
+        (socket readable, readable fds). Raises AuthenticationError when the
+        handshake keeps failing."""
+        poller = zmq.Poller()
+        poller.register(self.sock, zmq.POLLIN)
+        poller.register(self.monitor, zmq.POLLIN)
+        for fd in fds:
+            poller.register(fd, zmq.POLLIN)
+        ready = dict(poller.poll(max(0, int(timeout_s * 1000))))
+        if self.monitor in ready:
+            self._read_monitor()
+        return self.sock in ready, [fd for fd in fds if fd in ready]
+
+    def _read_monitor(self):
+        while self.monitor.poll(0):
+            ev = recv_monitor_message(self.monitor)
+            if ev["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self._failed_handshakes = 0
+                continue
+            self._failed_handshakes += 1
+            if (ev["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH
+                    or self._failed_handshakes >= _MAX_FAILED_HANDSHAKES):
+                raise AuthenticationError(
+                    f"authentication failed: the authkey does not match the master at "
+                    f"{self.display}")
+
+    def recv(self):
+        """The next message from the master, or None if none is waiting."""
+        try:
+            frame = self.sock.recv(zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            return None
+        self.last_heard = time.monotonic()
+        try:
+            return codec.decode(frame.buffer)
+        except ValueError as e:
+            # Only a broken master sends one; skip it as an unknown message.
+            print(f"taskq: {e}; skipped", file=sys.stderr)
+            return {"op": "(undecodable)"}
+
+    # --- hello and welcome --------------------------------------------------
+
+    def hello_message(self, holding=()) -> dict:
+        return {"op": "hello", "v": 1, "role": self.role, "name": self.name,
+                "capacity": self.capacity, "session": self.session_id,
+                "heartbeat_ms": self.heartbeat_ms, "kinds": self.kinds,
+                "holding": list(holding)}
+
+    def on_welcome(self, msg):
+        self.welcome = msg
+
+    @property
+    def epoch(self) -> int:
+        """Names the task ids (PROTOCOL 4.1); missing or 0 means instance."""
+        w = self.welcome or {}
+        return w.get("epoch") or w.get("instance", 0)
+
+    def handshake(self, timeout_s, holding=()):
+        """Says hello and waits for welcome, skipping what else comes (late
+        replies). Raises Unavailable, AuthenticationError or Shutdown."""
+        self.send(self.hello_message(holding))
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Unavailable(
+                    f"no taskq master answered at {self.display} within {timeout_s:g} s: "
+                    "is task_master running there, on that port?")
+            readable, _ = self.poll(left)
+            while readable:
+                msg = self.recv()
+                if msg is None:
+                    break
+                op = msg["op"]
+                if op == "welcome":
+                    self.on_welcome(msg)
+                    return msg
+                if op == "shutdown":
+                    raise Shutdown(f"the master at {self.display} is shutting down "
+                                   f"({msg.get('reason', '')})")
+                if op == "error" and msg.get("rid", 0) == 0 and msg.get("code") != "hello_required":
+                    raise RequestError(msg.get("code", ""), msg.get("message", ""))
+
+    def goodbye(self, release=()):
+        if self.sock is not None and self.welcome is not None:
+            try:
+                self.send({"op": "goodbye", "release": list(release)})
+            except zmq.ZMQError:
+                pass

@@ -150,7 +150,7 @@ void Broker::OnHello(std::string_view routing_id, const Hello& m, TimePoint now)
   }
   if (p.worker) flow_.Name(p.ident, p.name);
   if (is_new && p.worker) {
-    flow_.Add({.kind = FlowKind::kJoined, .worker = p.ident, .at = now});
+    flow_.Worker(FlowKind::kJoined, p.ident, now);
     Log("worker " + p.name + " joined (runs up to " + std::to_string(p.capacity) + " at once)");
     for (uint32_t q = 0; q < queues_.queue_count(); ++q)
       WarnIfNobodyRuns(q, queues_.WaitingTaskKinds(q));
@@ -368,8 +368,7 @@ bool Broker::Serve(uint32_t peer, uint64_t rid, uint32_t queue, uint32_t max, bo
       const uint32_t l = leases_.Add(id, peer, LeaseDeadline(id, now_));
       queues_.MarkLeased(s, l);
       if (peers_[peer].worker)
-        flow_.Add({.kind = FlowKind::kHanded, .task_kind = s->kind, .attempt = s->attempt,
-                   .task = id, .worker = peers_[peer].ident, .at = now_});
+        flow_.Task(FlowKind::kHanded, id, s->kind, s->attempt, peers_[peer].ident, 0, now_);
       d.leases.push_back({l, leases_.Get(l).generation, false});
       leased.push_back(id);
     } else if (lease) {  // an outcome, kept until acked: nothing to journal yet
@@ -454,9 +453,8 @@ void Broker::AcceptResult(uint32_t peer, const TaskResult& r, std::vector<uint32
   ++p.done;
   CountResult(peer, r, s->kind);
   const bool retry = !r.ok && (r.worker_fault || (r.retry && s->attempt < options_.max_attempts));
-  flow_.Add({.kind = r.ok ? FlowKind::kDone : retry ? FlowKind::kRetried : FlowKind::kFailed,
-             .task_kind = s->kind, .attempt = s->attempt, .task = r.id, .worker = p.ident,
-             .elapsed_us = r.elapsed_us, .at = now_});
+  const FlowKind what = r.ok ? FlowKind::kDone : retry ? FlowKind::kRetried : FlowKind::kFailed;
+  flow_.Task(what, r.id, s->kind, s->attempt, p.ident, r.elapsed_us, now_);
   if (!r.ok && r.worker_fault) {
     // About the worker, not the task: as if handed back unstarted.
     ++counters_.retried;
@@ -545,9 +543,9 @@ void Broker::Requeue(uint64_t id, const char* why, std::vector<uint32_t>* touche
   if (!s || s->state != SlotState::kLeased) return;
   const Peer& holder = peers_[leases_.Get(s->aux).peer];
   const std::string worker = holder.name;
-  flow_.Add({.kind = s->attempt >= options_.max_attempts ? FlowKind::kFailed : FlowKind::kRequeued,
-             .task_kind = s->kind, .attempt = s->attempt, .task = id, .worker = holder.ident,
-             .at = now_});
+  const bool last = s->attempt >= options_.max_attempts;
+  flow_.Task(last ? FlowKind::kFailed : FlowKind::kRequeued, id, s->kind, s->attempt, holder.ident,
+             0, now_);
   leases_.Remove(s->aux);
   ++counters_.requeued;
   if (s->attempt >= options_.max_attempts)

@@ -68,8 +68,7 @@ void Broker::TakeOver(uint32_t from, uint32_t to, const std::vector<uint64_t>& h
 
 void Broker::PeerGone(uint32_t peer, const char* why, bool dead) {
   Peer& p = peers_[peer];
-  if (p.worker)
-    flow_.Add({.kind = dead ? FlowKind::kDead : FlowKind::kLeft, .worker = p.ident, .at = now_});
+  if (p.worker) flow_.Worker(dead ? FlowKind::kDead : FlowKind::kLeft, p.ident, now_);
   std::vector<uint64_t> ids = leases_.TasksOf(peer);
   // Highest id first, so after the front-pushes the oldest task leads.
   std::sort(ids.rbegin(), ids.rend());

@@ -6,14 +6,22 @@ namespace taskq {
 
 std::string_view FlowKindName(FlowKind k) {
   switch (k) {
-    case FlowKind::kHanded: return "handed";
-    case FlowKind::kDone: return "done";
-    case FlowKind::kFailed: return "failed";
-    case FlowKind::kRetried: return "retried";
-    case FlowKind::kRequeued: return "requeued";
-    case FlowKind::kJoined: return "joined";
-    case FlowKind::kLeft: return "left";
-    case FlowKind::kDead: return "dead";
+    case FlowKind::kHanded:
+      return "handed";
+    case FlowKind::kDone:
+      return "done";
+    case FlowKind::kFailed:
+      return "failed";
+    case FlowKind::kRetried:
+      return "retried";
+    case FlowKind::kRequeued:
+      return "requeued";
+    case FlowKind::kJoined:
+      return "joined";
+    case FlowKind::kLeft:
+      return "left";
+    case FlowKind::kDead:
+      return "dead";
   }
   return "?";
 }

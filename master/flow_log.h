@@ -52,6 +52,13 @@ class FlowLog {
     slot = e;
     slot.seq = next_seq_++;
   }
+  void Task(FlowKind kind, uint64_t task, uint16_t task_kind, uint32_t attempt, uint64_t worker,
+            uint64_t elapsed_us, std::chrono::steady_clock::time_point at) {
+    Add({0, kind, task_kind, attempt, task, worker, elapsed_us, at});
+  }
+  void Worker(FlowKind kind, uint64_t worker, std::chrono::steady_clock::time_point at) {
+    Add({0, kind, 0, 0, 0, worker, 0, at});
+  }
   // A worker's name, told when it joins (idents name a process across its
   // connections, so a reconnect tells the same name again).
   void Name(uint64_t ident, std::string_view name);

@@ -1,10 +1,11 @@
 #include "master/http_server.h"
 
 #include <arpa/inet.h>
+#include <httplib.h>
 #include <sodium.h>
+#include <sys/socket.h>
 
 #include <atomic>
-#include <httplib.h>
 #include <thread>
 
 #include "master/dashboard/dashboard.h"
@@ -85,6 +86,7 @@ class HttpServer::Impl {
   std::thread thread_;
   std::atomic<int> streams_{0};
   std::atomic<bool> stopping_{false};
+  int listen_fd_ = -1;
 };
 
 Status HttpServer::Impl::Start(int* port) {
@@ -99,12 +101,23 @@ Status HttpServer::Impl::Start(int* port) {
   http_.set_keep_alive_max_count(100);
   http_.set_payload_max_length(4096);  // every path is a GET: no body worth reading
   Routes();
-  const int bound = options_.port == 0 ? http_.bind_to_any_port(addr)
-                                       : (http_.bind_to_port(addr, options_.port) ? options_.port : -1);
+  // cpp-httplib 0.11 listens with a backlog of 5: a burst of connections
+  // (a class opening the page at once) would see SYNs dropped and retried a
+  // second later. Its socket-options hook sees the listening socket, so
+  // listen() is called on it again, with room for a burst.
+  http_.set_socket_options([this](int fd) {
+    const int yes = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);  // what the default hook does
+    listen_fd_ = fd;
+  });
+  const int bound = options_.port == 0
+                        ? http_.bind_to_any_port(addr)
+                        : (http_.bind_to_port(addr, options_.port) ? options_.port : -1);
   if (bound <= 0)
     return Status::Error(Code::kIo, "--http cannot listen on " + addr + " port " +
                                         std::to_string(options_.port) +
                                         ": the port is in use or the address is not local");
+  if (listen_fd_ >= 0) ::listen(listen_fd_, SOMAXCONN);
   *port = bound;
   thread_ = std::thread([this] { http_.listen_after_bind(); });
   return Status::Ok();

@@ -30,9 +30,9 @@ struct HttpOptions {
   // Connections served at once; more wait their turn. An idle keep-alive
   // connection holds its thread for keep_alive, so many idle ones delay the
   // pages (never the queues).
-  int threads = 32;
+  int threads = 64;
   std::chrono::seconds keep_alive{1};
-  int max_streams = 8;   // /events clients at once; more get 503
+  int max_streams = 8;                 // /events clients at once; more get 503
   std::chrono::seconds io_timeout{3};  // a read or write that stalls this long ends the connection
 };
 

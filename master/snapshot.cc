@@ -53,8 +53,8 @@ std::shared_ptr<const Snapshot> SnapshotBoard::Latest() const {
 std::shared_ptr<const Snapshot> SnapshotBoard::WaitNewer(uint64_t seq,
                                                          std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
-  const bool newer = changed_.wait_for(
-      lock, timeout, [&] { return closed_ || (latest_ && latest_->seq > seq); });
+  const bool newer =
+      changed_.wait_for(lock, timeout, [&] { return closed_ || (latest_ && latest_->seq > seq); });
   return newer && !closed_ ? latest_ : nullptr;
 }
 
@@ -69,7 +69,8 @@ void SnapshotBoard::Close() {
 SnapshotPublisher::SnapshotPublisher(SnapshotBoard* board)
     : board_(board), start_(Steady::now()), next_point_(start_) {}
 
-void SnapshotPublisher::Publish(const Broker& broker, const Journal* journal, Steady::time_point now) {
+void SnapshotPublisher::Publish(const Broker& broker, const Journal* journal,
+                                Steady::time_point now) {
   auto s = std::make_shared<Snapshot>();
   s->seq = ++seq_;
   s->uptime_s = Seconds(now - start_);
@@ -80,8 +81,8 @@ void SnapshotPublisher::Publish(const Broker& broker, const Journal* journal, St
   for (const QueueStats& q : stats.queues)
     s->queues.push_back({std::string(q.name), q.ready, q.leased, q.failed});
   for (const WorkerStats& w : stats.workers)
-    s->workers.push_back({std::string(w.name), HostOf(std::string(w.name)), w.in_flight,
-                          w.capacity, w.done, w.idle_ms, w.benched_ms, 0});
+    s->workers.push_back({std::string(w.name), HostOf(std::string(w.name)), w.in_flight, w.capacity,
+                          w.done, w.idle_ms, w.benched_ms, 0});
   std::sort(s->workers.begin(), s->workers.end(),
             [](const Snapshot::Worker& a, const Snapshot::Worker& b) { return a.name < b.name; });
   // A delivery that could not be sent is taken back from the broker's count;
@@ -108,10 +109,9 @@ void SnapshotPublisher::Publish(const Broker& broker, const Journal* journal, St
   Rates(s.get(), now);
   AddHistory(s.get(), now);
   if (s->workers.size() > kMaxWorkers) {  // a page of a thousand rows is enough to see
-    std::partial_sort(s->workers.begin(), s->workers.begin() + kMaxWorkers, s->workers.end(),
-                      [](const Snapshot::Worker& a, const Snapshot::Worker& b) {
-                        return a.idle_ms < b.idle_ms;
-                      });
+    std::partial_sort(
+        s->workers.begin(), s->workers.begin() + kMaxWorkers, s->workers.end(),
+        [](const Snapshot::Worker& a, const Snapshot::Worker& b) { return a.idle_ms < b.idle_ms; });
     s->workers.resize(kMaxWorkers);
   }
   board_->Publish(std::move(s));

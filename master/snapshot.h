@@ -41,8 +41,8 @@ struct Snapshot {
     uint64_t elapsed_us = 0;
     double ago_s = 0;  // before this snapshot
   };
-  struct Point {  // one a second, for the chart
-    double t = 0;  // seconds since the master started
+  struct Point {                                 // one a second, for the chart
+    double t = 0;                                // seconds since the master started
     uint64_t ready = 0, leased = 0, failed = 0;  // summed over the queues
     double put_rate = 0, done_rate = 0, failed_rate = 0;
   };
@@ -87,9 +87,9 @@ class SnapshotBoard {
 // Thread: the master's loop thread.
 class SnapshotPublisher {
  public:
-  static constexpr std::size_t kFlowEvents = 120;   // the newest, per snapshot
+  static constexpr std::size_t kFlowEvents = 120;     // the newest, per snapshot
   static constexpr std::size_t kHistoryPoints = 300;  // five minutes, one a second
-  static constexpr std::size_t kMaxWorkers = 1000;  // shown, most recently heard first
+  static constexpr std::size_t kMaxWorkers = 1000;    // shown, most recently heard first
 
   explicit SnapshotPublisher(SnapshotBoard* board);
   // journal may be null.
@@ -109,7 +109,7 @@ class SnapshotPublisher {
   std::chrono::steady_clock::time_point start_;
   uint64_t seq_ = 0;
   std::vector<uint64_t> peaks_;  // per counter, the highest value published
-  std::deque<Sample> samples_;  // the last few seconds, for rates
+  std::deque<Sample> samples_;   // the last few seconds, for rates
   std::deque<Snapshot::Point> history_;
   std::chrono::steady_clock::time_point next_point_;
 };

@@ -14,7 +14,8 @@ using nlohmann::json;
 json QueuesJson(const Snapshot& s) {
   json out = json::array();
   for (const Snapshot::Queue& q : s.queues)
-    out.push_back({{"name", q.name}, {"ready", q.ready}, {"leased", q.leased}, {"failed", q.failed}});
+    out.push_back(
+        {{"name", q.name}, {"ready", q.ready}, {"leased", q.leased}, {"failed", q.failed}});
   return out;
 }
 
@@ -60,7 +61,7 @@ json HistoryJson(const Snapshot& s) {
     done.push_back(std::round(p.done_rate * 10) / 10);
     fail_rate.push_back(std::round(p.failed_rate * 10) / 10);
   }
-  return {{"t", t},           {"ready", ready}, {"leased", leased},      {"failed", failed},
+  return {{"t", t},          {"ready", ready},    {"leased", leased},        {"failed", failed},
           {"put_rate", put}, {"done_rate", done}, {"failed_rate", fail_rate}};
 }
 
@@ -151,8 +152,9 @@ void WorkerMetrics(const Snapshot& s, Exposition& e) {
         static_cast<double>(s.workers.size()));
   std::vector<const Snapshot::Worker*> shown;
   for (const Snapshot::Worker& w : s.workers) shown.push_back(&w);
-  std::sort(shown.begin(), shown.end(),
-            [](const Snapshot::Worker* a, const Snapshot::Worker* b) { return a->idle_ms < b->idle_ms; });
+  std::sort(shown.begin(), shown.end(), [](const Snapshot::Worker* a, const Snapshot::Worker* b) {
+    return a->idle_ms < b->idle_ms;
+  });
   const std::size_t n = std::min(shown.size(), kMaxWorkerSeries);
   std::sort(shown.begin(), shown.begin() + static_cast<std::ptrdiff_t>(n),
             [](const Snapshot::Worker* a, const Snapshot::Worker* b) { return a->name < b->name; });
@@ -189,8 +191,7 @@ std::string SnapshotJson(const Snapshot& s, bool flow) {
   if (remaining > 0 && s.done_rate + s.failed_rate > 0)
     job["eta_s"] = static_cast<double>(remaining) / (s.done_rate + s.failed_rate);
   j["job"] = job;
-  if (s.journal)
-    j["journal"] = {{"bytes", s.journal_bytes}, {"segments", s.journal_segments}};
+  if (s.journal) j["journal"] = {{"bytes", s.journal_bytes}, {"segments", s.journal_segments}};
   if (flow) {
     j["flow"] = FlowJson(s);
     j["history"] = HistoryJson(s);

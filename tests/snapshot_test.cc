@@ -12,7 +12,7 @@ TEST(FlowLogTest, KeepsTheNewestEventsInOrder) {
   FlowLog log;
   log.Name(7, "ana-laptop");
   for (uint64_t id = 1; id <= FlowLog::kCapacity + 10; ++id)
-    log.Add({.kind = FlowKind::kDone, .task = id, .worker = 7});
+    log.Task(FlowKind::kDone, id, 0, 1, 7, 0, {});
   std::vector<FlowEvent> last = log.Since(0, 3);
   ASSERT_EQ(last.size(), 3u);
   EXPECT_EQ(last[0].task, FlowLog::kCapacity + 8);
@@ -54,7 +54,8 @@ TEST(SnapshotFormatTest, MetricsNameEveryCounterAndEscapeLabels) {
 
 TEST(SnapshotFormatTest, PerWorkerSeriesAreCapped) {
   Snapshot s = Sample();
-  for (int i = 0; i < 200; ++i) s.workers.push_back({"w" + std::to_string(i), "h", 0, 1, 0, 0, 0, 0});
+  for (int i = 0; i < 200; ++i)
+    s.workers.push_back({"w" + std::to_string(i), "h", 0, 1, 0, 0, 0, 0});
   const std::string m = SnapshotMetrics(s);
   std::size_t series = 0;
   for (std::size_t at = 0; (at = m.find("\ntaskq_worker_in_flight{", at + 1)) != std::string::npos;)

@@ -89,6 +89,9 @@ class DashboardTest(unittest.TestCase):
         d.save_screenshot(os.path.join(BUILD, "dashboard-killed.png"))
         # The same page on a phone.
         d.set_window_size(420, 900)
+        seq = int(d.execute_script("return document.body.dataset.seq"))
+        wait_until("a redraw at the phone's size",
+                   lambda: int(d.execute_script("return document.body.dataset.seq")) > seq)
         d.save_screenshot(os.path.join(BUILD, "dashboard-phone.png"))
 
 

@@ -18,6 +18,7 @@ build: deps
 	@cmake --build $(BUILD) -j $(JOBS)
 
 test: build
+	@scripts/install-deps test
 	@cd $(BUILD) && ctest --output-on-failure --timeout 180 -j $(JOBS)
 
 # The end-to-end tests N times each (a test stops at its first failure), to

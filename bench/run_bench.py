@@ -23,7 +23,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 AUTHKEY = 'bench-key'  # the benchmark's own; given through TASKQ_AUTHKEY, never printed
@@ -147,6 +149,48 @@ def taskq_job(build, n, workers, extra=(), timeout=600):
     if summary['done'] != n or summary['failed'] != 0:
         raise BenchError('taskq job lost tasks: %r' % summary)
     return summary
+
+
+def dashboard_job(build, n, workers):
+    """taskq_job with --http on and one dashboard stream read throughout."""
+    m = Master(build, ['--square', str(n), '--workers', str(workers), '--json', '--quiet', '--timeout', '60',
+                       '--http', '127.0.0.1:0'])
+    url = None
+    for line in m.proc.stdout:
+        if line.startswith('Dashboard: '):
+            url = line.split(' ', 1)[1].strip()
+            break
+    if not url:
+        m.stop()
+        raise BenchError('task_master --http printed no dashboard URL: ' + m.log_text())
+    got = {'messages': 0}
+
+    def read_stream():
+        try:
+            with urllib.request.urlopen(url + 'events', timeout=30) as r:
+                for line in r:
+                    got['messages'] += line.startswith(b'data: ')
+        except OSError:
+            pass  # the master ended the stream
+    threading.Thread(target=read_stream, daemon=True).start()
+    ws = start_workers(build, m.address, workers)
+    try:
+        summary = m.json_summary()
+        m.wait()
+    finally:
+        m.stop()
+        reap(ws)
+    if summary['done'] != n or summary['failed'] != 0:
+        raise BenchError('taskq job lost tasks: %r' % summary)
+    if got['messages'] == 0:
+        raise BenchError('the dashboard stream got no snapshot during the job')
+    return summary
+
+
+def taskq_dashboard(build, n, workers, repeat):
+    runs = [dashboard_job(build, n, workers) for _ in range(repeat)]
+    return {'tasks': n, 'workers': workers, 'runs': [round(r['tasks_per_s']) for r in runs],
+            'tasks_per_s': round(median_of(runs, 'tasks_per_s'))}
 
 
 def median_of(runs, key):
@@ -280,6 +324,10 @@ def table(r):
                      fmt_int(p['worker_tasks_per_s']), fmt_int(bm['tasks_per_s']),
                      '%.0fx' % (p['worker_tasks_per_s'] / bm['tasks_per_s'])))
         rows.append(('Python: put_many into the master (tasks/s)', fmt_int(p['put_many_tasks_per_s']), '', ''))
+    if 'dashboard' in r:
+        d = r['dashboard']
+        rows.append(('%s tasks, --http and a dashboard open (tasks/s)' % fmt_int(d['tasks']),
+                     fmt_int(d['tasks_per_s']), '', ''))
     mw = r['many_workers']
     rows.append(('%d workers, %s tasks: most any worker got / mean' % (mw['workers'], fmt_int(mw['tasks'])),
                  '%.2f' % mw['max_over_mean'], '', ''))
@@ -329,6 +377,12 @@ def targets(r):
               '%s tasks/s' % fmt_int(p['worker_tasks_per_s']))
         check('Python put_many >= 500,000 tasks/s', p['put_many_tasks_per_s'] >= 500000,
               '%s tasks/s' % fmt_int(p['put_many_tasks_per_s']))
+    if 'dashboard' in r:
+        d = r['dashboard']
+        same = tp.get(d['tasks'], one_m)
+        check('--http with a dashboard open within 5%% of without (%s tasks)' % fmt_int(d['tasks']),
+              d['tasks_per_s'] >= 0.95 * same['tasks_per_s'],
+              '%.1f%%' % (100.0 * d['tasks_per_s'] / same['tasks_per_s']))
     j = r['journal']
     check('--data-dir --fsync interval >= 30% of in memory', j['tasks_per_s'] >= 0.3 * j['in_memory_tasks_per_s'],
           '%.0f%%' % (100.0 * j['tasks_per_s'] / j['in_memory_tasks_per_s']))
@@ -382,6 +436,8 @@ def main():
         same = [t for t in r['throughput'] if t['tasks'] == journal_n]
         j['in_memory_tasks_per_s'] = same[0]['tasks_per_s'] if same else r['throughput'][-1]['tasks_per_s']
         r['journal'] = j
+        log('taskq: %s tasks with --http and a dashboard stream open, %d run(s)...' % (fmt_int(1000000), repeat))
+        r['dashboard'] = taskq_dashboard(a.build, 1000000, W, repeat)
         log('taskq: %s tasks queued, memory...' % fmt_int(queued))
         r['memory'] = memory(a.build, queued)
         log('taskq: %d workers...' % mw[0])

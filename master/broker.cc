@@ -150,7 +150,9 @@ void Broker::OnHello(std::string_view routing_id, const Hello& m, TimePoint now)
     if (other == idx || !peers_[other].live || peers_[other].session != m.session) continue;
     TakeOver(other, idx, m.holding);
   }
+  if (p.worker) flow_.Name(p.ident, p.name);
   if (is_new && p.worker) {
+    flow_.Worker(FlowKind::kJoined, p.ident, now);
     Log("worker " + p.name + " joined (runs up to " + std::to_string(p.capacity) + " at once)");
     for (uint32_t q = 0; q < queues_.queue_count(); ++q)
       WarnIfNobodyRuns(q, queues_.WaitingTaskKinds(q));
@@ -369,6 +371,8 @@ bool Broker::Serve(uint32_t peer, uint64_t rid, uint32_t queue, uint32_t max, bo
     if (lease && s->state == SlotState::kReady) {
       const uint32_t l = leases_.Add(id, peer, LeaseDeadline(id, now_));
       queues_.MarkLeased(s, l);
+      if (peers_[peer].worker)
+        flow_.Task(FlowKind::kHanded, id, s->kind, s->attempt, peers_[peer].ident, 0, now_);
       d.leases.push_back({l, leases_.Get(l).generation, false});
       leased.push_back(id);
     } else if (lease) {  // an outcome, kept until acked: nothing to journal yet
@@ -454,6 +458,9 @@ void Broker::AcceptResult(uint32_t peer, const TaskResult& r, std::vector<uint32
   Peer& p = peers_[peer];
   ++p.done;
   CountResult(peer, r, s->kind);
+  const bool retry = !r.ok && (r.worker_fault || (r.retry && s->attempt < options_.max_attempts));
+  const FlowKind what = r.ok ? FlowKind::kDone : retry ? FlowKind::kRetried : FlowKind::kFailed;
+  flow_.Task(what, r.id, s->kind, s->attempt, p.ident, r.elapsed_us, now_);
   if (!r.ok && r.worker_fault) {
     // About the worker, not the task: as if handed back unstarted.
     ++counters_.retried;
@@ -541,7 +548,11 @@ void Broker::RecordFailure(uint64_t id, const Slot& s, const StoredOutcome& o) {
 void Broker::Requeue(uint64_t id, const char* why, std::vector<uint32_t>* touched) {
   Slot* s = queues_.Find(id);
   if (!s || s->state != SlotState::kLeased) return;
-  const std::string worker = peers_[leases_.Get(s->aux).peer].name;
+  const Peer& holder = peers_[leases_.Get(s->aux).peer];
+  const std::string worker = holder.name;
+  const bool last = s->attempt >= options_.max_attempts;
+  flow_.Task(last ? FlowKind::kFailed : FlowKind::kRequeued, id, s->kind, s->attempt, holder.ident,
+             0, now_);
   leases_.Remove(s->aux);
   ++counters_.requeued;
   if (s->attempt >= options_.max_attempts)

@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "master/flow_log.h"
 #include "master/free_cells.h"
 #include "master/lease_table.h"
 #include "master/queue_set.h"
@@ -114,6 +115,8 @@ class Broker {
   void CountRefusedHandshake() { ++counters_.refused_handshakes; }
   // What stats replies carry.
   StatsOk Snapshot(TimePoint now) const;
+  // The latest task and worker events (the dashboard's flow; master/flow_log.h).
+  const FlowLog& flow() const { return flow_; }
   // The state, for recovery (before the first message) and for the journal's
   // compaction (between passes).
   QueueSet& queues() { return queues_; }
@@ -252,7 +255,7 @@ class Broker {
   // Peers and parked requests.
   uint32_t FindPeer(std::string_view routing_id) const;
   void TakeOver(uint32_t from, uint32_t to, const std::vector<uint64_t>& holding);
-  void PeerGone(uint32_t peer, const char* why);
+  void PeerGone(uint32_t peer, const char* why, bool dead = false);
   void Park(uint32_t peer, const Get& m, uint32_t queue, std::vector<uint16_t> kinds,
             TimePoint now);
   void Unpark(uint32_t waiter);
@@ -314,6 +317,7 @@ class Broker {
   std::vector<uint32_t> ack_holders_;  // peers with held acks, each once
   uint64_t flush_stamp_ = 0;
   Counters counters_;
+  FlowLog flow_;
   TimePoint next_check_ = TimePoint::min();
   TimePoint now_;  // of the message or tick being handled
 };

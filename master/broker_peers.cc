@@ -66,8 +66,9 @@ void Broker::TakeOver(uint32_t from, uint32_t to, const std::vector<uint64_t>& h
   for (uint32_t q : touched) ServeWaiters(q);
 }
 
-void Broker::PeerGone(uint32_t peer, const char* why) {
+void Broker::PeerGone(uint32_t peer, const char* why, bool dead) {
   Peer& p = peers_[peer];
+  if (p.worker) flow_.Worker(dead ? FlowKind::kDead : FlowKind::kLeft, p.ident, now_);
   std::vector<uint64_t> ids = leases_.TasksOf(peer);
   // Highest id first, so after the front-pushes the oldest task leads.
   std::sort(ids.rbegin(), ids.rend());
@@ -206,7 +207,7 @@ void Broker::CheckPeers(TimePoint now) {
         !p.waiters.empty() || leases_.CountOf(i) > 0 || held_.CountOf(i) > 0 || p.pending_puts > 0;
     if (p.heartbeat.count() > 0 && silent > p.heartbeat * options_.missed_heartbeats) {
       ++counters_.dead_peers;
-      PeerGone(i, ("silent for " + Seconds(silent) + ", presumed dead").c_str());
+      PeerGone(i, ("silent for " + Seconds(silent) + ", presumed dead").c_str(), /*dead=*/true);
       continue;
     }
     if (p.heartbeat.count() == 0 && !holds && silent > options_.forget_idle_client) {

@@ -107,6 +107,14 @@ int main(int argc, char** argv) {
                  "seconds between status lines on stderr (0: none; SIGUSR1: now)")
       ->default_val(0)
       ->check(CLI::NonNegativeNumber);
+  app.add_option(
+      "--http", o.http,
+      "serve a live dashboard, /metrics (Prometheus) and /api/status on [ADDR:]PORT "
+      "(ADDR: 127.0.0.1 unless given; any other address needs a token, printed at start)");
+  app.add_option("--http-token", o.http_token,
+                 "the token --http requires (default: TASKQ_HTTP_TOKEN, else one derived from the "
+                 "authkey on a non-loopback address)")
+      ->envname("TASKQ_HTTP_TOKEN");
   app.add_option("--journal-segment-mb", segment_mb, "size of a journal segment file")
       ->default_val(64)
       ->check(CLI::Range(1, 4096))

@@ -20,6 +20,7 @@
 #include "client/connection.h"
 #include "client/exit_codes.h"
 #include "client/signals.h"
+#include "master/http_server.h"
 #include "master/job.h"
 #include "master/job_record.h"
 #include "master/job_report.h"
@@ -339,6 +340,17 @@ int RunMaster(const MasterOptions& o, std::ostream& out, std::ostream& err) {
   };
   so.status_fd = StatusFd();
   so.status_every = o.status_every;
+  SnapshotBoard board;
+  std::optional<HttpOptions> http;
+  if (!o.http.empty()) {
+    Result<HttpOptions> h = ParseHttpFlag(o.http, o.http_token, keys->master.secret_z85);
+    if (!h.ok()) {
+      err << "task_master: " << h.status().message() << "\n";
+      return kExitUsage;
+    }
+    http = *h;
+    so.board = &board;
+  }
   Server server(ctx, so);
   RecoveryReport recovered;
   if (Status s = server.Start(&recovered); !s.ok()) {
@@ -346,8 +358,18 @@ int RunMaster(const MasterOptions& o, std::ostream& out, std::ostream& err) {
     return s.message().find("cannot listen") == 0 ? kExitUnavailable : kExitError;
   }
   PrintHowToConnect(o, server.port(), out);
+  HttpServer web(http.value_or(HttpOptions{}), &board);
+  if (http) {
+    if (Status s = web.Start(); !s.ok()) {
+      server.Stop("master exit");
+      Fail(err, s);
+      return s.code() == Code::kInvalid ? kExitUsage : kExitUnavailable;
+    }
+    out << "Dashboard: " << DashboardUrl(*http, web.port()) << std::endl;
+  }
   PrintRecovery(o, recovered, out, err);
   const int code = RunJob(ctx, server, o, recovered, out, err);
+  web.Stop();
   server.Stop("master exit");
   out << "master exit." << std::endl;
   return code;

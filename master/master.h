@@ -32,6 +32,8 @@ struct MasterOptions {
   FsyncMode fsync = FsyncMode::kInterval;
   uint64_t segment_bytes = 64u << 20;
   std::chrono::milliseconds status_every{0};  // a status line this often on stderr
+  std::string http;        // --http [ADDR:]PORT: dashboard, /metrics, /api/status (empty: off)
+  std::string http_token;  // --http-token or TASKQ_HTTP_TOKEN (docs/HTTP.md)
   BrokerOptions broker;
 };
 

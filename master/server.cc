@@ -132,6 +132,8 @@ class ServerLoop : public Transport {
   RefusalLog refusals_;
   HandshakeMonitor monitor_;
   TimePoint next_status_ = TimePoint::max();
+  SnapshotPublisher publisher_{options_.board};
+  TimePoint next_publish_ = TimePoint::max();
   bool stopping_on_failure_ = false;
   std::mutex failure_mu_;
   Status failure_;
@@ -192,6 +194,7 @@ Result<int> ServerLoop::Bind(const std::string& control_endpoint) {
 
 void ServerLoop::Run() {
   if (options_.status_every.count() > 0) next_status_ = Clock::now() + options_.status_every;
+  if (options_.board) next_publish_ = Clock::now();
   SocketWatch watch;
   const int router = watch.AddSocket(router_.handle());
   const int zap = watch.AddSocket(zap_.socket().handle());
@@ -199,7 +202,7 @@ void ServerLoop::Run() {
   const int control = watch.AddSocket(control_.handle());
   const int status = options_.status_fd >= 0 ? watch.AddFd(options_.status_fd) : -1;
   for (;;) {
-    const TimePoint wake = std::min(broker_.NextDeadline(), next_status_);
+    const TimePoint wake = std::min({broker_.NextDeadline(), next_status_, next_publish_});
     if (!watch.Wait(MillisUntil(wake, Clock::now()))) break;
     if (watch.Ready(zap)) zap_.HandlePending();
     if (watch.Ready(monitor)) monitor_.HandlePending();
@@ -231,6 +234,10 @@ void ServerLoop::Pass(bool status_asked) {
     Fail(journal_->Compact());
   }
   if (now >= next_status_ || status_asked) Report(now);
+  if (now >= next_publish_) {
+    publisher_.Publish(broker_, journal_.get(), now);
+    next_publish_ = now + options_.publish_every;
+  }
 }
 
 void ServerLoop::Report(TimePoint now) {

@@ -20,6 +20,7 @@
 
 #include "master/broker.h"
 #include "master/journal.h"
+#include "master/snapshot.h"
 #include "proto/keys.h"
 #include "proto/status.h"
 
@@ -37,6 +38,9 @@ struct ServerOptions {
   Broker::Logger log;
   int status_fd = -1;                         // readable: log a status report (SIGUSR1; signals.h)
   std::chrono::milliseconds status_every{0};  // log a status line this often; 0: never
+  // --http: the loop publishes a Snapshot here this often (null: never).
+  SnapshotBoard* board = nullptr;
+  std::chrono::milliseconds publish_every{250};
 };
 
 class ServerLoop;

@@ -411,6 +411,33 @@ TEST_F(BrokerTest, ASilentWorkerIsDeclaredDeadAndItsLateResultIsADuplicate) {
   EXPECT_EQ(QueueInfo("results").ready, 1u);
 }
 
+// The dashboard's flow (master/flow_log.h): who took which task, what came
+// back, who joined and who was presumed dead, in order.
+TEST_F(BrokerTest, TheFlowTellsWhoTookWhatAndWhatCameBack) {
+  Hello("A", "worker", /*heartbeat_ms=*/100);
+  Hello("B", "worker", 100);
+  Hello("C", "client");
+  std::vector<uint64_t> ids = PutSquares("C", {4, 5});
+  SendGet("A", "tasks", 1, 0, true);
+  ASSERT_EQ(Items("A").size(), 1u);
+  SendGet("B", "tasks", 1, 0, true);
+  ASSERT_EQ(Items("B").size(), 1u);
+  EXPECT_EQ(Report("B", ids[1], true, 25).accepted, 1u);
+  for (int i = 0; i < 5; ++i) {  // A freezes
+    Advance(milliseconds(80));
+    Send("B", Ping{});
+  }
+  std::vector<std::string> seen;
+  const FlowLog& flow = broker_->flow();
+  for (const FlowEvent& e : flow.Since(0, FlowLog::kCapacity))
+    seen.push_back(std::string(FlowKindName(e.kind)) + " " + std::string(flow.NameOf(e.worker)) +
+                   (e.task ? " " + std::to_string(e.task) + "/" + std::to_string(e.attempt) : ""));
+  const std::string a = std::to_string(ids[0]), b = std::to_string(ids[1]);
+  EXPECT_EQ(seen, (std::vector<std::string>{"joined A", "joined B", "handed A " + a + "/1",
+                                            "handed B " + b + "/1", "done B " + b + "/1", "dead A",
+                                            "requeued A " + a + "/1"}));
+}
+
 TEST_F(BrokerTest, TheMasterPingsQuietWorkers) {
   Hello("A", "worker", 100);
   Advance(milliseconds(150));

@@ -6,6 +6,7 @@ FUZZ_SECONDS ?= 60
 N ?= 20
 
 .PHONY: all deps build test test-repeat test-faults demo fuzz bench bench-quick bench-build clean
+.PHONY: configure install test-install deb
 
 all: build
 
@@ -36,8 +37,38 @@ test-faults: build
 	@cd $(BUILD) && TASKQ_FAULT_ROUNDS=$(FAULT_ROUNDS) ctest -L e2e_job_test -R Kill \
 	  --output-on-failure --timeout 600 -j $(JOBS)
 
-demo: build
+# Only the two programs the demo runs: the tests wait for make test.
+demo: configure
+	@cmake --build $(BUILD) -j $(JOBS) --target task_master task_worker
 	@scripts/demo $(BUILD)
+
+configure: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo > $(BUILD).configure.log 2>&1 \
+	  || { cat $(BUILD).configure.log; exit 1; }
+
+# make install [PREFIX=/opt/taskq] [DESTDIR=/tmp/stage]: the programs, the
+# client library, headers, CMake and pkg-config files, man pages, systemd
+# units (packaging/CMakeLists.txt). Builds what it installs, not the tests.
+PREFIX ?= /usr/local
+install: configure
+	@cmake --build $(BUILD) -j $(JOBS) --target taskq_installable
+	@cmake --install $(BUILD) --prefix $(PREFIX)
+
+# Debian packages taskq and libtaskq-dev from the same install rules (CPack),
+# into $(BUILD)/packages.
+deb: configure
+	@scripts/install-deps package
+	@cmake --build $(BUILD) -j $(JOBS) --target taskq_installable
+	@cd $(BUILD) && cpack -G DEB -B packages > packages.log 2>&1 || { cat packages.log; exit 1; }
+	@ls $(BUILD)/packages/*.deb
+
+# Installs into a temporary prefix and builds programs of one's own against
+# it (CMake and pkg-config), runs them, builds the .deb and runs it from a
+# scratch root. .ci/run runs it too.
+test-install: configure
+	@scripts/install-deps package
+	@cmake --build $(BUILD) -j $(JOBS) --target taskq_installable
+	@scripts/test-install $(BUILD)
 
 # libFuzzer (clang, ASan, UBSan) on the message decoder and the master's state
 # machine, FUZZ_SECONDS per target; findings go to build-fuzz/findings.

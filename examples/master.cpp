@@ -9,7 +9,7 @@
 #include <iostream>
 #include <random>
 
-#include "client/client.h"
+#include <taskq/client.h>
 
 static const char* Key() {
   return std::getenv("TASKQ_AUTHKEY") ? std::getenv("TASKQ_AUTHKEY") : "";

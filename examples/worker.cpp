@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <iostream>
 
-#include "client/client.h"
+#include <taskq/client.h>
 
 static taskq::ClientOptions WorkerOptions() {
   taskq::ClientOptions o;

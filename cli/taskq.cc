@@ -342,6 +342,7 @@ int main(int argc, char** argv) {
   CLI::App app{kAbout};
   app.footer(kFooter);
   app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "the help of every subcommand at once");
   app.set_version_flag("--version", std::string("taskq ") + TASKQ_VERSION);
 
   ServerFlags status_flags, watch_flags;

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Every flag a program's --help lists appears in its man page.
 
-Usage: man_page_test.py PROGRAM MAN_PAGE
+Usage: man_page_test.py PROGRAM MAN_PAGE [HELP_OPTION]
+
+HELP_OPTION is --help unless given (taskq: --help-all, which has every
+subcommand's flags).
 
 The man pages are generated from --help by help2man (packaging/CMakeLists.txt);
 this catches a page that help2man could not parse (a flag lost, a section
@@ -12,8 +15,8 @@ import subprocess
 import sys
 
 
-def flags_in_help(program):
-    out = subprocess.run([program, "--help"], capture_output=True, text=True, timeout=30)
+def flags_in_help(program, option):
+    out = subprocess.run([program, option], capture_output=True, text=True, timeout=30)
     if out.returncode != 0:
         sys.exit(f"{program} --help exited with {out.returncode}: {out.stderr.strip()}")
     # The option column: lines that start (after the indent) with flags.
@@ -34,10 +37,11 @@ def man_text(page):
 
 
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4):
         sys.exit(__doc__)
     program, page = sys.argv[1], sys.argv[2]
-    flags = flags_in_help(program)
+    option = sys.argv[3] if len(sys.argv) == 4 else "--help"
+    flags = flags_in_help(program, option)
     if len(flags) < 3:
         sys.exit(f"found only {sorted(flags)} in {program} --help: has its format changed?")
     text = man_text(page)

@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
       "authenticated, encrypted port. With no job flag it runs the classic tutorial:\n"
       "put 10 square tasks, wait for their results, print them, tell the workers to exit."};
   app.footer(
-      "The authkey comes from --authkey, else --authkey-file, else TASKQ_AUTHKEY. It never\n"
+      std::string("The authkey comes from --authkey, else --authkey-file, else TASKQ_AUTHKEY. It never\n"
       "crosses the network and is never printed.\n\n"
       "Examples:\n"
       "  task_master --port 5000 --authkey abc        # the tutorial: 10 square tasks\n"
@@ -30,9 +30,8 @@ int main(int argc, char** argv) {
       "  task_master --download urls.txt --authkey abc   # workers fetch each URL\n"
       "  task_master --tasks jobs.jsonl --results out.jsonl --authkey abc\n"
       "  task_master --tasks jobs.jsonl --results out.jsonl --data-dir state --authkey abc\n"
-      "                                               # killed? the same command resumes it\n\n"
-      "Exit codes: 0 done, 1 error, 2 usage (or input lines that were not tasks), 4 cannot\n"
-      "listen, 5 results stopped coming (--timeout), 6 some tasks failed, 130 interrupted.");
+      "                                               # killed? the same command resumes it\n\n") +
+      taskq::ExitCodesHelp(/*master=*/true));
   app.add_option("--port", o.port, "TCP port to listen on (0: any free port)")
       ->default_val(5000)
       ->check(CLI::Range(0, 65535));
@@ -73,7 +72,7 @@ int main(int argc, char** argv) {
                  "held a task (a slow task on a live worker never times out the job; "
                  "--task-timeout limits tasks)")
       ->default_val(10)
-      ->check(CLI::PositiveNumber);
+      ->check(taskq::Seconds(true));
   app.add_flag("-q,--quiet", o.quiet, "no line per task or progress, only failures and totals");
   app.add_option("--max-attempts", o.broker.max_attempts,
                  "deliveries of a task before it fails for good")
@@ -82,7 +81,7 @@ int main(int argc, char** argv) {
   app.add_option("--task-timeout", task_timeout_s,
                  "seconds a worker may take over a task before it goes to another (0: no limit)")
       ->default_val(0)
-      ->check(CLI::NonNegativeNumber);
+      ->check(taskq::Seconds(false));
   app.add_option("--heartbeat", heartbeat_s,
                  "seconds between heartbeats; a worker silent for 3 is dead")
       ->default_val(1)
@@ -106,13 +105,22 @@ int main(int argc, char** argv) {
   app.add_option("--status-every", status_every_s,
                  "seconds between status lines on stderr (0: none; SIGUSR1: now)")
       ->default_val(0)
-      ->check(CLI::NonNegativeNumber);
+      ->check(taskq::Seconds(false));
   app.add_option("--journal-segment-mb", segment_mb, "size of a journal segment file")
       ->default_val(64)
       ->check(CLI::Range(1, 4096))
       ->group("");  // for tests of compaction
   app.set_version_flag("--version", std::string("task_master ") + TASKQ_VERSION);
   if (std::optional<int> code = taskq::ParseFlags(app, argc, argv, "task_master")) return *code;
+  // "--download URL URL": the URLs are the job, as if given without it.
+  for (auto it = o.download.begin(); it != o.download.end();) {
+    if (it->find("://") == std::string::npos) {
+      ++it;
+      continue;
+    }
+    o.urls.push_back(*it);
+    it = o.download.erase(it);
+  }
   for (const std::string& u : o.urls) {
     if (u.find("://") == std::string::npos) {
       std::cerr << "task_master: '" << u
@@ -121,6 +129,7 @@ int main(int argc, char** argv) {
     }
   }
   o.timeout = taskq::Millis(timeout_s);
+  o.timeout_given = app.get_option("--timeout")->count() > 0;
   o.broker.task_timeout = taskq::Millis(task_timeout_s);
   o.broker.heartbeat = taskq::Millis(heartbeat_s);
   o.status_every = taskq::Millis(status_every_s);

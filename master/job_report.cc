@@ -226,15 +226,15 @@ void JobReport::Summary(uint64_t done, uint64_t total, uint64_t failed, uint64_t
                   Duration(static_cast<double>(w.busy.count()) / 1e6).c_str());
     text_ << line;
   }
+  if (waited_ >= std::chrono::milliseconds(50))
+    text_ << "Waited " << Duration(std::chrono::duration<double>(waited_).count())
+          << " for workers; the time below runs from the first task." << std::endl;
   char line[200];
   std::snprintf(line, sizeof line, "Done: %llu of %llu tasks in %s (%.0f tasks/s), %llu failed",
                 static_cast<unsigned long long>(done), static_cast<unsigned long long>(total),
                 Duration(secs).c_str(), rate, static_cast<unsigned long long>(failed));
   text_ << line;
   if (skipped_lines) text_ << "; " << skipped_lines << " input line(s) skipped";
-  if (waited_ >= std::chrono::milliseconds(50))
-    text_ << " (after waiting " << Duration(std::chrono::duration<double>(waited_).count())
-          << " for workers)";
   text_ << std::endl;
   if (!latencies_.empty()) {
     std::snprintf(line, sizeof line, "Latency (put -> result): p50 %.0f us, p99 %.0f us", p50, p99);

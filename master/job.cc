@@ -165,8 +165,12 @@ Status Job::WaitForWorkers() {
         std::chrono::steady_clock::now() - start >= o_.first_worker_timeout)
       return Status::Error(Code::kEmpty, "no worker came");
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const std::size_t before = *n;
     n = CountWorkers();
     if (!n.ok()) return n.status();
+    // A class watches its workers arrive.
+    if (o_.wait_workers > 0 && *n != before && *n < want)
+      out_ << "Workers connected: " << *n << " of " << want << std::endl;
   }
   if (o_.wait_workers == 0) {
     const auto until = std::chrono::steady_clock::now() + o_.gather;

@@ -16,7 +16,8 @@ int main(int argc, char** argv) {
   CLI::App app{
       "task_master: serve a task queue and a result queue to taskq workers over an\n"
       "authenticated, encrypted port. With no job flag it runs the classic tutorial:\n"
-      "put 10 square tasks, wait for their results, print them, tell the workers to exit."};
+      "wait for a worker, put 10 square tasks, wait for their results, print them, tell\n"
+      "the workers to exit."};
   app.footer(
       std::string("The authkey comes from --authkey, else --authkey-file, else TASKQ_AUTHKEY. It never\n"
       "crosses the network and is never printed.\n\n"
@@ -56,7 +57,7 @@ int main(int argc, char** argv) {
       ->excludes(download);
   app.add_option("--results", o.results,
                  "write every outcome to FILE as a JSON line (- for stdout)");
-  app.add_option("--workers", o.wait_workers, "wait for N workers to connect before the job starts")
+  app.add_option("--workers", o.wait_workers, "wait for N workers to connect before the job starts (the tutorial waits for one in any case)")
       ->default_val(0)
       ->check(CLI::Range(0, 100000));
   app.add_option("--in-flight", o.in_flight,

@@ -260,7 +260,7 @@ TEST_F(MessagesTest, InterruptedWhileWaitingForWorkersSaysHowManyCame) {
   auto master = StartMaster({"--workers", "3"}, &port);
   ASSERT_NE(port, 0);
   auto worker = StartWorker(port, {"--name", "first"});
-  ASSERT_TRUE(master->WaitForLine("worker first joined", kQuick, /*from_err=*/true));
+  ASSERT_TRUE(master->WaitForLine("^Workers connected: 1 of 3$", kQuick)) << master->out();
   master->Signal(SIGINT);
   EXPECT_EQ(master->Wait(kQuick), kExitInterrupted);
   EXPECT_SAYS(master->err(), "interrupted while waiting for workers (1 of 3 connected)");

@@ -294,6 +294,11 @@ TEST_F(E2eTest, TheExamplesRunTheTutorial) {
   EXPECT_EQ(CorrectResults(example->out()), 10) << example->out();
   EXPECT_EQ(worker->Wait(kQuick), 0) << worker->out() << worker->err();
   EXPECT_EQ(worker->CountLines(R"(^run task \d+ \* \d+\.\.\.$)"), 10);
+  // A program on the client API is named after itself, and runs a task at a time.
+  EXPECT_NE(master->err().find("worker example_worker-" + std::to_string(worker->pid()) +
+                               " joined (runs up to 1 at once)"),
+            std::string::npos)
+      << master->err();
 }
 
 TEST_F(E2eTest, CommandLinesExplainThemselves) {

@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-
 #include <zmq.hpp>
 
 #include "client/connection.h"

@@ -167,9 +167,9 @@ Status Connection::HandshakeFailed() {
   const ZmtpPeer peer = ProbeZmtp(options_.endpoint, kProbeTimeout, &said);
   const std::string other = NotAMasterMessage(peer, options_.display, said);
   if (!other.empty()) return Status::Error(Code::kInvalid, other);
-  return Status::Error(Code::kAuthFailed,
-                       "authentication failed: the authkey does not match the master at " +
-                           options_.display);
+  return Status::Error(
+      Code::kAuthFailed,
+      "authentication failed: the authkey does not match the master at " + options_.display);
 }
 
 Status Connection::SendHello(const std::vector<uint64_t>& holding) {

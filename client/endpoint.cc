@@ -50,8 +50,9 @@ Result<ServerAddress> ParseServerAddress(std::string_view text, int default_port
   // the master; any other scheme is a mistake worth a sentence.
   if (const auto scheme = text.find("://"); scheme != std::string_view::npos) {
     if (text.substr(0, scheme) != "tcp")
-      return BadAddress(given, "a taskq master is reached over tcp: give HOST, HOST:PORT or "
-                               "tcp://HOST:PORT");
+      return BadAddress(given,
+                        "a taskq master is reached over tcp: give HOST, HOST:PORT or "
+                        "tcp://HOST:PORT");
     text.remove_prefix(scheme + 3);
     if (!text.empty() && text.back() == '/') text.remove_suffix(1);
     if (text.empty()) return BadAddress(given, "the host is empty");
@@ -79,8 +80,9 @@ Result<ServerAddress> ParseServerAddress(std::string_view text, int default_port
   }
   if (a.host.empty()) return BadAddress(given, "the host is empty");
   if (!IsHostName(a.host, text.front() == '['))
-    return BadAddress(given, "a host name has only letters, digits, '-' and '.'; give HOST, "
-                             "HOST:PORT or tcp://HOST:PORT");
+    return BadAddress(given,
+                      "a host name has only letters, digits, '-' and '.'; give HOST, "
+                      "HOST:PORT or tcp://HOST:PORT");
   if (a.port < 1 || a.port > 65535) return BadAddress(given, "the port must be 1..65535");
   return a;
 }
@@ -93,8 +95,7 @@ Status ResolveHost(const ServerAddress& address) {
   const int rc = getaddrinfo(address.host.c_str(), nullptr, &hints, &found);
   if (found) freeaddrinfo(found);
   if (rc == 0) return Status::Ok();
-  return Status::Error(Code::kInvalid, "cannot resolve " + address.host + ": " +
-                                           gai_strerror(rc) +
+  return Status::Error(Code::kInvalid, "cannot resolve " + address.host + ": " + gai_strerror(rc) +
                                            "; give the master's host name or IP address");
 }
 

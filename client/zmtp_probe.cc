@@ -105,8 +105,7 @@ ZmtpPeer ProbeZmtp(const std::string& endpoint, std::chrono::milliseconds timeou
   return *said == "CURVE" ? ZmtpPeer::kCurve : ZmtpPeer::kOtherZmtp;
 }
 
-std::string NotAMasterMessage(ZmtpPeer peer, const std::string& display,
-                              const std::string& said) {
+std::string NotAMasterMessage(ZmtpPeer peer, const std::string& display, const std::string& said) {
   const std::string head = "the server at " + display +
                            " is not a taskq master (the handshake failed at the protocol level: ";
   const std::string tail = "); check --server's host and port";

@@ -30,8 +30,7 @@ ZmtpPeer ProbeZmtp(const std::string& endpoint, std::chrono::milliseconds timeou
 
 // The sentence for a peer that is not a taskq master; "" for kCurve,
 // kNoAnswer and kUnreachable.
-std::string NotAMasterMessage(ZmtpPeer peer, const std::string& display,
-                              const std::string& said);
+std::string NotAMasterMessage(ZmtpPeer peer, const std::string& display, const std::string& said);
 
 }  // namespace taskq
 

@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
       "wait for a worker, put 10 square tasks, wait for their results, print them, tell\n"
       "the workers to exit."};
   app.footer(
-      std::string("The authkey comes from --authkey, else --authkey-file, else TASKQ_AUTHKEY. It never\n"
+      "The authkey comes from --authkey, else --authkey-file, else TASKQ_AUTHKEY. It never\n"
       "crosses the network and is never printed.\n\n"
       "Examples:\n"
       "  task_master --port 5000 --authkey abc        # the tutorial: 10 square tasks\n"
@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
       "  task_master --download urls.txt --authkey abc   # workers fetch each URL\n"
       "  task_master --tasks jobs.jsonl --results out.jsonl --authkey abc\n"
       "  task_master --tasks jobs.jsonl --results out.jsonl --data-dir state --authkey abc\n"
-      "                                               # killed? the same command resumes it\n\n") +
+      "                                               # killed? the same command resumes it\n\n" +
       taskq::ExitCodesHelp(/*master=*/true));
   app.add_option("--port", o.port, "TCP port to listen on (0: any free port)")
       ->default_val(5000)
@@ -57,7 +57,9 @@ int main(int argc, char** argv) {
       ->excludes(download);
   app.add_option("--results", o.results,
                  "write every outcome to FILE as a JSON line (- for stdout)");
-  app.add_option("--workers", o.wait_workers, "wait for N workers to connect before the job starts (the tutorial waits for one in any case)")
+  app.add_option("--workers", o.wait_workers,
+                 "wait for N workers to connect before the job starts (the tutorial waits for one "
+                 "in any case)")
       ->default_val(0)
       ->check(CLI::Range(0, 100000));
   app.add_option("--in-flight", o.in_flight,

@@ -56,8 +56,9 @@ class MessagesTest : public E2eTest {
   }
 };
 
-#define EXPECT_SAYS(text, words) \
-  EXPECT_NE((text).find(words), std::string::npos) << "expected \"" << (words) << "\" in:\n" << (text)
+#define EXPECT_SAYS(text, words)                                                             \
+  EXPECT_NE((text).find(words), std::string::npos) << "expected \"" << (words) << "\" in:\n" \
+                                                   << (text)
 
 // --- task_master: inputs checked before it listens ---------------------------
 
@@ -291,8 +292,8 @@ TEST_F(MessagesTest, TheTutorialWaitsForItsFirstWorkerAndSaysSoOnce) {
   EXPECT_EQ(master->CountLines("^Waiting for a worker"), 1);
   EXPECT_EQ(master->CountLines(R"(^Result: \d+ \* \d+ = \d+  \(worker late\)$)"), 10)
       << master->out();
-  EXPECT_EQ(master->CountLines(R"(^Waited .* for workers; the time below runs from the first task)"),
-            1)
+  EXPECT_EQ(
+      master->CountLines(R"(^Waited .* for workers; the time below runs from the first task)"), 1)
       << master->out();
 }
 
@@ -341,10 +342,10 @@ TEST_F(MessagesTest, HelpAndReadmeSayWhatTheExitCodeTableSays) {
   for (const ExitCode& e : kExitCodes) {
     ASSERT_TRUE(readme.count(e.code)) << "README.md has no row for exit code " << e.code;
     const auto& [master, worker] = readme.at(e.code);
-    EXPECT_EQ(master.rfind(e.master, 0), 0u) << e.code << ": README says '" << master
-                                             << "', the table '" << e.master << "'";
-    EXPECT_EQ(worker.rfind(e.worker, 0), 0u) << e.code << ": README says '" << worker
-                                             << "', the table '" << e.worker << "'";
+    EXPECT_EQ(master.rfind(e.master, 0), 0u)
+        << e.code << ": README says '" << master << "', the table '" << e.master << "'";
+    EXPECT_EQ(worker.rfind(e.worker, 0), 0u)
+        << e.code << ": README says '" << worker << "', the table '" << e.worker << "'";
     if (*e.master == '\0') EXPECT_EQ(master, "");
     if (*e.worker == '\0') EXPECT_EQ(worker, "");
   }

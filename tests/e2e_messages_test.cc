@@ -14,6 +14,7 @@
 #include <regex>
 #include <sstream>
 
+#include "client/endpoint.h"
 #include "client/exit_codes.h"
 #include "master/job_report.h"
 #include "tests/e2e_util.h"
@@ -354,6 +355,24 @@ TEST_F(MessagesTest, HelpAndReadmeSayWhatTheExitCodeTableSays) {
   EXPECT_SAYS(out, ExitCodesHelp(/*master=*/true));
   ASSERT_EQ(RunToEnd({WorkerBin(), "--help"}, &out, &err), kExitOk);
   EXPECT_SAYS(out, ExitCodesHelp(/*master=*/false));
+}
+
+// --- --server, parsed ---------------------------------------------------------------
+
+TEST(ServerAddressTest, TakesTheFormsUsersWriteAndExplainsTheRest) {
+  for (const char* text : {"tcp://127.0.0.1:5001", "127.0.0.1:5001", "tcp://127.0.0.1:5001/"}) {
+    Result<ServerAddress> a = ParseServerAddress(text, 5000);
+    ASSERT_TRUE(a.ok()) << text << ": " << a.status().message();
+    EXPECT_EQ(a->TcpEndpoint(), "tcp://127.0.0.1:5001") << text;
+  }
+  Result<ServerAddress> v6 = ParseServerAddress("tcp://[::1]", 5000);
+  ASSERT_TRUE(v6.ok()) << v6.status().message();
+  EXPECT_EQ(v6->TcpEndpoint(), "tcp://[::1]:5000");
+  for (const char* text : {"http://h:1", "tcp://", "bad host!", "h:0", "a:b:c"}) {
+    Result<ServerAddress> a = ParseServerAddress(text, 5000);
+    ASSERT_FALSE(a.ok()) << text;
+    EXPECT_SAYS(a.status().message(), std::string("'") + text + "'");
+  }
 }
 
 // --- the progress line and the log ---------------------------------------------------

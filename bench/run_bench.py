@@ -49,7 +49,8 @@ def rss_kb(pid, field='VmRSS'):
 
 
 class Master:
-    """task_master on 127.0.0.1, any free port; its stdout read line by line."""
+    """task_master on 127.0.0.1, any free port; its stdout read line by line (with --json,
+    only the summary is there)."""
 
     def __init__(self, build, args, timeout=600):
         # Its log goes to a file: a pipe nobody reads would fill (1000 "joined"
@@ -59,8 +60,17 @@ class Master:
             [os.path.join(build, 'master', 'task_master'), '--bind', '127.0.0.1', '--port', '0'] + args,
             stdout=subprocess.PIPE, stderr=self.log, env=ENV, text=True)
         self.deadline = time.monotonic() + timeout
-        first = self.proc.stdout.readline()
-        m = re.search(r'listening on 127\.0\.0\.1:(\d+)', first)
+        if '--json' in args:
+            # Its stdout is pure JSON: the banner is in the log (stderr).
+            m, start = None, time.monotonic()
+            while not m and self.proc.poll() is None and time.monotonic() < start + 30:
+                m = re.search(r'listening on 127\.0\.0\.1:(\d+)', self.log_text())
+                if not m:
+                    time.sleep(0.02)
+            first = ''
+        else:
+            first = self.proc.stdout.readline()
+            m = re.search(r'listening on 127\.0\.0\.1:(\d+)', first)
         if not m:
             self.stop()
             raise BenchError('task_master did not start: ' + first + self.log_text())

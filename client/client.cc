@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <zmq.hpp>
 
 #include "client/connection.h"
@@ -68,7 +69,12 @@ Result<std::unique_ptr<Client>> Client::Open(
   co.display = display;
   co.keys = keys.get();
   co.peer.role = options.role;
-  co.peer.name = options.name.empty() ? "client-" + std::to_string(getpid()) : options.name;
+  // The program's own name (example_worker-4242) says more in the master's
+  // log than "client".
+  co.peer.name = options.name.empty()
+                     ? std::string(program_invocation_short_name) + "-" + std::to_string(getpid())
+                     : options.name;
+  co.peer.capacity = options.capacity > 0 ? options.capacity : (options.role == "worker" ? 1 : 0);
   co.connect_timeout = options.connect_timeout;
   co.on_waiting = std::move(options.on_waiting);
   co.interrupt_fd = options.interrupt_fd;

@@ -52,8 +52,11 @@ class Connection;
 class Queue;
 
 struct ClientOptions {
-  std::string name;  // shown in the master's log; default "client-PID"
+  std::string name;  // shown in the master's log; default "PROGRAM-PID"
   std::string role = "client";
+  // A worker's tasks at once, as the master logs it and sizes its share;
+  // 0: one (a program that takes a task at a time).
+  uint32_t capacity = 0;
   // Give up if the master does not answer within this; zero waits for ever.
   std::chrono::milliseconds connect_timeout{10000};
   // Told once, with a sentence to show, while the master is not up yet.

@@ -19,6 +19,28 @@ inline std::chrono::milliseconds Millis(double seconds) {
   return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
 }
 
+// A number of seconds, checked with a sentence CLI11's ranges do not give
+// ("--timeout: must be > 0 seconds, not 0" rather than a 300-digit bound).
+// positive: 0 is refused; otherwise 0 is allowed (it means "none" or "for ever").
+inline CLI::Validator Seconds(bool positive) {
+  return CLI::Validator(
+      [positive](std::string& text) -> std::string {
+        double v = 0;
+        std::size_t used = 0;
+        try {
+          v = std::stod(text, &used);
+        } catch (const std::exception&) {
+          used = 0;
+        }
+        if (used != text.size() || text.empty() || v != v)
+          return "must be a number of seconds, not '" + text + "'";
+        if (positive ? v <= 0 : v < 0)
+          return std::string(positive ? "must be > 0" : "must be >= 0") + " seconds, not " + text;
+        return "";
+      },
+      positive ? "SECONDS>0" : "SECONDS");
+}
+
 // The key flags, the same in both programs.
 struct AuthkeyFlags {
   std::string key, file;

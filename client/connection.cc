@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "client/zmtp_probe.h"
 #include "proto/limits.h"
 
 namespace taskq {
@@ -14,6 +15,9 @@ namespace {
 // Failed handshakes in a row, none succeeding, that mean the keys differ:
 // libzmq itself would retry for ever (NOTES-zeromq.md).
 constexpr int kFailedHandshakesForAuthError = 3;
+// A TCP connection this old with no welcome: ask the port what it is.
+constexpr std::chrono::seconds kSilentHandshake{3};
+constexpr std::chrono::milliseconds kProbeTimeout{2000};
 
 std::string NextMonitorEndpoint() {
   static std::atomic<uint64_t> n{0};
@@ -79,7 +83,10 @@ Status Connection::OpenSocket() {
     socket_.set(zmq::sockopt::linger, 1000);
     socket_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(kMaxMessageBytes + 256));
     socket_.set(zmq::sockopt::reconnect_ivl, 100);
-    socket_.set(zmq::sockopt::reconnect_ivl_max, 2000);  // back off while the master is down
+    // Back off while the master is down; but until a first welcome, try
+    // often: a worker started before its master must join its first job
+    // (the tutorial's lasts a second), not sleep through it.
+    socket_.set(zmq::sockopt::reconnect_ivl_max, ever_welcomed_ ? 2000 : 250);
     // A server that accepts TCP but never speaks fails the handshake in 5 s, not 30.
     socket_.set(zmq::sockopt::handshake_ivl, 5000);
     if (tcp) {
@@ -147,12 +154,22 @@ Status Connection::HandleMonitorEvents() {
         // fails every handshake too.
         if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ||
             ++failed_handshakes_ >= kFailedHandshakesForAuthError)
-          return Status::Error(Code::kAuthFailed,
-                               "authentication failed: the authkey does not match the master at " +
-                                   options_.display);
+          return HandshakeFailed();
         break;
     }
   }
+}
+
+// A peer that refuses our key and a program that is not ZeroMQ look alike
+// to libzmq's monitor: ask the port itself which one it is.
+Status Connection::HandshakeFailed() {
+  std::string said;
+  const ZmtpPeer peer = ProbeZmtp(options_.endpoint, kProbeTimeout, &said);
+  const std::string other = NotAMasterMessage(peer, options_.display, said);
+  if (!other.empty()) return Status::Error(Code::kInvalid, other);
+  return Status::Error(
+      Code::kAuthFailed,
+      "authentication failed: the authkey does not match the master at " + options_.display);
 }
 
 Status Connection::SendHello(const std::vector<uint64_t>& holding) {
@@ -168,6 +185,7 @@ Status Connection::SendHello(const std::vector<uint64_t>& holding) {
 }
 
 void Connection::NoteWelcome(const Welcome& w) {
+  ever_welcomed_ = true;
   master_.name = std::string(w.master);
   master_.instance = w.instance;
   master_.epoch = w.epoch;
@@ -176,9 +194,24 @@ void Connection::NoteWelcome(const Welcome& w) {
 }
 
 Status Connection::AwaitWelcome(TimePoint deadline) {
+  bool probed = false;
   for (;;) {
     zmq::message_t frame;
-    Result<Message> m = Receive(&frame, deadline);
+    // In slices: a TCP connection with no handshake for a while is a peer
+    // that speaks something else (HTTP, SSH): libzmq waits on it silently.
+    const TimePoint slice = std::min(deadline, Clock::now() + std::chrono::seconds(1));
+    Result<Message> m = Receive(&frame, slice);
+    if (!m.ok() && m.status().code() == Code::kTimeout && slice < deadline) {
+      if (!probed && tcp_connected_ && Clock::now() - connected_at_ > kSilentHandshake &&
+          options_.endpoint.rfind("tcp://", 0) == 0) {
+        probed = true;
+        std::string said;
+        const ZmtpPeer peer = ProbeZmtp(options_.endpoint, kProbeTimeout, &said);
+        const std::string other = NotAMasterMessage(peer, options_.display, said);
+        if (!other.empty()) return Status::Error(Code::kInvalid, other);
+      }
+      continue;
+    }
     if (!m.ok()) {
       if (m.status().code() == Code::kTimeout)
         return Status::Error(Code::kTimeout, "no master answered at " + options_.display);

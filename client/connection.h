@@ -67,7 +67,8 @@ class Connection {
  public:
   // Connects, sends hello and returns once welcome came. Fails with
   // kAuthFailed ("authentication failed: the authkey does not match the
-  // master at HOST:PORT"), kTimeout when connect_timeout passed, kInterrupted
+  // master at HOST:PORT"), kInvalid when the port is not a taskq master's
+  // (client/zmtp_probe.h), kTimeout when connect_timeout passed, kInterrupted
   // when interrupt_fd became readable, kProtocol when the master refused us.
   static Result<std::unique_ptr<Connection>> Open(zmq::context_t& ctx, ConnectOptions options);
   ~Connection();
@@ -117,6 +118,9 @@ class Connection {
   Status OpenSocket();
   Status AwaitWelcome(TimePoint deadline);
   void RebuildWatch(const std::vector<int>& fds);
+  // Handshakes failed: kAuthFailed for a taskq master holding another key,
+  // kInvalid ("... is not a taskq master ...") for any other program.
+  Status HandshakeFailed();
   // Ends the monitoring of socket_ before either socket closes.
   void StopMonitor();
 
@@ -130,6 +134,7 @@ class Connection {
   bool tcp_connected_ = false;
   TimePoint connected_at_;  // of the last TCP connection
   bool waiting_told_ = false;
+  bool ever_welcomed_ = false;
   // Wait's poll set: the socket, the monitor (if any), then watch_fds_.
   SocketWatch watch_;
   bool watch_valid_ = false;

@@ -1,5 +1,8 @@
 #include "client/endpoint.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
+
 #include <charconv>
 
 namespace taskq {
@@ -18,6 +21,16 @@ bool ParsePort(std::string_view s, int* port) {
   return true;
 }
 
+// Letters, digits, '-', '.' and '_' make a host name or an IPv4 address;
+// an IPv6 address (in brackets) has hex digits, ':' and '.'.
+bool IsHostName(std::string_view h, bool v6) {
+  for (char c : h) {
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alnum && c != '-' && c != '.' && c != '_' && !(v6 && c == ':')) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string ServerAddress::Display() const {
@@ -31,31 +44,59 @@ Result<ServerAddress> ParseServerAddress(std::string_view text, int default_port
   ServerAddress a;
   a.port = default_port;
   std::string_view rest;
-  if (text.empty()) return BadAddress(text, "it is empty");
+  const std::string_view given = text;
+  if (text.empty()) return BadAddress(text, "it is empty; give HOST, HOST:PORT or tcp://HOST:PORT");
+  // tcp://HOST:PORT is how ZeroMQ programs (PROTOCOL.md's Python client) name
+  // the master; any other scheme is a mistake worth a sentence.
+  if (const auto scheme = text.find("://"); scheme != std::string_view::npos) {
+    if (text.substr(0, scheme) != "tcp")
+      return BadAddress(given,
+                        "a taskq master is reached over tcp: give HOST, HOST:PORT or "
+                        "tcp://HOST:PORT");
+    text.remove_prefix(scheme + 3);
+    if (!text.empty() && text.back() == '/') text.remove_suffix(1);
+    if (text.empty()) return BadAddress(given, "the host is empty");
+  }
   if (text.front() == '[') {
     auto close = text.find(']');
-    if (close == std::string_view::npos) return BadAddress(text, "missing ']'");
+    if (close == std::string_view::npos) return BadAddress(given, "missing ']'");
     a.host = std::string(text.substr(1, close - 1));
     rest = text.substr(close + 1);
-    if (!rest.empty() && rest.front() != ':') return BadAddress(text, "junk after ']'");
+    if (!rest.empty() && rest.front() != ':') return BadAddress(given, "junk after ']'");
     if (!rest.empty())
       rest.remove_prefix(1);
     else
       rest = {};
     if (!rest.empty() || text.size() > close + 1) {
-      if (!ParsePort(rest, &a.port)) return BadAddress(text, "the port must be 1..65535");
+      if (!ParsePort(rest, &a.port)) return BadAddress(given, "the port must be 1..65535");
     }
   } else {
     auto colon = text.find(':');
     if (colon != std::string_view::npos && text.find(':', colon + 1) != std::string_view::npos)
-      return BadAddress(text, "write IPv6 addresses as [ADDR]:PORT");
+      return BadAddress(given, "write IPv6 addresses as [ADDR]:PORT");
     a.host = std::string(text.substr(0, colon));
     if (colon != std::string_view::npos && !ParsePort(text.substr(colon + 1), &a.port))
-      return BadAddress(text, "the port must be 1..65535");
+      return BadAddress(given, "the port must be 1..65535");
   }
-  if (a.host.empty()) return BadAddress(text, "the host is empty");
-  if (a.port < 1 || a.port > 65535) return BadAddress(text, "the port must be 1..65535");
+  if (a.host.empty()) return BadAddress(given, "the host is empty");
+  if (!IsHostName(a.host, text.front() == '['))
+    return BadAddress(given,
+                      "a host name has only letters, digits, '-' and '.'; give HOST, "
+                      "HOST:PORT or tcp://HOST:PORT");
+  if (a.port < 1 || a.port > 65535) return BadAddress(given, "the port must be 1..65535");
   return a;
+}
+
+Status ResolveHost(const ServerAddress& address) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  const int rc = getaddrinfo(address.host.c_str(), nullptr, &hints, &found);
+  if (found) freeaddrinfo(found);
+  if (rc == 0) return Status::Ok();
+  return Status::Error(Code::kInvalid, "cannot resolve " + address.host + ": " + gai_strerror(rc) +
+                                           "; give the master's host name or IP address");
 }
 
 }  // namespace taskq

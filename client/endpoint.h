@@ -19,9 +19,16 @@ struct ServerAddress {
   std::string TcpEndpoint() const;  // "tcp://HOST:PORT" ([v6] bracketed)
 };
 
-// Accepts "host", "host:port", "[v6]" and "[v6]:port"; the port, when given in
+// Accepts "host", "host:port", "[v6]" and "[v6]:port", each also after
+// "tcp://" (a sentence for any other scheme, or a host with other
+// characters than a host name has); the port, when given in
 // the string, wins over default_port.
 Result<ServerAddress> ParseServerAddress(std::string_view text, int default_port);
+
+// Looks the host up once (getaddrinfo): kInvalid with a sentence ("cannot
+// resolve HOST: Name or service not known; ...") when it names no machine.
+// libzmq would instead retry the name for ever without a word.
+Status ResolveHost(const ServerAddress& address);
 
 }  // namespace taskq
 

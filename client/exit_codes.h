@@ -1,6 +1,10 @@
-// Exit codes of task_master and task_worker (README.md, "Exit codes").
+// Exit codes of task_master and task_worker. kExitCodes is the one table of
+// what each means: --help prints it (ExitCodesHelp) and a test checks that
+// README.md's "Exit codes" table says the same (tests/e2e_messages_test.cc).
 #ifndef TASKQ_CLIENT_EXIT_CODES_H_
 #define TASKQ_CLIENT_EXIT_CODES_H_
+
+#include <string>
 
 namespace taskq {
 
@@ -12,6 +16,38 @@ constexpr int kExitUnavailable = 4;    // cannot listen, or gave up reaching the
 constexpr int kExitTimeout = 5;        // task_master: results stopped arriving (--timeout)
 constexpr int kExitTasksFailed = 6;    // task_master: some tasks failed for good
 constexpr int kExitInterrupted = 130;  // stopped by a signal before the job was done
+
+struct ExitCode {
+  int code;
+  const char* master;  // what it means for task_master; "" if it never exits so
+  const char* worker;  // for task_worker
+};
+
+// Short forms, one line each in --help; the README's table says the same at
+// more length, and starts each cell with these words.
+inline constexpr ExitCode kExitCodes[] = {
+    {kExitOk, "done", "done"},
+    {kExitError, "a runtime error", "a runtime error"},
+    {kExitUsage, "bad usage: flags, input files, input lines that were not tasks",
+     "bad usage: a flag, --server, --exec or --out"},
+    {kExitAuthFailed, "", "authentication failed"},
+    {kExitUnavailable, "cannot listen", "gave up waiting for the master"},
+    {kExitTimeout, "no progress for --timeout seconds", ""},
+    {kExitTasksFailed, "some tasks failed (wins over 2 when both apply)", ""},
+    {kExitInterrupted, "interrupted", "interrupted twice"},
+};
+
+// "Exit codes:\n  0  done\n ..." for program "task_master" or "task_worker".
+inline std::string ExitCodesHelp(bool master) {
+  std::string s = "Exit codes:\n";
+  for (const ExitCode& e : kExitCodes) {
+    const char* what = master ? e.master : e.worker;
+    if (*what == '\0') continue;
+    std::string code = std::to_string(e.code);
+    s += "  " + code + std::string(5 - code.size(), ' ') + what + "\n";
+  }
+  return s;
+}
 
 }  // namespace taskq
 

@@ -503,8 +503,9 @@ void Broker::Fail(uint64_t id, std::string error, std::string_view worker, uint6
   Slot* s = queues_.Find(id);
   ++counters_.failed;
   queues_.CountFailed(s->queue);
-  Log("task " + std::to_string(id) + " (" + std::string(queues_.KindName(s->kind)) +
-      ") failed after " + std::to_string(s->attempt) + " attempt(s): " + error);
+  if (options_.log_failures)
+    Log("task " + std::to_string(id) + " (" + std::string(queues_.KindName(s->kind)) +
+        ") failed after " + std::to_string(s->attempt) + " attempt(s): " + error);
   AddOnce(touched, s->reply_to);
   Forget(id);
   StoredOutcome o{false, std::move(error), std::string(worker), elapsed_us};

@@ -66,6 +66,9 @@ struct BrokerOptions {
   std::chrono::milliseconds bench{30000};
   std::chrono::milliseconds max_bench{std::chrono::minutes(5)};
   uint32_t bench_after_failures = 5;
+  // Log each task that fails for good (off when task_master's own job lists
+  // them: once is enough).
+  bool log_failures = true;
 };
 
 // Where Flush sends. kGone: the peer is not connected (any more).

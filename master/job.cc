@@ -26,8 +26,10 @@ int Job::Run(TaskSource& source) {
     if (!r.ok()) return Stopped(r.status());
     before = *r;
   }
+  const auto began = std::chrono::steady_clock::now();
   if (Status s = WaitForWorkers(); !s.ok()) return Stopped(s);
   report_.Start();  // the job's time runs from here: benchmarks time the work, not the waiting
+  report_.Waited(std::chrono::steady_clock::now() - began);
   if (before > 0) {
     out_ << "Resuming the job in the data dir: " << received_ << " of " << before
          << " outcome(s) collected before";
@@ -133,15 +135,52 @@ Status Job::SkipPut(TaskSource& source, uint64_t n) {
   return Status::Ok();
 }
 
+Result<std::size_t> Job::CountWorkers() {
+  Result<StatsOk> st = client_.Stats();
+  if (!st.ok()) return st.status();
+  workers_seen_ = st->workers.size();
+  return st->workers.size();
+}
+
+// --workers N waits for N. The tutorial job waits for one, for ever, as
+// BaseManager's does (a teacher may start the worker minutes later), then
+// a moment more so that workers started together all get tasks.
 Status Job::WaitForWorkers() {
-  if (o_.wait_workers <= 0) return Status::Ok();
-  out_ << "Waiting for " << o_.wait_workers << " worker(s)..." << std::endl;
-  for (;;) {
-    Result<StatsOk> st = client_.Stats();
-    if (!st.ok()) return st.status();
-    if (st->workers.size() >= static_cast<std::size_t>(o_.wait_workers)) return Status::Ok();
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a signal ends the next Stats
+  const std::size_t want =
+      o_.wait_workers > 0 ? static_cast<std::size_t>(o_.wait_workers) : o_.wait_first_worker;
+  if (want == 0) return Status::Ok();
+  waiting_for_workers_ = true;
+  Result<std::size_t> n = CountWorkers();
+  if (!n.ok()) return n.status();
+  if (*n < want) {
+    if (o_.wait_workers > 0)
+      out_ << "Waiting for " << o_.wait_workers << " worker(s)..." << std::endl;
+    else
+      out_ << "Waiting for a worker: " << o_.connect_hint << "..." << std::endl;
   }
+  // Polled: a signal ends the next Stats.
+  const auto start = std::chrono::steady_clock::now();
+  while (*n < want) {
+    if (o_.wait_workers == 0 && o_.first_worker_timeout.count() > 0 &&
+        std::chrono::steady_clock::now() - start >= o_.first_worker_timeout)
+      return Status::Error(Code::kEmpty, "no worker came");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const std::size_t before = *n;
+    n = CountWorkers();
+    if (!n.ok()) return n.status();
+    // A class watches its workers arrive.
+    if (o_.wait_workers > 0 && *n != before && *n < want)
+      out_ << "Workers connected: " << *n << " of " << want << std::endl;
+  }
+  if (o_.wait_workers == 0) {
+    const auto until = std::chrono::steady_clock::now() + o_.gather;
+    while (std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      if (Result<std::size_t> m = CountWorkers(); !m.ok()) return m.status();
+    }
+  }
+  waiting_for_workers_ = false;
+  return Status::Ok();
 }
 
 void Job::TryGetResults() {
@@ -264,7 +303,7 @@ int Job::Stopped(const Status& s) {
   switch (s.code()) {
     case Code::kEmpty:
       err_ << "task_master: no progress for " << o_.timeout.count() / 1000.0 << " s (" << received_
-           << " of " << expected_ << " received): ";
+           << " of " << std::max(expected_, size_hint_) << " received): ";
       if (workers_seen_ == 0)
         err_ << "no worker is connected. Start one with task_worker --server HOST:PORT, give "
                 "--timeout more seconds, or --workers N to wait for N workers first\n";
@@ -273,8 +312,14 @@ int Job::Stopped(const Status& s) {
              << "these kinds of task?); --timeout sets how long to wait\n";
       return kExitTimeout;
     case Code::kInterrupted:
-      err_ << "task_master: interrupted (" << received_ << " of " << expected_
-           << " results received)\n";
+      if (waiting_for_workers_)
+        err_ << "task_master: interrupted while waiting for workers (" << workers_seen_ << " of "
+             << std::max<int>(o_.wait_workers, 1) << " connected)";
+      else
+        err_ << "task_master: interrupted (" << received_ << " of " << expected_
+             << " results received)";
+      if (o_.resumable) err_ << "; run the same command to resume";
+      err_ << "\n";
       return kExitInterrupted;
     default:
       err_ << "task_master: " << s.message() << "\n";

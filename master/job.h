@@ -41,6 +41,14 @@ struct JobOptions {
   bool fsync = false;
   uint64_t batch = 65536;  // tasks per put (at most --max-queue)
   int wait_workers = 0;    // --workers N: wait for N workers before the first put
+  // The tutorial job: with no --workers, wait for a first worker however long
+  // it takes (saying once how to start one: connect_hint), then gather more
+  // for this long, so that the tasks spread over every worker started.
+  bool wait_first_worker = false;
+  std::chrono::milliseconds gather{0};
+  std::chrono::milliseconds first_worker_timeout{0};  // 0: wait for ever
+  std::string connect_hint;  // "task_worker --server HOST:PORT (and the same authkey)"
+  bool resumable = false;    // --data-dir: an interrupted job resumes with the same command
   // --in-flight K: at most K tasks out (put, outcome not yet collected), and
   // each task's submit -> outcome time measured. 0: no limit, not measured.
   uint64_t in_flight = 0;
@@ -82,6 +90,8 @@ class Job {
   // task)? Remembers what it saw for the message if the job gives up.
   Status CheckProgress(bool* moved);
   Status WaitForWorkers();
+  // Connected workers now (Stats), remembered for the messages.
+  Result<std::size_t> CountWorkers();
   // Takes what outcomes are there, waiting up to wait for the first.
   Status Take(std::chrono::milliseconds wait);
   int Collect();
@@ -105,6 +115,7 @@ class Job {
   uint64_t size_hint_ = 0;  // the source's total, when known
   bool finished_ = false;
   uint64_t workers_seen_ = 0;  // connected workers at the last progress check
+  bool waiting_for_workers_ = false;
   uint64_t delivered_seen_ = 0;
   // --in-flight: when each task still out was put.
   std::unordered_map<uint64_t, std::chrono::steady_clock::time_point> put_at_;

@@ -61,6 +61,12 @@ long PeakRssKb() {
   return kb;
 }
 
+// "  (worker NAME)" after a Result: line; nothing for an outcome with no
+// worker (put into "results" by a client).
+std::string ByWorker(const TaskOutcome& o) {
+  return o.worker.empty() ? "" : "  (worker " + o.worker + ")";
+}
+
 }  // namespace
 
 std::string OutcomeJson(const Item& item) {
@@ -77,10 +83,36 @@ std::string OutcomeJson(const Item& item) {
          ", \"attempt\": " + std::to_string(item.attempt) + "}";
 }
 
-JobReport::JobReport(ReportOptions options, std::ostream& out, std::ostream& err)
+void StatusLine::Show(const std::string& text) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (tty_) {
+    err_ << "\r\033[K" << text << std::flush;
+    shown_ = text;
+  } else {
+    err_ << "progress: " << text << std::endl;
+  }
+}
+
+void StatusLine::Clear() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!shown_.empty()) err_ << "\r\033[K" << std::flush;
+  shown_.clear();
+}
+
+void StatusLine::Log(const std::string& line) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!shown_.empty()) err_ << "\r\033[K";
+  err_ << line;
+  if (!shown_.empty()) err_ << shown_;
+  err_ << std::flush;
+}
+
+JobReport::JobReport(ReportOptions options, std::ostream& out, std::ostream& err,
+                     StatusLine& status)
     : o_(std::move(options)),
       out_(out),
-      err_(err),
+      text_(o_.results_stdout ? err : out),
+      status_(status),
       results_(o_.results_stdout ? &out : nullptr),
       start_(std::chrono::steady_clock::now()) {}
 
@@ -103,39 +135,38 @@ void JobReport::Outcome(const Item& item) {
   if (o_.json) return;
   if (!o.ok) {  // failures show, whatever the size of the job
     ClearProgress();
-    out_ << "Result: task " << item.id << " (" << item.kind << " " << Clip(item.arg.ToText())
-         << ") failed: " << o.error << "\n";
+    text_ << "Result: task " << item.id << " (" << item.kind << " " << Clip(item.arg.ToText())
+          << ") failed: " << o.error << ByWorker(o) << "\n";
   } else if (per_task_) {
     Line(item);
   }
 }
 
-// As the tutorial prints them.
+// As the tutorial prints them, and which worker ran the task: the outcome
+// carries its name (PROTOCOL.md, outcome).
 void JobReport::Line(const Item& item) {
   const TaskOutcome& o = *item.outcome;
   if (item.kind == "square") {
     const std::string n = item.arg.ToText();
-    out_ << "Result: " << n << " * " << n << " = " << o.value.ToText() << "\n";
+    text_ << "Result: " << n << " * " << n << " = " << o.value.ToText() << ByWorker(o) << "\n";
   } else if (item.kind == "download") {
-    out_ << "Result: " << item.arg.ToText() << " -> " << Field(o.value, "path") << " ("
-         << Field(o.value, "bytes") << " bytes"
-         << (Field(o.value, "skipped") == "true" ? ", already there" : "") << ")\n";
+    text_ << "Result: " << item.arg.ToText() << " -> " << Field(o.value, "path") << " ("
+          << Field(o.value, "bytes") << " bytes"
+          << (Field(o.value, "skipped") == "true" ? ", already there" : "") << ")" << ByWorker(o)
+          << "\n";
   } else {
-    out_ << "Result: task " << item.id << " (" << item.kind << " " << Clip(item.arg.ToText())
-         << "): " << Clip(o.value.ToText(), 400) << "\n";
+    text_ << "Result: task " << item.id << " (" << item.kind << " " << Clip(item.arg.ToText())
+          << "): " << Clip(o.value.ToText(), 400) << ByWorker(o) << "\n";
   }
 }
 
-void JobReport::ClearProgress() {
-  if (progress_shown_ && o_.tty) err_ << "\r\033[K" << std::flush;
-  progress_shown_ = false;
-}
+void JobReport::ClearProgress() { status_.Clear(); }
 
 void JobReport::Progress(uint64_t done, uint64_t total, uint64_t failed) {
   if (per_task_ && total > kPerTaskLines) Begin(total);
   if (!progress_) return;
   const auto now = std::chrono::steady_clock::now();
-  const auto every = o_.tty ? std::chrono::milliseconds(250) : o_.plain_every;
+  const auto every = status_.tty() ? std::chrono::milliseconds(250) : o_.plain_every;
   if (now - last_print_ < every && done < total) return;
   last_print_ = now;
   const double secs = std::chrono::duration<double>(now - start_).count();
@@ -146,12 +177,7 @@ void JobReport::Progress(uint64_t done, uint64_t total, uint64_t failed) {
                 static_cast<unsigned long long>(failed), rate);
   std::string text = line;
   if (rate > 0 && done < total) text += ", ETA " + Duration((total - done) / rate);
-  if (o_.tty) {
-    err_ << "\r\033[K" << text << std::flush;
-    progress_shown_ = true;
-  } else {
-    err_ << "progress: " << text << std::endl;
-  }
+  status_.Show(text);
 }
 
 void JobReport::Summary(uint64_t done, uint64_t total, uint64_t failed, uint64_t skipped_lines) {
@@ -191,25 +217,28 @@ void JobReport::Summary(uint64_t done, uint64_t total, uint64_t failed, uint64_t
     return;
   }
   if (workers_.empty()) return;
-  out_ << "Workers:\n";
+  text_ << "Workers:\n";
   for (const auto& [name, w] : workers_) {
     char line[256];
     std::snprintf(line, sizeof line, "  %-24s %8llu tasks, %llu failed, %s busy\n", name.c_str(),
                   static_cast<unsigned long long>(w.tasks),
                   static_cast<unsigned long long>(w.failed),
                   Duration(static_cast<double>(w.busy.count()) / 1e6).c_str());
-    out_ << line;
+    text_ << line;
   }
+  if (waited_ >= std::chrono::milliseconds(50))
+    text_ << "Waited " << Duration(std::chrono::duration<double>(waited_).count())
+          << " for workers; the time below runs from the first task." << std::endl;
   char line[200];
   std::snprintf(line, sizeof line, "Done: %llu of %llu tasks in %s (%.0f tasks/s), %llu failed",
                 static_cast<unsigned long long>(done), static_cast<unsigned long long>(total),
                 Duration(secs).c_str(), rate, static_cast<unsigned long long>(failed));
-  out_ << line;
-  if (skipped_lines) out_ << "; " << skipped_lines << " input line(s) skipped";
-  out_ << std::endl;
+  text_ << line;
+  if (skipped_lines) text_ << "; " << skipped_lines << " input line(s) skipped";
+  text_ << std::endl;
   if (!latencies_.empty()) {
     std::snprintf(line, sizeof line, "Latency (put -> result): p50 %.0f us, p99 %.0f us", p50, p99);
-    out_ << line << std::endl;
+    text_ << line << std::endl;
   }
 }
 

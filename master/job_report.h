@@ -1,7 +1,8 @@
 // JobReport: what task_master shows and writes while a job runs.
 //
 // - a line per outcome when the job is tutorial-sized ("Result: 9541 * 9541
-//   = 91030681", "Result: URL -> downloads/a.jpg (5120 bytes)"), unless quiet;
+//   = 91030681  (worker ana-laptop)", "Result: URL -> downloads/a.jpg (5120
+//   bytes)  (worker ...)"), unless quiet;
 // - otherwise a progress line: on a terminal one line that updates in place
 //   (done/total, failed, tasks/s, ETA), elsewhere (CI, pipes) a plain line
 //   every 10 s;
@@ -16,6 +17,7 @@
 #include <cstdint>
 #include <iosfwd>
 #include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -23,9 +25,30 @@
 
 namespace taskq {
 
+// The line of stderr that a terminal redraws in place (the job's progress),
+// shared with the master's log: a log line clears it first and it is drawn
+// again after, so the two never run into each other.
+// Thread: any (the job's thread draws, the server's thread logs).
+class StatusLine {
+ public:
+  StatusLine(std::ostream& err, bool tty) : err_(err), tty_(tty) {}
+  // Draws text in place (a terminal) or as a "progress:" line (elsewhere).
+  void Show(const std::string& text);
+  // Removes the line from the terminal; the next Log does not redraw it.
+  void Clear();
+  // Writes one whole line (ending in a newline) under the status line.
+  void Log(const std::string& line);
+  bool tty() const { return tty_; }
+
+ private:
+  std::mutex mu_;
+  std::ostream& err_;
+  const bool tty_;
+  std::string shown_;  // what the terminal shows now; empty: nothing
+};
+
 struct ReportOptions {
   bool quiet = false;           // no line per outcome (failures still show)
-  bool tty = false;             // the progress line updates in place (stderr is a terminal)
   bool json = false;            // the summary as JSON on stdout, nothing else there
   bool results_stdout = false;  // --results -: every outcome as a JSON line on stdout
   std::chrono::milliseconds plain_every{10000};  // progress lines off a terminal
@@ -33,7 +56,10 @@ struct ReportOptions {
 
 class JobReport {
  public:
-  JobReport(ReportOptions options, std::ostream& out, std::ostream& err);
+  // JSON (--json, --results -) goes to out; with --results -, the text
+  // lines go to err instead, so that out is pure JSON. The progress line is
+  // status's; status must outlive the report.
+  JobReport(ReportOptions options, std::ostream& out, std::ostream& err, StatusLine& status);
   ~JobReport();
 
   // A job of at most this many tasks gets a line per outcome; larger ones a
@@ -50,6 +76,8 @@ class JobReport {
   // called often, it prints at most every 250 ms. A job that grows past
   // kPerTaskLines switches from lines per outcome to the progress line.
   void Progress(uint64_t done, uint64_t total, uint64_t failed);
+  // How long the job waited for workers before its clock started.
+  void Waited(std::chrono::nanoseconds d) { waited_ = d; }
   // --in-flight: one task's submit -> outcome time.
   void Latency(std::chrono::nanoseconds d) { latencies_.push_back(d); }
   // At the end: per worker and totals.
@@ -64,13 +92,15 @@ class JobReport {
   void ClearProgress();
 
   ReportOptions o_;
-  std::ostream& out_;
-  std::ostream& err_;
+  std::ostream& out_;   // JSON
+  std::ostream& text_;  // Result: lines and the summary
+  StatusLine& status_;
   std::ostream* results_ = nullptr;
   std::map<std::string, PerWorker> workers_;
   std::vector<std::chrono::nanoseconds> latencies_;
   std::chrono::steady_clock::time_point start_, last_print_;
-  bool per_task_ = true, progress_ = false, progress_shown_ = false;
+  std::chrono::nanoseconds waited_{0};
+  bool per_task_ = true, progress_ = false;
 };
 
 // One outcome as the JSON line --results writes:

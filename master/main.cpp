@@ -16,7 +16,8 @@ int main(int argc, char** argv) {
   CLI::App app{
       "task_master: serve a task queue and a result queue to taskq workers over an\n"
       "authenticated, encrypted port. With no job flag it runs the classic tutorial:\n"
-      "put 10 square tasks, wait for their results, print them, tell the workers to exit."};
+      "wait for a worker, put 10 square tasks, wait for their results, print them, tell\n"
+      "the workers to exit."};
   app.footer(
       "The authkey comes from --authkey, else --authkey-file, else TASKQ_AUTHKEY. It never\n"
       "crosses the network and is never printed.\n\n"
@@ -30,9 +31,8 @@ int main(int argc, char** argv) {
       "  task_master --download urls.txt --authkey abc   # workers fetch each URL\n"
       "  task_master --tasks jobs.jsonl --results out.jsonl --authkey abc\n"
       "  task_master --tasks jobs.jsonl --results out.jsonl --data-dir state --authkey abc\n"
-      "                                               # killed? the same command resumes it\n\n"
-      "Exit codes: 0 done, 1 error, 2 usage (or input lines that were not tasks), 4 cannot\n"
-      "listen, 5 results stopped coming (--timeout), 6 some tasks failed, 130 interrupted.");
+      "                                               # killed? the same command resumes it\n\n" +
+      taskq::ExitCodesHelp(/*master=*/true));
   app.add_option("--port", o.port, "TCP port to listen on (0: any free port)")
       ->default_val(5000)
       ->check(CLI::Range(0, 65535));
@@ -57,7 +57,9 @@ int main(int argc, char** argv) {
       ->excludes(download);
   app.add_option("--results", o.results,
                  "write every outcome to FILE as a JSON line (- for stdout)");
-  app.add_option("--workers", o.wait_workers, "wait for N workers to connect before the job starts")
+  app.add_option("--workers", o.wait_workers,
+                 "wait for N workers to connect before the job starts (the tutorial waits for one "
+                 "in any case)")
       ->default_val(0)
       ->check(CLI::Range(0, 100000));
   app.add_option("--in-flight", o.in_flight,
@@ -73,7 +75,7 @@ int main(int argc, char** argv) {
                  "held a task (a slow task on a live worker never times out the job; "
                  "--task-timeout limits tasks)")
       ->default_val(10)
-      ->check(CLI::PositiveNumber);
+      ->check(taskq::Seconds(true));
   app.add_flag("-q,--quiet", o.quiet, "no line per task or progress, only failures and totals");
   app.add_option("--max-attempts", o.broker.max_attempts,
                  "deliveries of a task before it fails for good")
@@ -82,7 +84,7 @@ int main(int argc, char** argv) {
   app.add_option("--task-timeout", task_timeout_s,
                  "seconds a worker may take over a task before it goes to another (0: no limit)")
       ->default_val(0)
-      ->check(CLI::NonNegativeNumber);
+      ->check(taskq::Seconds(false));
   app.add_option("--heartbeat", heartbeat_s,
                  "seconds between heartbeats; a worker silent for 3 is dead")
       ->default_val(1)
@@ -106,7 +108,7 @@ int main(int argc, char** argv) {
   app.add_option("--status-every", status_every_s,
                  "seconds between status lines on stderr (0: none; SIGUSR1: now)")
       ->default_val(0)
-      ->check(CLI::NonNegativeNumber);
+      ->check(taskq::Seconds(false));
   app.add_option(
       "--http", o.http,
       "serve a live dashboard, /metrics (Prometheus) and /api/status on [ADDR:]PORT "
@@ -121,6 +123,15 @@ int main(int argc, char** argv) {
       ->group("");  // for tests of compaction
   app.set_version_flag("--version", std::string("task_master ") + TASKQ_VERSION);
   if (std::optional<int> code = taskq::ParseFlags(app, argc, argv, "task_master")) return *code;
+  // "--download URL URL": the URLs are the job, as if given without it.
+  for (auto it = o.download.begin(); it != o.download.end();) {
+    if (it->find("://") == std::string::npos) {
+      ++it;
+      continue;
+    }
+    o.urls.push_back(*it);
+    it = o.download.erase(it);
+  }
   for (const std::string& u : o.urls) {
     if (u.find("://") == std::string::npos) {
       std::cerr << "task_master: '" << u
@@ -129,6 +140,7 @@ int main(int argc, char** argv) {
     }
   }
   o.timeout = taskq::Millis(timeout_s);
+  o.timeout_given = app.get_option("--timeout")->count() > 0;
   o.broker.task_timeout = taskq::Millis(task_timeout_s);
   o.broker.heartbeat = taskq::Millis(heartbeat_s);
   o.status_every = taskq::Millis(status_every_s);

@@ -9,6 +9,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <mutex>
@@ -36,6 +38,10 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kLocalEndpoint = "inproc://taskq-master-local";
+// The tutorial job, once its first worker is there, waits this long for
+// others started with it (a worker waiting for its master retries every
+// quarter second), so that its tasks spread over all of them.
+constexpr std::chrono::milliseconds kGatherWorkers{1000};
 
 // Addresses a worker on another machine could use: this host's IPv4
 // interfaces, loopback last.
@@ -56,12 +62,18 @@ std::vector<std::string> HostAddresses(const std::string& bind) {
   return out;
 }
 
+// "task_worker --server ADDR:PORT (and the same authkey)"
+std::string HowToConnect(const MasterOptions& o, int port) {
+  const std::vector<std::string> hosts = HostAddresses(o.bind);
+  return "task_worker --server " + (hosts.empty() ? std::string("HOST") : hosts.front()) + ":" +
+         std::to_string(port) + " (and the same authkey)";
+}
+
 void PrintHowToConnect(const MasterOptions& o, int port, std::ostream& out) {
   const std::string shown = o.bind == "*" ? "0.0.0.0" : o.bind;
   out << "taskq master " << TASKQ_VERSION << " listening on " << shown << ":" << port << "\n";
   const std::vector<std::string> hosts = HostAddresses(o.bind);
-  out << "Workers connect with: task_worker --server " << (hosts.empty() ? "HOST" : hosts.front())
-      << ":" << port << " (and the same authkey)\n";
+  out << "Workers connect with: " << HowToConnect(o, port) << "\n";
   if (hosts.size() > 1) {
     out << "  (addresses of this machine:";
     for (const auto& h : hosts) out << " " << h;
@@ -70,9 +82,9 @@ void PrintHowToConnect(const MasterOptions& o, int port, std::ostream& out) {
   out << std::flush;
 }
 
-int Fail(std::ostream& err, const Status& s) {
+int Fail(std::ostream& err, const Status& s, int code = kExitError) {
   err << "task_master: " << s.message() << "\n";
-  return s.code() == Code::kInterrupted ? kExitInterrupted : kExitError;
+  return s.code() == Code::kInterrupted ? kExitInterrupted : code;
 }
 
 // Journal damage is told on every start that finds it, each stretch with
@@ -176,18 +188,49 @@ std::optional<int> PrepareRecord(const MasterOptions& o, const RecoveryReport& r
   return std::nullopt;
 }
 
+// Where the master's words go: stdout, unless stdout carries JSON (--json,
+// --results -) for a program to read; then stderr.
+std::ostream& Words(const MasterOptions& o, std::ostream& out, std::ostream& err) {
+  return o.json || o.results == "-" ? err : out;
+}
+
+// What the job needs beyond the server, made before the master listens, so
+// that a mistake in the command line is told before anything else.
+struct JobInputs {
+  std::unique_ptr<TaskSource> source;  // null: no job (--serve alone)
+  StatusLine* status = nullptr;
+  std::string connect_hint;
+};
+
+// --results FILE must be writable: told now, with the OS's reason, rather
+// than after the master listened and printed its banner.
+Status CheckResultsPath(const std::string& path) {
+  if (path.empty() || path == "-") return Status::Ok();
+  std::error_code ec;
+  if (fs::is_directory(path, ec))
+    return Status::Error(Code::kInvalid, "--results: " + path +
+                                             " is a directory; give a file name (or - for "
+                                             "standard output)");
+  const bool exists = fs::exists(path, ec);
+  fs::path dir = fs::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  const std::string target = exists ? path : dir.string();
+  if (access(target.c_str(), W_OK) != 0)
+    return Status::Error(Code::kInvalid, "--results: cannot write " + path + ": " +
+                                             (exists ? "" : dir.string() + ": ") +
+                                             std::strerror(errno));
+  return Status::Ok();
+}
+
 int RunTheJob(Client& client, const MasterOptions& o, const RecoveryReport& recovered,
-              std::ostream& out, std::ostream& err) {
-  Result<std::unique_ptr<TaskSource>> source = MakeSource(o, out, err);
-  if (!source.ok()) {
-    err << "task_master: " << source.status().message() << "\n";
-    return kExitUsage;
-  }
+              JobInputs& in, std::ostream& out, std::ostream& err) {
+  std::ostream& words = Words(o, out, err);
   std::string results = o.results == "-" ? "" : o.results;
   if (!o.data_dir.empty() && results.empty()) results = o.data_dir + "/job-results.jsonl";
   bool resume = false, append = false;
   if (!o.data_dir.empty()) {
-    if (std::optional<int> code = PrepareRecord(o, recovered, &results, &resume, &append, out, err))
+    if (std::optional<int> code =
+            PrepareRecord(o, recovered, &results, &resume, &append, words, err))
       return *code;
     // The job counts the tasks it put by what the master and the results
     // hold; tasks lost with damaged records are missing from that count, and
@@ -223,10 +266,7 @@ int RunTheJob(Client& client, const MasterOptions& o, const RecoveryReport& reco
   ro.quiet = o.quiet;
   ro.json = o.json;
   ro.results_stdout = o.results == "-";
-  ro.tty = isatty(STDERR_FILENO);
-  std::ostream discard(nullptr);                 // writes nothing
-  std::ostream& shown = o.json ? discard : out;  // --json: stdout carries only the summary
-  JobReport report(ro, out, err);
+  JobReport report(ro, out, err, *in.status);
   JobOptions jo;
   jo.timeout = o.timeout;
   jo.resume = resume;
@@ -236,8 +276,13 @@ int RunTheJob(Client& client, const MasterOptions& o, const RecoveryReport& reco
   if (o.broker.max_queue) jo.batch = o.broker.max_queue;
   jo.wait_workers = o.wait_workers;
   jo.in_flight = o.in_flight;
-  Job job(client, jo, report, shown, err);
-  const int code = job.Run(**source);
+  jo.wait_first_worker = !HasJob(o);  // the tutorial
+  jo.first_worker_timeout = o.timeout_given ? o.timeout : std::chrono::milliseconds(0);
+  jo.gather = kGatherWorkers;
+  jo.connect_hint = in.connect_hint;
+  jo.resumable = !o.data_dir.empty();
+  Job job(client, jo, report, words, err);
+  const int code = job.Run(*in.source);
   if (job.finished() && !o.data_dir.empty()) {
     JobRecord done{DescribeJob(o), results, true};
     if (Status s = done.Save(o.data_dir); !s.ok()) err << "task_master: " << s.message() << "\n";
@@ -281,9 +326,10 @@ int WaitForStop(const Server& server, std::ostream& err) {
 }
 
 int RunJob(zmq::context_t& ctx, const Server& server, const MasterOptions& o,
-           const RecoveryReport& recovered, std::ostream& out, std::ostream& err) {
-  if (o.serve && !HasJob(o)) {
-    out << "Serving queues until Ctrl-C..." << std::endl;
+           const RecoveryReport& recovered, JobInputs& in, std::ostream& out, std::ostream& err) {
+  std::ostream& words = Words(o, out, err);
+  if (!in.source) {
+    words << "Serving queues until Ctrl-C..." << std::endl;
     return WaitForStop(server, err);
   }
   ClientOptions co;
@@ -291,10 +337,10 @@ int RunJob(zmq::context_t& ctx, const Server& server, const MasterOptions& o,
   co.interrupt_fd = SignalFd();
   Result<std::unique_ptr<Client>> client = Client::ConnectLocal(ctx, kLocalEndpoint, co);
   if (!client.ok()) return Fail(err, client.status());
-  int code = RunTheJob(**client, o, recovered, out, err);
+  int code = RunTheJob(**client, o, recovered, in, out, err);
   if (Status s = server.failure(); !s.ok()) return Fail(err, s);
   if (o.serve && code != kExitInterrupted) {
-    out << "Serving queues until Ctrl-C..." << std::endl;
+    words << "Serving queues until Ctrl-C..." << std::endl;
     const int served = WaitForStop(server, err);
     if (code == kExitOk) code = served;
   }
@@ -316,6 +362,16 @@ void RaiseFileLimit() {
 }  // namespace
 
 int RunMaster(const MasterOptions& o, std::ostream& out, std::ostream& err) {
+  std::ostream& words = Words(o, out, err);
+  JobInputs in;
+  if (!o.serve || HasJob(o)) {
+    Result<std::unique_ptr<TaskSource>> source = MakeSource(o, words, err);
+    if (!source.ok()) return Fail(err, source.status(), kExitUsage);
+    in.source = std::move(*source);
+  }
+  if (Status s = CheckResultsPath(o.results); !s.ok()) return Fail(err, s, kExitUsage);
+  StatusLine status(err, isatty(STDERR_FILENO));
+  in.status = &status;
   Result<DerivedKeys> keys = DeriveKeys(o.authkey);
   if (!keys.ok()) return Fail(err, keys.status());
   RaiseFileLimit();
@@ -323,7 +379,6 @@ int RunMaster(const MasterOptions& o, std::ostream& out, std::ostream& err) {
     if (Status s = ForgetDataDir(o.data_dir); !s.ok()) return Fail(err, s);
   }
   zmq::context_t ctx(1);
-  std::mutex log_mu;
   ServerOptions so;
   so.bind = o.bind;
   so.port = o.port;
@@ -334,10 +389,9 @@ int RunMaster(const MasterOptions& o, std::ostream& out, std::ostream& err) {
     so.broker.instance = (uint64_t{randombytes_random()} << 32) | randombytes_random();
   if (!o.data_dir.empty())
     so.journal = JournalOptions{o.data_dir, o.fsync, std::chrono::milliseconds(5), o.segment_bytes};
-  so.log = [&err, &log_mu](const std::string& line) {
-    std::lock_guard<std::mutex> lock(log_mu);
-    err << "task_master: " << line << std::endl;
-  };
+  so.log = [&status](const std::string& line) { status.Log("task_master: " + line + "\n"); };
+  // The job lists its failures itself: the log would say each a second time.
+  if (in.source) so.broker.log_failures = false;
   so.status_fd = StatusFd();
   so.status_every = o.status_every;
   SnapshotBoard board;
@@ -357,7 +411,7 @@ int RunMaster(const MasterOptions& o, std::ostream& out, std::ostream& err) {
     err << "task_master: " << s.message() << "\n";
     return s.message().find("cannot listen") == 0 ? kExitUnavailable : kExitError;
   }
-  PrintHowToConnect(o, server.port(), out);
+  PrintHowToConnect(o, server.port(), words);
   HttpServer web(http.value_or(HttpOptions{}), &board);
   if (http) {
     if (Status s = web.Start(); !s.ok()) {
@@ -365,13 +419,14 @@ int RunMaster(const MasterOptions& o, std::ostream& out, std::ostream& err) {
       Fail(err, s);
       return s.code() == Code::kInvalid ? kExitUsage : kExitUnavailable;
     }
-    out << "Dashboard: " << DashboardUrl(*http, web.port()) << std::endl;
+    words << "Dashboard: " << DashboardUrl(*http, web.port()) << std::endl;
   }
-  PrintRecovery(o, recovered, out, err);
-  const int code = RunJob(ctx, server, o, recovered, out, err);
+  PrintRecovery(o, recovered, words, err);
+  in.connect_hint = HowToConnect(o, server.port());
+  const int code = RunJob(ctx, server, o, recovered, in, out, err);
   web.Stop();
   server.Stop("master exit");
-  out << "master exit." << std::endl;
+  words << "master exit." << std::endl;
   return code;
 }
 

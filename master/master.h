@@ -26,6 +26,9 @@ struct MasterOptions {
   uint64_t in_flight = 0;             // --in-flight K: tasks out at once, latency measured
   int wait_workers = 0;               // --workers N: wait for N workers before the job
   std::chrono::milliseconds timeout{10000};  // each wait for a result
+  // --timeout was given: it bounds the tutorial's wait for a first worker
+  // too (without it, the tutorial waits for one for ever, as BaseManager's).
+  bool timeout_given = false;
   bool quiet = false;                        // no line per task
   std::string data_dir;                      // keep the state on disk here (empty: in memory only)
   bool fresh = false;  // --fresh: forget the data dir's queues and job, start the job anew

@@ -1,6 +1,12 @@
 #include "master/task_source.h"
 
+#include <fcntl.h>
 #include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <iostream>
 #include <random>
@@ -45,11 +51,22 @@ class Squares : public TaskSource {
 class Lines {
  public:
   explicit Lines(std::vector<std::string> files) : files_(std::move(files)) {}
-  Status OpenAll() {
+  // Checks that every file can be read now, with the OS's reason if not
+  // (a directory opens, and then reads as no lines at all: said here).
+  Status OpenAll(const char* flag) {
     for (const std::string& f : files_) {
       if (f == "-") continue;
-      std::ifstream probe(f);
-      if (!probe) return Status::Error(Code::kInvalid, "cannot read " + f);
+      const int fd = open(f.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0)
+        return Status::Error(Code::kInvalid, std::string(flag) + ": cannot read " + f + ": " +
+                                                 std::strerror(errno));
+      struct stat st {};
+      const bool dir = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+      close(fd);
+      if (dir)
+        return Status::Error(Code::kInvalid, std::string(flag) + ": " + f +
+                                                 " is a directory; give a file with one line "
+                                                 "per task (or - for standard input)");
     }
     return Status::Ok();
   }
@@ -91,7 +108,7 @@ class Urls : public TaskSource {
  public:
   Urls(std::vector<std::string> urls, std::vector<std::string> files, LineError on_error)
       : urls_(std::move(urls)), lines_(std::move(files)), on_error_(std::move(on_error)) {}
-  Status Open() { return lines_.OpenAll(); }
+  Status Open() { return lines_.OpenAll("--download"); }
   bool Next(TaskSpec* task) override {
     if (next_url_ < urls_.size()) {
       *task = TaskSpec{"download", Value::Str(urls_[next_url_++]), {}};
@@ -123,7 +140,7 @@ class TaskFile : public TaskSource {
  public:
   TaskFile(const std::string& file, LineError on_error)
       : lines_({file}), on_error_(std::move(on_error)) {}
-  Status Open() { return lines_.OpenAll(); }
+  Status Open() { return lines_.OpenAll("--tasks"); }
   bool Next(TaskSpec* task) override {
     std::string line, where, error;
     while (lines_.Next(&line, &where)) {
@@ -184,19 +201,31 @@ bool ParseJsonTask(std::string_view line, TaskSpec* task, std::string* error) {
   return has_kind;
 }
 
+// The built-in kinds all need an argument: a line without one is an input
+// mistake, better told with its line number now than as a failed task later.
+bool HasNeededArg(const TaskSpec& task, std::string* error) {
+  const bool needs = task.kind == "square" || task.kind == "sleep" || task.kind == "download";
+  if (!needs || !task.arg.IsNil()) return true;
+  const char* example = task.kind == "square"  ? "square 12"
+                        : task.kind == "sleep" ? "sleep 250"
+                                               : "download https://example.com/a.jpg";
+  *error = "a " + task.kind + " task needs an argument (e.g. " + example + ")";
+  return false;
+}
+
 }  // namespace
 
 bool ParseTaskLine(std::string_view line, TaskSpec* task, std::string* error) {
   error->clear();
   line = Trim(line);
   if (line.empty() || line.front() == '#') return false;
-  if (line.front() == '{') return ParseJsonTask(line, task, error);
+  if (line.front() == '{') return ParseJsonTask(line, task, error) && HasNeededArg(*task, error);
   const std::size_t space = line.find_first_of(" \t");
   const std::string_view kind = line.substr(0, space);
   const std::string_view arg =
       space == std::string_view::npos ? std::string_view() : Trim(line.substr(space + 1));
   *task = TaskSpec{std::string(kind), Value(), {}};
-  if (arg.empty()) return true;
+  if (arg.empty()) return HasNeededArg(*task, error);
   Result<Value> v = ParseJson(arg);
   task->arg = v.ok() ? *v : Value::Str(arg);
   return true;

@@ -210,7 +210,7 @@ TEST_F(ReliabilityTest, WorkersCarryOnWithAMasterRestartedWithoutDataDir) {
   // The tutorial's master, on the same port: the running worker takes its tasks.
   auto second = StartMaster({"--square", "5", "--port", std::to_string(port)}, &port);
   EXPECT_EQ(second->Wait(kSlow), kExitOk) << second->out() << second->err();
-  EXPECT_EQ(second->CountLines(R"(^Result: \d+ \* \d+ = \d+$)"), 5);
+  EXPECT_EQ(second->CountLines(R"(^Result: \d+ \* \d+ = \d+  \(worker \S+\)$)"), 5);
   EXPECT_EQ(worker->Wait(kQuick), kExitOk) << worker->out() << worker->err();
 }
 

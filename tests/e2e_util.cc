@@ -73,7 +73,10 @@ std::unique_ptr<Process> E2eTest::StartMaster(std::vector<std::string> args, int
   auto p = Process::Start(argv, {"TASKQ_AUTHKEY=" + key_});
   EXPECT_TRUE(p) << "cannot start " << argv[0];
   if (!p) return p;
-  std::optional<int> got = MasterPort(*p, kQuick);
+  bool json = std::find(args.begin(), args.end(), "--json") != args.end();
+  for (std::size_t i = 0; i + 1 < args.size(); ++i)
+    json = json || (args[i] == "--results" && args[i + 1] == "-");
+  std::optional<int> got = MasterPort(*p, kQuick, /*from_err=*/json);
   EXPECT_TRUE(got) << "the master printed no port; stdout:\n"
                    << p->out() << "\nstderr:\n"
                    << p->err();

@@ -83,7 +83,8 @@ TEST_F(WorkTest, DownloadsArriveWholeWithTheirHashes) {
   auto worker = StartWorker(port, {"--out", out_.string(), "-j", "4"});
   ASSERT_EQ(master->Wait(kSlow), kExitOk) << master->out() << master->err();
   EXPECT_EQ(
-      master->CountLines(R"(^Result: http://127\.0\.0\.1:\d+/data/\d+/\S+ -> \S+ \(\d+ bytes\)$)"),
+      master->CountLines(
+          R"(^Result: http://127\.0\.0\.1:\d+/data/\d+/\S+ -> \S+ \(\d+ bytes\)  \(worker \S+\)$)"),
       5)
       << master->out();
   std::map<std::string, std::string> results = ByArg(dir_ / "results.jsonl");

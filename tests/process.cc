@@ -153,8 +153,9 @@ std::string Process::err() const {
   return err_;
 }
 
-std::optional<int> MasterPort(Process& master, milliseconds timeout) {
-  std::optional<std::string> port = master.WaitForLine(R"(listening on \S+:(\d+))", timeout);
+std::optional<int> MasterPort(Process& master, milliseconds timeout, bool from_err) {
+  std::optional<std::string> port =
+      master.WaitForLine(R"(listening on \S+:(\d+))", timeout, from_err);
   if (!port) return std::nullopt;
   return std::stoi(*port);
 }

@@ -60,8 +60,10 @@ class Process {
   std::thread reader_;
 };
 
-// Reads "listening on ADDR:PORT" from a master's first line.
-std::optional<int> MasterPort(Process& master, milliseconds timeout = milliseconds(10000));
+// Reads "listening on ADDR:PORT" from a master's first line (of stderr when
+// its stdout carries JSON: --json, --results -).
+std::optional<int> MasterPort(Process& master, milliseconds timeout = milliseconds(10000),
+                              bool from_err = false);
 
 }  // namespace taskq::testing
 

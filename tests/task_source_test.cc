@@ -45,6 +45,9 @@ TEST(TaskLine, SkipsBlanksAndCommentsAndExplainsTheRest) {
   EXPECT_NE(Error(R"({"kind": "x", )").find("column"), std::string::npos);
   EXPECT_EQ(Error(R"({"kind": "x", "timeout": "soon"})"),
             "\"timeout\" must be a number of seconds");
+  EXPECT_EQ(Error("square"), "a square task needs an argument (e.g. square 12)");
+  EXPECT_EQ(Error(R"({"kind": "download"})"),
+            "a download task needs an argument (e.g. download https://example.com/a.jpg)");
 }
 
 }  // namespace

@@ -26,10 +26,7 @@ constexpr const char* kFooter =
     "  task_worker --server 192.168.1.10 --authkey abc\n"
     "  TASKQ_AUTHKEY=abc task_worker --server master.local:6000 -j 4\n"
     "  task_worker --server 10.0.0.5 --out /data/images -j 16     # downloads, 16 at once\n"
-    "  task_worker --server 10.0.0.5 --kind sha256 --exec sha256sum {}\n\n"
-    "Exit codes: 0 done, 1 error, 2 usage (a bad flag, or an --out it cannot write in),\n"
-    "3 authentication failed (wrong authkey), 4 gave up waiting for the master\n"
-    "(--connect-timeout), 130 interrupted twice.";
+    "  task_worker --server 10.0.0.5 --kind sha256 --exec sha256sum {}\n\n";
 
 // --exec takes the rest of the command line as it is, options of the
 // command included: split it off before the flags are parsed.
@@ -57,32 +54,33 @@ int main(int argc, char** argv) {
   double connect_timeout_s = 0, heartbeat_s = 1, grace_s = 30, delay_s = 0, task_timeout_s = 0;
   double download_timeout_s = 300, download_connect_timeout_s = 10;
   CLI::App app{kAbout};
-  app.footer(kFooter);
-  app.add_option("--server", server, "the master's address, HOST or HOST:PORT")
+  app.footer(kFooter + taskq::ExitCodesHelp(/*master=*/false));
+  app.add_option("--server", server, "the master's address: HOST, HOST:PORT or tcp://HOST:PORT")
       ->default_val("127.0.0.1");
   app.add_option("--port", port, "the master's port when --server names none")
       ->default_val(taskq::kDefaultPort)
       ->check(CLI::Range(1, 65535));
   keys.AddTo(app);
-  app.add_option("-j,--jobs", jobs, "tasks to run at once (default 8; with --exec, one per CPU)")
+  app.add_option("-j,--jobs", jobs,
+                 "tasks to run at once (default 8; with --exec, one per CPU; with --delay, 1)")
       ->check(CLI::Range(1, 1024));
   app.add_option("--name", o.name, "name shown in the master's log (default HOSTNAME-PID)");
   app.add_option("--queue", o.queue, "queue to take tasks from")->default_val("tasks");
   app.add_option("--connect-timeout", connect_timeout_s,
                  "seconds to wait for the master at start (0: for ever)")
       ->default_val(0)
-      ->check(CLI::NonNegativeNumber);
+      ->check(taskq::Seconds(false));
   app.add_option("--heartbeat", heartbeat_s, "seconds between heartbeats to the master")
       ->default_val(1)
       ->check(CLI::Range(0.1, 60.0));
   app.add_option("--grace", grace_s,
                  "on Ctrl-C, seconds to finish running tasks before handing them back")
       ->default_val(30)
-      ->check(CLI::NonNegativeNumber);
+      ->check(taskq::Seconds(false));
   app.add_option("--delay", delay_s,
                  "seconds to pause after each task, like the tutorial's time.sleep(1)")
       ->default_val(0)
-      ->check(CLI::NonNegativeNumber);
+      ->check(taskq::Seconds(false));
   app.add_flag("-q,--quiet", o.quiet, "no line per task");
 
   auto* dl = "Downloads";
@@ -98,12 +96,12 @@ int main(int argc, char** argv) {
       ->group(dl);
   app.add_option("--download-timeout", download_timeout_s, "seconds a whole download may take")
       ->default_val(300)
-      ->check(CLI::PositiveNumber)
+      ->check(taskq::Seconds(true))
       ->group(dl);
   app.add_option("--download-connect-timeout", download_connect_timeout_s,
                  "seconds to connect to a web server")
       ->default_val(10)
-      ->check(CLI::PositiveNumber)
+      ->check(taskq::Seconds(true))
       ->group(dl);
   app.add_option("--max-redirects", o.download.max_redirects, "redirects followed per download")
       ->default_val(5)
@@ -117,7 +115,7 @@ int main(int argc, char** argv) {
   app.add_option("--task-timeout", task_timeout_s,
                  "seconds a command may run before it is killed (0: no limit)")
       ->default_val(0)
-      ->check(CLI::NonNegativeNumber)
+      ->check(taskq::Seconds(false))
       ->group(ex);
   app.add_option("--max-output", o.exec.max_output,
                  "most bytes of a command's stdout kept (suffixes: K M G)")
@@ -145,10 +143,15 @@ int main(int argc, char** argv) {
     std::cerr << "task_worker: " << addr.status().message() << "\n";
     return taskq::kExitUsage;
   }
+  if (taskq::Status s = taskq::ResolveHost(*addr); !s.ok()) {
+    std::cerr << "task_worker: --server " << server << ": " << s.message() << "\n";
+    return taskq::kExitUsage;
+  }
   o.server = *addr;
   // Downloads wait on the network: many at once. Commands use CPUs.
   const int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  o.jobs = jobs > 0 ? jobs : (o.exec.argv.empty() ? 8 : cpus);
+  // --delay is the tutorial's worker, whose loop runs one task at a time.
+  o.jobs = jobs > 0 ? jobs : delay_s > 0 ? 1 : (o.exec.argv.empty() ? 8 : cpus);
   o.connect_timeout = taskq::Millis(connect_timeout_s);
   o.heartbeat = taskq::Millis(heartbeat_s);
   o.grace = taskq::Millis(grace_s);

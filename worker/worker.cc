@@ -154,6 +154,9 @@ class WorkerLoop {
 // of a microsecond give thousands, so one message carries thousands.
 uint32_t WorkerLoop::Window() const {
   const double jobs = o_.jobs;
+  // --delay (a demo): hold only what runs, so that the tasks a paused worker
+  // would sit on go to the other workers.
+  if (o_.delay.count() > 0) return static_cast<uint32_t>(o_.jobs);
   const double per_rtt = task_us_ > 0 ? std::max(1.0, rtt_us_ / task_us_) : 1.0;
   return static_cast<uint32_t>(std::clamp(2.0 * jobs * per_rtt, 2.0 * jobs, double{kMaxWindow}));
 }
@@ -468,6 +471,8 @@ int ExitCodeFor(const Status& s) {
       return kExitAuthFailed;
     case Code::kTimeout:
       return kExitUnavailable;
+    case Code::kInvalid:  // --server names no taskq master
+      return kExitUsage;
     case Code::kInterrupted:
       return kExitOk;  // Ctrl-C before the master answered
     case Code::kShutdown:

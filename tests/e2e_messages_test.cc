@@ -211,7 +211,9 @@ TEST_F(MessagesTest, AWorkerSaysWhenThePortIsNotATaskqMaster) {
         << out << err;
     EXPECT_SAYS(err, "is not a taskq master (the handshake failed at the protocol level");
     EXPECT_EQ(err.find("authkey"), std::string::npos) << err;
-    if (!reply.empty()) EXPECT_SAYS(err, "HTTP/1.0 400");
+    if (!reply.empty()) {
+      EXPECT_SAYS(err, "HTTP/1.0 400");
+    }
   }
 }
 
@@ -251,7 +253,9 @@ TEST_F(MessagesTest, JsonAndResultsToStdoutLeaveStdoutPureJson) {
     ASSERT_EQ(master->Wait(kSlow), kExitOk) << master->out() << master->err();
     ExpectOnlyJsonLines(master->out(), flags.size() == 1 && flags[0] == "--json" ? 1 : 5);
     EXPECT_SAYS(master->err(), "master exit.");
-    if (flags[0] == "--results") EXPECT_SAYS(master->err(), "Result: ");
+    if (flags[0] == "--results") {
+      EXPECT_SAYS(master->err(), "Result: ");
+    }
   }
 }
 
@@ -347,8 +351,12 @@ TEST_F(MessagesTest, HelpAndReadmeSayWhatTheExitCodeTableSays) {
         << e.code << ": README says '" << master << "', the table '" << e.master << "'";
     EXPECT_EQ(worker.rfind(e.worker, 0), 0u)
         << e.code << ": README says '" << worker << "', the table '" << e.worker << "'";
-    if (*e.master == '\0') EXPECT_EQ(master, "");
-    if (*e.worker == '\0') EXPECT_EQ(worker, "");
+    if (*e.master == '\0') {
+      EXPECT_EQ(master, "");
+    }
+    if (*e.worker == '\0') {
+      EXPECT_EQ(worker, "");
+    }
   }
   std::string out, err;
   ASSERT_EQ(RunToEnd({MasterBin(), "--help"}, &out, &err), kExitOk);

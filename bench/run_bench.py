@@ -3,7 +3,7 @@
 
 Everything talks to 127.0.0.1 only, on ports the OS picks. The figures are
 ratios taken in the same run: absolute times on a shared 2-core machine drift
-from run to run, ratios taken side by side hold (../shared/bench/README.md).
+from run to run, ratios taken side by side hold.
 
   bench/run_bench.py BUILD_DIR [--quick] [--json FILE]
 
@@ -145,17 +145,22 @@ def run_json(cmd, timeout):
 # --- the measurements ----------------------------------------------------------------
 
 
-def taskq_job(build, n, workers, extra=(), timeout=600):
-    """task_master --square N with W task_workers: the job's --json summary."""
+def taskq_job(build, n, workers, extra=(), timeout=600, during=None):
+    """task_master --square N with W task_workers: the job's --json summary.
+    during(m), if given, runs once the master is up, before the workers start."""
     m = Master(build, ['--square', str(n), '--workers', str(workers), '--json', '--quiet', '--timeout', '60']
                + list(extra), timeout=timeout)
-    ws = start_workers(build, m.address, workers)
     try:
-        summary = m.json_summary()
-        m.wait()
+        if during:
+            during(m)
+        ws = start_workers(build, m.address, workers)
+        try:
+            summary = m.json_summary()
+            m.wait()
+        finally:
+            reap(ws)
     finally:
         m.stop()
-        reap(ws)
     if summary['done'] != n or summary['failed'] != 0:
         raise BenchError('taskq job lost tasks: %r' % summary)
     return summary
@@ -163,35 +168,30 @@ def taskq_job(build, n, workers, extra=(), timeout=600):
 
 def dashboard_job(build, n, workers):
     """taskq_job with --http on and one dashboard stream read throughout."""
-    m = Master(build, ['--square', str(n), '--workers', str(workers), '--json', '--quiet', '--timeout', '60',
-                       '--http', '127.0.0.1:0'])
-    url = None
-    for line in m.proc.stdout:
-        if line.startswith('Dashboard: '):
-            url = line.split(' ', 1)[1].strip()
-            break
-    if not url:
-        m.stop()
-        raise BenchError('task_master --http printed no dashboard URL: ' + m.log_text())
     got = {'messages': 0}
 
-    def read_stream():
-        try:
-            with urllib.request.urlopen(url + 'events', timeout=30) as r:
-                for line in r:
-                    got['messages'] += line.startswith(b'data: ')
-        except OSError:
-            pass  # the master ended the stream
-    threading.Thread(target=read_stream, daemon=True).start()
-    ws = start_workers(build, m.address, workers)
-    try:
-        summary = m.json_summary()
-        m.wait()
-    finally:
-        m.stop()
-        reap(ws)
-    if summary['done'] != n or summary['failed'] != 0:
-        raise BenchError('taskq job lost tasks: %r' % summary)
+    def open_dashboard(m):
+        # With --json the banner, the dashboard's URL with it, is in the log.
+        deadline = time.monotonic() + 30
+        url = None
+        while not url and time.monotonic() < deadline and m.proc.poll() is None:
+            found = re.search(r'Dashboard: (\S+)', m.log_text())
+            url = found.group(1) if found else None
+            if not url:
+                time.sleep(0.02)
+        if not url:
+            raise BenchError('task_master --http printed no dashboard URL: ' + m.log_text())
+
+        def read_stream():
+            try:
+                with urllib.request.urlopen(url + 'events', timeout=30) as r:
+                    for line in r:
+                        got['messages'] += line.startswith(b'data: ')
+            except OSError:
+                pass  # the master ended the stream
+        threading.Thread(target=read_stream, daemon=True).start()
+
+    summary = taskq_job(build, n, workers, extra=['--http', '127.0.0.1:0'], during=open_dashboard)
     if got['messages'] == 0:
         raise BenchError('the dashboard stream got no snapshot during the job')
     return summary

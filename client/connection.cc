@@ -13,7 +13,7 @@ namespace taskq {
 namespace {
 
 // Failed handshakes in a row, none succeeding, that mean the keys differ:
-// libzmq itself would retry for ever (NOTES-zeromq.md).
+// libzmq itself would retry for ever (docs/LIBRARIES.md).
 constexpr int kFailedHandshakesForAuthError = 3;
 // A TCP connection this old with no welcome: ask the port what it is.
 constexpr std::chrono::seconds kSilentHandshake{3};

@@ -3,7 +3,7 @@
 // worker's event loop and the blocking Client are both built on it.
 //
 // libzmq never reports a failed CURVE handshake through send or recv: with a
-// wrong key it just reconnects for ever (NOTES-zeromq.md). So the monitor is
+// wrong key it just reconnects for ever (docs/LIBRARIES.md). So the monitor is
 // read wherever the connection waits, and a run of failed handshakes with
 // none succeeding is reported as kAuthFailed.
 //

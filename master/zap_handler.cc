@@ -9,7 +9,7 @@ namespace taskq {
 namespace {
 
 // Receives one multipart message, frame by frame (cppzmq can leave frames
-// behind if it throws mid-message; NOTES-zeromq.md).
+// behind if it throws mid-message; docs/LIBRARIES.md).
 bool RecvFrames(zmq::socket_t& s, std::vector<zmq::message_t>* frames) {
   frames->clear();
   zmq::message_t f;

@@ -1,7 +1,7 @@
 // ZapHandler: the ZeroMQ authentication handler (ZAP, RFC 27) of a master.
 // It admits a CURVE peer only if it presents the client public key derived
 // from the authkey; without a ZAP handler libzmq would admit any keypair.
-// It must be bound before the ROUTER binds (NOTES-zeromq.md).
+// It must be bound before the ROUTER binds (docs/LIBRARIES.md).
 //
 // Thread: the master's loop thread.
 #ifndef TASKQ_MASTER_ZAP_HANDLER_H_

@@ -3,7 +3,7 @@
 //
 // Why not msgpack::unpack: it builds an object tree in a zone, allocating
 // n * 24 bytes for an array header that claims n elements before reading any
-// of them (NOTES-zeromq.md), and it loses the byte span of each value, which
+// of them (docs/LIBRARIES.md), and it loses the byte span of each value, which
 // the master needs to store and forward task arguments without re-encoding.
 // This cursor hands out string_views into the input and checks every count
 // against the bytes that remain (an element takes at least one byte), so

@@ -62,6 +62,7 @@ Result<std::unique_ptr<Journal>> Journal::Open(const JournalOptions& options, Br
     fs::path dir(options.dir);
     if (!dir.has_filename()) dir = dir.parent_path();  // "state/" is "state"
     const fs::path parent = dir.parent_path();
+    ec.clear();  // is_directory's "no such file" is the case handled here
     if (!parent.empty()) fs::create_directories(parent, ec);
     if (ec || (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST))
       return Status::Error(Code::kIo, "cannot create the data dir " + options.dir + ": " +

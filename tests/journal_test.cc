@@ -568,5 +568,22 @@ TEST_F(JournalTest, OneMasterPerDataDir) {
             std::string::npos);
 }
 
+// --data-dir state, as the README writes it: a bare relative name, and one
+// with a trailing slash, are made (0700) in the working directory.
+TEST_F(JournalTest, ABareRelativeDataDirIsMade) {
+  const fs::path cwd = fs::current_path();
+  fs::current_path(dir_);
+  for (const std::string name : {"state", "other/"}) {
+    Broker broker(BrokerOptions(), nullptr);
+    Result<std::unique_ptr<Journal>> j =
+        Journal::Open(JournalOptions{name, FsyncMode::kNever, milliseconds(5), 64u << 20}, broker,
+                      nullptr);
+    EXPECT_TRUE(j.ok()) << name << ": " << j.status().message();
+    EXPECT_TRUE(fs::is_directory(fs::path(dir_) / name)) << name;
+    EXPECT_EQ(fs::status(fs::path(dir_) / name).permissions() & fs::perms::all, fs::perms::owner_all);
+  }
+  fs::current_path(cwd);
+}
+
 }  // namespace
 }  // namespace taskq

@@ -76,6 +76,7 @@ Status Job::PutBatch(const std::vector<TaskSpec>& batch) {
     Result<IdRange> r = client_.Put("tasks", batch);
     if (r.ok()) {
       expected_ += r->count;
+      mine_.push_back(*r);
       if (o_.in_flight)
         for (uint64_t i = 0; i < r->count; ++i) put_at_.emplace(r->first + i, sent);
       return Status::Ok();
@@ -203,11 +204,38 @@ Status Job::Take(std::chrono::milliseconds wait) {
   return Status::Ok();
 }
 
+// Ids grow: an earlier run's tasks have ids below this run's first put.
+bool Job::Mine(uint64_t id) const {
+  for (const IdRange& r : mine_)
+    if (id >= r.first && id - r.first < r.count) return true;
+  return o_.resume && (mine_.empty() || id < mine_.front().first);
+}
+
+// An outcome in "results" that this job did not put: a task another client
+// put with the default reply queue, or one retried with taskq retry (the job
+// counted its failure already). Not counted, not written: leased, it stays
+// the master's and goes back to the queue when the job ends; taken, it is
+// shown here so it is not lost without a word.
+void Job::Foreign(const Item& item) {
+  err_ << "task_master: the outcome of task " << item.id << " (" << item.kind << " "
+       << item.arg.ToText() << ") is not of this job (retried with taskq retry, or put by another "
+       << "client): not counted"
+       << (o_.lease ? ", left in the queue 'results'"
+                    : std::string(", ") +
+                          (item.outcome && item.outcome->ok ? "value " + item.outcome->value.ToText()
+                                                            : "error: " + (item.outcome ? item.outcome->error : std::string())))
+       << "\n";
+}
+
 Status Job::Keep(const std::vector<Item>& got) {
   const auto now = std::chrono::steady_clock::now();
   std::vector<uint64_t> ids;
   ids.reserve(got.size());
   for (const Item& item : got) {
+    if (!Mine(item.id)) {
+      Foreign(item);
+      continue;
+    }
     ids.push_back(item.id);
     if (o_.record && o_.record->Has(item.id)) continue;  // written by an earlier run
     ++received_;

@@ -86,6 +86,9 @@ class Job {
   Result<uint64_t> LeftInMaster();
   // Writes new outcomes to the record, syncs it, acknowledges them all.
   Status Keep(const std::vector<Item>& got);
+  // An outcome of a task this job put (this run, or an earlier one resumed).
+  bool Mine(uint64_t id) const;
+  void Foreign(const Item& item);
   // After a wait with no outcome: did anything else move (a worker holds a
   // task)? Remembers what it saw for the message if the job gives up.
   Status CheckProgress(bool* moved);
@@ -119,6 +122,7 @@ class Job {
   uint64_t delivered_seen_ = 0;
   // --in-flight: when each task still out was put.
   std::unordered_map<uint64_t, std::chrono::steady_clock::time_point> put_at_;
+  std::vector<IdRange> mine_;  // the ids this run put
 };
 
 }  // namespace taskq

@@ -534,7 +534,7 @@ void Broker::RecordFailure(uint64_t id, const Slot& s, const StoredOutcome& o) {
   if (s.arg.view().size() + 4096 < kMaxValueBytes && fits.Skip(nullptr, kMaxDepth - 1)) {
     w.Raw(s.arg.view());
   } else {
-    w.Str("(too large or too deep to copy here: see task " + std::to_string(id) + ")");
+    w.Str(std::string(kArgNotCopied) + std::to_string(id) + ")");
   }
   w.Key("error").Str(o.data).Key("attempts").Uint(s.attempt).Key("worker").Str(o.worker);
   w.Key("reply_to").Str(queues_.QueueName(s.reply_to));

@@ -81,6 +81,9 @@ class Transport {
 
 // The queue that keeps a record of every task that failed for good.
 inline constexpr std::string_view kFailedQueue = "failed";
+// A failure record's arg when the task's was too large or deep to copy; the
+// task's id and ")" follow.
+inline constexpr std::string_view kArgNotCopied = "(too large or too deep to copy here: see task ";
 // Most bytes of entries in one items reply: half a message, so the envelope
 // and the largest entry always fit.
 inline constexpr std::size_t kMaxReplyBytes = kMaxMessageBytes / 2;

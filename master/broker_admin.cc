@@ -39,7 +39,12 @@ bool ParseRecord(std::string_view record, FailedTask* t) {
       return false;
     }
   }
-  return has_arg && has_queue && has_kind && !t->queue.empty();
+  if (!has_arg || !has_queue || !has_kind || t->queue.empty()) return false;
+  // An argument too large or too deep to copy was named instead (see
+  // RecordFailure): there is nothing to run again.
+  std::string_view named;
+  MsgpackReader a(t->arg);
+  return !(a.ReadStr(&named) && named.starts_with(kArgNotCopied));
 }
 
 }  // namespace

@@ -658,6 +658,27 @@ TEST_F(BrokerTest, ATaskThatFailsForGoodLeavesARecordInTheFailedQueue) {
   EXPECT_NE(record.find("\"arg\": 5"), std::string::npos) << record;
 }
 
+TEST_F(BrokerTest, ARecordThatNamesItsArgumentInsteadIsNotRetried) {
+  Hello("W");
+  Hello("C", "client");
+  std::string deep(kMaxDepth, '\x91');  // too deep to nest in a record
+  deep.push_back('\x01');
+  Put p;
+  p.queue = "tasks";
+  p.items = {NewTask{"square", deep, 0}};
+  Send("C", p);
+  ASSERT_TRUE(std::holds_alternative<PutOk>(NextReal("C")));
+  SendGet("W", "tasks", 1, 0, true);
+  Report("W", Items("W")[0].id, false, 0, /*retry=*/false);
+  Send("C", Peek{3, "failed", 0, 10});
+  const uint64_t record = Items("C").at(0).id;
+  Send("C", Retry{4, {record}});
+  const RetryOk ok = std::get<RetryOk>(NextReal("C"));
+  EXPECT_TRUE(ok.retried.empty()) << "it would run on the placeholder text";
+  EXPECT_EQ(ok.skipped, 1u);
+  EXPECT_EQ(QueueInfo("failed").ready, 1u) << "the record stays";
+}
+
 TEST_F(BrokerTest, AFailureRecordOfAnArgumentAtTheLimitsNamesItInstead) {
   Hello("W");
   Hello("C", "client");

@@ -94,7 +94,9 @@ Status ResolveHost(const ServerAddress& address) {
   addrinfo* found = nullptr;
   const int rc = getaddrinfo(address.host.c_str(), nullptr, &hints, &found);
   if (found) freeaddrinfo(found);
-  if (rc == 0) return Status::Ok();
+  // EAI_AGAIN: the resolver could not answer now (no network yet at boot):
+  // not the user's mistake. libzmq resolves again on each connect attempt.
+  if (rc == 0 || rc == EAI_AGAIN) return Status::Ok();
   return Status::Error(Code::kInvalid, "cannot resolve " + address.host + ": " + gai_strerror(rc) +
                                            "; give the master's host name or IP address");
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <iostream>
@@ -55,7 +56,7 @@ struct ServerFlags {
   AuthkeyFlags keys;
 
   void AddTo(CLI::App* app) {
-    app->add_option("--server", server, "the master's address, HOST or HOST:PORT")
+    app->add_option("--server", server, "the master's address: HOST, HOST:PORT or tcp://HOST:PORT")
         ->default_val("127.0.0.1");
     app->add_option("--port", port, "the master's port when --server names none")
         ->default_val(kDefaultPort)
@@ -63,7 +64,7 @@ struct ServerFlags {
     app->add_option("--connect-timeout", connect_timeout_s,
                     "seconds to wait for the master to answer")
         ->default_val(10)
-        ->check(CLI::PositiveNumber);
+        ->check(Seconds(true));
     keys.AddTo(*app);
   }
 };
@@ -93,6 +94,8 @@ int Fail(const Status& s) {
 Result<std::unique_ptr<Client>> Open(const ServerFlags& f, const char* name) {
   Result<ServerAddress> addr = ParseServerAddress(f.server, f.port);
   if (!addr.ok()) return Status::Error(Code::kInvalid, addr.status().message());
+  if (Status s = ResolveHost(*addr); !s.ok())  // libzmq would retry a bad name silently
+    return Status::Error(Code::kInvalid, "--server " + f.server + ": " + s.message());
   Result<std::string> k = ResolveAuthkey(f.keys.key, f.keys.file);
   if (!k.ok()) return Status::Error(Code::kInvalid, k.status().message());
   ClientOptions o;
@@ -185,7 +188,9 @@ int Watch(const ServerFlags& f, double interval_s) {
     const auto now = std::chrono::steady_clock::now();
     const uint64_t accepted = Counter(*s, "accepted");
     std::string rate;
-    if (last_accepted) {
+    if (last_accepted && accepted < *last_accepted) {
+      rate = "the master restarted";  // its counters start again from 0
+    } else if (last_accepted) {
       const double secs = std::chrono::duration<double>(now - last_at).count();
       char buf[64];
       std::snprintf(buf, sizeof buf, "%.0f tasks/s",
@@ -288,10 +293,20 @@ int Failed(const ServerFlags& f, const std::string& queue, bool json) {
 }
 
 int RetryTasks(const ServerFlags& f, std::vector<uint64_t> ids, bool all, const std::string& queue) {
-  if (all == !ids.empty()) {
+  if (all && !ids.empty()) {
+    std::cerr << "taskq: retry: give record ids or --all, not both\n";
+    return kExitUsage;
+  }
+  if (!all && !queue.empty()) {
+    std::cerr << "taskq: retry: --queue chooses among all the records: use it with --all\n";
+    return kExitUsage;
+  }
+  if (!all && ids.empty()) {
     std::cerr << "taskq: retry: give the ids of failure records (taskq failed lists them), or --all\n";
     return kExitUsage;
   }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   Result<std::unique_ptr<Client>> c = Open(f, "taskq-retry");
   if (!c.ok()) return Fail(c.status());
   if (all) {
@@ -319,13 +334,19 @@ int RetryTasks(const ServerFlags& f, std::vector<uint64_t> ids, bool all, const 
 int PurgeQueue(const ServerFlags& f, const std::string& queue, bool yes) {
   Result<std::unique_ptr<Client>> c = Open(f, "taskq-purge");
   if (!c.ok()) return Fail(c.status());
+  Result<StatsOk> s = (*c)->Stats();
+  if (!s.ok()) return Fail(s.status());
+  const QueueStats* found = nullptr;
+  for (const QueueStats& q : s->queues)
+    if (q.name == queue) found = &q;
+  if (!found) {
+    std::cerr << "taskq: purge: the master has no queue '" << queue
+              << "' (taskq status lists its queues)\n";
+    return kExitUsage;
+  }
   if (!yes) {
-    uint64_t waiting = 0;
-    if (Result<StatsOk> s = (*c)->Stats(); s.ok())
-      for (const QueueStats& q : s->queues)
-        if (q.name == queue) waiting = q.ready;
-    std::cerr << "taskq: purge removes the " << waiting << " entries waiting in queue '" << queue
-              << "' for good; add --yes to do it\n";
+    std::cerr << "taskq: purge removes the " << found->ready << " entries waiting in queue '"
+              << queue << "' for good; add --yes to do it\n";
     return kExitUsage;
   }
   Result<uint64_t> removed = (*c)->Purge(queue);

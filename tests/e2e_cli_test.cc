@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -15,9 +17,12 @@
 
 #include "client/exit_codes.h"
 #include "tests/e2e_util.h"
+#include "tests/temp_dir.h"
 
 namespace taskq::testing {
 namespace {
+
+namespace fs = std::filesystem;
 
 class CliTest : public E2eTest {
  protected:
@@ -86,6 +91,9 @@ TEST_F(CliTest, ExitCodesSayWhatWentWrong) {
   EXPECT_EQ(RunToEnd(Taskq({"status", "--server", "bad host!"}, 0), &out, &err, Env()),
             kExitUsage);
   EXPECT_NE(err.find("bad host!"), std::string::npos) << err;
+  EXPECT_EQ(RunToEnd(Taskq({"status", "--server", "no-such-host.invalid"}, 0), &out, &err, Env()),
+            kExitUsage);
+  EXPECT_NE(err.find("cannot resolve no-such-host.invalid"), std::string::npos) << err;
   EXPECT_EQ(RunToEnd(Taskq({}, 0), &out, &err, Env()), kExitUsage);
   EXPECT_NE(err.find("subcommand"), std::string::npos) << err;
   EXPECT_EQ(RunToEnd(Taskq({"status"}, port), &out, &err, {"TASKQ_AUTHKEY="}), kExitUsage);
@@ -239,6 +247,57 @@ TEST_F(CliTest, PurgeAsksForYesThenEmptiesTheQueue) {
   size = client->GetQueue("later").Size();
   ASSERT_TRUE(size.ok());
   EXPECT_EQ(*size, 0u);
+  EXPECT_EQ(RunToEnd(Taskq({"purge", "no-such-queue", "--yes"}, port), &out, &err, Env()),
+            kExitUsage);
+  EXPECT_NE(err.find("the master has no queue 'no-such-queue'"), std::string::npos) << err;
+}
+
+// A task of a running job, failed and retried with taskq retry: the job has
+// counted its failure, so the new outcome is not one of its own. It must not
+// take the place of a task still running (the job would end early, that
+// task's outcome missing from --results).
+TEST_F(CliTest, ARetryDuringAJobDoesNotEndItEarly) {
+  const std::string dir = MakeTempDir("taskq-cli");
+  ASSERT_FALSE(dir.empty());
+  std::ofstream(dir + "/tasks.txt") << "flaky a\nsleep 4000\n";
+  int port = 0;
+  auto master = StartMaster({"--tasks", dir + "/tasks.txt", "--results", dir + "/r.jsonl",
+                             "--max-attempts", "1", "--workers", "2"},
+                            &port);
+  ASSERT_NE(port, 0);
+  auto runner = StartWorker(port, {"--name", "runner", "-j", "2"});
+  auto broken = StartWorker(port, {"--name", "broken", "--kind", "flaky", "--exec", "sh", "-c", "exit 3"});
+  auto client = Connect(port);
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        Result<std::vector<Item>> r = client->Peek("failed");
+        return r.ok() && !r->empty();
+      },
+      kQuick));
+  std::string out, err;
+  ASSERT_EQ(RunToEnd(Taskq({"retry", "--all"}, port), &out, &err, Env()), kExitOk) << err;
+  ASSERT_TRUE(master->WaitForLine("is not of this job", kQuick, true))
+      << "the retried task's outcome reached the job while the sleep ran\n" << master->err();
+  ASSERT_EQ(master->Wait(kSlow), kExitTasksFailed) << master->err();
+  EXPECT_NE(master->out().find("Done: 2 of 2 tasks"), std::string::npos) << master->out();
+  const std::vector<std::string> lines = Lines(dir + "/r.jsonl");
+  EXPECT_EQ(lines.size(), 2u);
+  bool slept = false;
+  for (const std::string& l : lines) slept |= Field(l, "kind") == "sleep";
+  EXPECT_TRUE(slept) << "the task still running when the retry came is in --results";
+  fs::remove_all(dir);
+}
+
+TEST_F(CliTest, RetryTakesIdsOrAllNotBoth) {
+  int port = 0;
+  auto master = StartMaster({"--serve"}, &port);
+  ASSERT_NE(port, 0);
+  std::string out, err;
+  EXPECT_EQ(RunToEnd(Taskq({"retry", "--all", "5"}, port), &out, &err, Env()), kExitUsage);
+  EXPECT_NE(err.find("not both"), std::string::npos) << err;
+  EXPECT_EQ(RunToEnd(Taskq({"retry", "--queue", "tasks"}, port), &out, &err, Env()), kExitUsage);
+  EXPECT_NE(err.find("use it with --all"), std::string::npos) << err;
 }
 
 }  // namespace

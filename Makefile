@@ -37,9 +37,9 @@ test-faults: build
 	@cd $(BUILD) && TASKQ_FAULT_ROUNDS=$(FAULT_ROUNDS) ctest -L e2e_job_test -R Kill \
 	  --output-on-failure --timeout 600 -j $(JOBS)
 
-# Only the two programs the demo runs: the tests wait for make test.
+# The programs (the demo runs two; taskq is there to look at it): the tests wait for make test.
 demo: configure
-	@cmake --build $(BUILD) -j $(JOBS) --target task_master task_worker
+	@cmake --build $(BUILD) -j $(JOBS) --target task_master task_worker taskq
 	@scripts/demo $(BUILD)
 
 configure: deps

@@ -127,6 +127,7 @@ Status Connection::HandleMonitorEvents() {
     std::memcpy(&id, event.data(), sizeof id);
     switch (id) {
       case ZMQ_EVENT_CONNECTED:
+        if (!tcp_connected_) first_connected_at_ = Clock::now();
         tcp_connected_ = true;
         connected_at_ = Clock::now();
         break;
@@ -202,7 +203,9 @@ Status Connection::AwaitWelcome(TimePoint deadline) {
     const TimePoint slice = std::min(deadline, Clock::now() + std::chrono::seconds(1));
     Result<Message> m = Receive(&frame, slice);
     if (!m.ok() && m.status().code() == Code::kTimeout && slice < deadline) {
-      if (!probed && tcp_connected_ && Clock::now() - connected_at_ > kSilentHandshake &&
+      // Since the first connection: a server that closes idle connections
+      // (and libzmq connects again) must not keep the probe from running.
+      if (!probed && tcp_connected_ && Clock::now() - first_connected_at_ > kSilentHandshake &&
           options_.endpoint.rfind("tcp://", 0) == 0) {
         probed = true;
         std::string said;

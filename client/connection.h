@@ -132,7 +132,8 @@ class Connection {
   TimePoint last_heard_;
   int failed_handshakes_ = 0;
   bool tcp_connected_ = false;
-  TimePoint connected_at_;  // of the last TCP connection
+  TimePoint connected_at_;        // of the last TCP connection
+  TimePoint first_connected_at_;  // of the first, for the protocol probe
   bool waiting_told_ = false;
   bool ever_welcomed_ = false;
   // Wait's poll set: the socket, the monitor (if any), then watch_fds_.

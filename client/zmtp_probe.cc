@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace taskq {
@@ -13,6 +14,8 @@ namespace {
 // ZMTP 3.0 greeting (rfc.zeromq.org/spec/23): signature (0xFF, 8 bytes,
 // 0x7F), version 3.0, a 20-byte mechanism name, as-server, 31 bytes filler.
 constexpr std::size_t kGreeting = 64;
+// How long a silent peer has to answer our greeting before the line nudge.
+constexpr std::chrono::milliseconds kNudgeAfter{500};
 
 std::string Greeting() {
   std::string g(kGreeting, '\0');
@@ -92,9 +95,19 @@ ZmtpPeer ProbeZmtp(const std::string& endpoint, std::chrono::milliseconds timeou
   if (fd < 0) return ZmtpPeer::kUnreachable;
   const std::string hello = Greeting();
   bool closed = send(fd, hello.data(), hello.size(), MSG_NOSIGNAL) != ssize_t(hello.size());
-  const std::string got = closed ? std::string() : ReadUpTo(fd, kGreeting, deadline, &closed);
+  const auto nudge_at = std::min(deadline, std::chrono::steady_clock::now() + kNudgeAfter);
+  std::string got = closed ? std::string() : ReadUpTo(fd, kGreeting, nudge_at, &closed);
+  bool nudged = false;
+  if (got.empty() && !closed) {
+    // Silent: a ZeroMQ peer answers a greeting at once, but a line-based
+    // server (HTTP, SMTP) waits for the end of a line. Send one: what it
+    // answers tells it apart. Only bytes that are not ZMTP conclude; a
+    // close or silence after this nudge could be the nudge's doing.
+    nudged = send(fd, "\r\n\r\n", 4, MSG_NOSIGNAL) == 4;
+    if (nudged) got = ReadUpTo(fd, kGreeting, deadline, &closed);
+  }
   close(fd);
-  if (got.empty()) return closed ? ZmtpPeer::kClosed : ZmtpPeer::kNoAnswer;
+  if (got.empty()) return closed && !nudged ? ZmtpPeer::kClosed : ZmtpPeer::kNoAnswer;
   const bool zmtp = got.size() >= 11 && got[0] == '\xff' && got[9] == '\x7f' && got[10] >= 3;
   if (!zmtp) {
     *said = Printable(got);

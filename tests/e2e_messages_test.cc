@@ -217,6 +217,23 @@ TEST_F(MessagesTest, AWorkerSaysWhenThePortIsNotATaskqMaster) {
   }
 }
 
+// A real web server (Python's, as tests/http_fixture.py runs it) waits for a
+// request line and says nothing to a ZeroMQ greeting; libzmq waits on it for
+// ever. The worker must still tell the user, and not hang.
+TEST_F(MessagesTest, AWorkerSaysWhenThePortIsARealWebServer) {
+  auto web = Process::Start({"/usr/bin/env", "python3", TASKQ_HTTP_FIXTURE});
+  ASSERT_TRUE(web);
+  std::optional<std::string> web_port = web->WaitForLine(R"(^port (\d+)$)", kQuick);
+  ASSERT_TRUE(web_port) << web->err();
+  std::string out, err;
+  EXPECT_EQ(Worker({"--server", "127.0.0.1:" + *web_port, "--connect-timeout", "25"}, &out, &err),
+            kExitUsage)
+      << out << err;
+  // (It answers the nudge as HTTP/0.9: a page with no status line.)
+  EXPECT_SAYS(err, "is not a taskq master (the handshake failed at the protocol level: it does "
+                   "not speak ZeroMQ, it said '<!DOCTYPE");
+}
+
 TEST_F(MessagesTest, AWrongKeyIsStillAnAuthenticationFailure) {
   int port = 0;
   auto master = StartMaster({"--serve"}, &port);

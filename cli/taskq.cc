@@ -174,8 +174,28 @@ int Watch(const ServerFlags& f, double interval_s) {
   RawTerminal term;
   std::optional<uint64_t> last_accepted;
   auto last_at = std::chrono::steady_clock::now();
+  // A master that stops answering (killed, its machine gone) is said at
+  // once, not after the usual 30 s, and watched for until it is back.
+  const auto wait = std::max(std::chrono::milliseconds(2000), 2 * Millis(interval_s));
+  std::string silent_since;
   for (;;) {
-    Result<StatsOk> s = (*c)->Stats();
+    Result<StatsOk> s = (*c)->Stats(wait);
+    if (!s.ok() && (s.status().code() == Code::kTimeout || s.status().code() == Code::kUnavailable)) {
+      if (silent_since.empty()) {
+        const std::time_t t = std::time(nullptr);
+        char hhmmss[16];
+        std::strftime(hhmmss, sizeof hhmmss, "%H:%M:%S", std::localtime(&t));
+        silent_since = hhmmss;
+      }
+      std::cout << (tty ? "\x1b[H\x1b[2K" : "") << "taskq watch: the master at " << (*c)->server()
+                << " has not answered since " << silent_since
+                << "; still asking (Ctrl-C to quit)" << (tty ? "\x1b[K" : "") << "\n"
+                << std::flush;
+      pollfd stop{SignalFd(), POLLIN, 0};  // a pause, so a quick failure is no busy loop
+      if (poll(&stop, 1, static_cast<int>(interval_s * 1000)) > 0) return kExitOk;
+      continue;
+    }
+    silent_since.clear();
     if (!s.ok()) {
       if (tty) std::cout << "\n";
       if (s.status().code() == Code::kInterrupted) return kExitOk;

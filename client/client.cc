@@ -266,8 +266,8 @@ Result<uint64_t> Client::Purge(const std::string& queue) {
   return ok->removed;
 }
 
-Result<StatsOk> Client::Stats() {
-  Result<Message> m = Call(taskq::Stats{}, kReplySlack);
+Result<StatsOk> Client::Stats(std::chrono::milliseconds wait) {
+  Result<Message> m = Call(taskq::Stats{}, wait);
   if (!m.ok()) return m.status();
   auto* st = std::get_if<StatsOk>(&*m);
   if (!st) return Unexpected(*m, "stats");

@@ -151,7 +151,9 @@ class Client {
   Result<uint64_t> Purge(const std::string& queue);
   // Queue sizes, connected workers and counters. The result borrows from
   // this client: use it before the next call.
-  Result<StatsOk> Stats();
+  // wait: how long to wait for the answer (kTimeout after it; the client
+  // stays usable, a late answer is dropped).
+  Result<StatsOk> Stats(std::chrono::milliseconds wait = std::chrono::milliseconds(30000));
 
   const std::string& server() const;
 

@@ -27,34 +27,61 @@ _EVENTS = _FAILED | zmq.EVENT_HANDSHAKE_SUCCEEDED
 _MAX_FAILED_HANDSHAKES = 3
 
 
+def _bad(server, why):
+    # The same words as task_worker's (client/endpoint.cc).
+    return ValueError(f"invalid server address {server!r}: {why}")
+
+
 def parse_server(server) -> tuple[str, str]:
     """("tcp://HOST:PORT", "HOST:PORT") from "HOST[:PORT]", "tcp://HOST:PORT",
-    "[IPv6]:PORT" or a (host, port) tuple as BaseManager takes it."""
+    "[IPv6]:PORT" or a (host, port) tuple as BaseManager takes it. A bad
+    address is a ValueError whose message says what to give."""
     if isinstance(server, tuple):
         host, port = server
-        host = host or "127.0.0.1"
+        host = host or "127.0.0.1"  # BaseManager's ('', port)
     else:
-        text = server[len("tcp://"):] if server.startswith("tcp://") else server
+        if not server:
+            raise _bad(server, "it is empty; give HOST, HOST:PORT or tcp://HOST:PORT")
+        text = server
+        if "://" in text:
+            scheme, text = text.split("://", 1)
+            if scheme != "tcp":
+                raise _bad(server, "a taskq master is reached over tcp: give HOST, HOST:PORT "
+                                   "or tcp://HOST:PORT")
+            text = text.rstrip("/")
         host, port = text, DEFAULT_PORT
         if text.startswith("["):
             end = text.find("]")
             if end < 0:
-                raise ValueError(f"bad server address {server!r}: missing ']'")
+                raise _bad(server, "missing ']'")
             host, rest = text[:end + 1], text[end + 1:]
             if rest:
                 port = rest.lstrip(":")
+        elif text.count(":") > 1:
+            raise _bad(server, "write IPv6 addresses as [ADDR]:PORT")
         elif ":" in text:
             host, port = text.rsplit(":", 1)
-        host = host or "127.0.0.1"
+        if not host:
+            raise _bad(server, "the host is empty")
+        bare = host.strip("[]")
+        if not all(c.isascii() and (c.isalnum() or c in "-._" or (host.startswith("[") and c == ":"))
+                   for c in bare):
+            raise _bad(server, "a host name has only letters, digits, '-' and '.'; give HOST, "
+                               "HOST:PORT or tcp://HOST:PORT")
     try:
         port = int(port)
         if not 0 < port < 65536:
             raise ValueError
     except ValueError:
-        raise ValueError(f"bad server address {server!r}: the port must be 1..65535, "
-                         "as in 127.0.0.1:5000") from None
+        raise _bad(server, "the port must be 1..65535, as in 127.0.0.1:5000") from None
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
+    try:  # libzmq would retry a name that resolves to nothing, silently, for ever
+        _socket.getaddrinfo(host.strip("[]"), port, type=_socket.SOCK_STREAM)
+    except _socket.gaierror as e:
+        if e.errno != _socket.EAI_AGAIN:  # no answer now (no network yet): let libzmq retry
+            raise ValueError(f"cannot resolve {host}: {e.strerror}; give the master's host name "
+                             "or IP address") from None
     return f"tcp://{host}:{port}", f"{host}:{port}"
 
 

@@ -158,12 +158,6 @@ class RawTerminal {
   bool active_ = false;
 };
 
-uint64_t Counter(const StatsOk& s, std::string_view name) {
-  for (const auto& [k, v] : s.counters)
-    if (k == name) return v;
-  return 0;
-}
-
 // Redraws the report every interval until Ctrl-C, q, or the master's
 // shutdown (exit 0). Without a terminal (a pipe, a log) it appends one report
 // per interval instead of redrawing.
@@ -206,7 +200,7 @@ int Watch(const ServerFlags& f, double interval_s) {
       return Fail(s.status());
     }
     const auto now = std::chrono::steady_clock::now();
-    const uint64_t accepted = Counter(*s, "accepted");
+    const uint64_t accepted = CounterOf(*s, "accepted");
     std::string rate;
     if (last_accepted && accepted < *last_accepted) {
       rate = "the master restarted";  // its counters start again from 0

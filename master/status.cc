@@ -5,12 +5,6 @@
 namespace taskq {
 namespace {
 
-uint64_t Counter(const StatsOk& s, std::string_view name) {
-  for (const auto& [k, v] : s.counters)
-    if (k == name) return v;
-  return 0;
-}
-
 std::string Padded(std::string_view text, std::size_t width) {
   std::string out(text);
   if (out.size() < width) out.append(width - out.size(), ' ');
@@ -18,6 +12,12 @@ std::string Padded(std::string_view text, std::size_t width) {
 }
 
 }  // namespace
+
+uint64_t CounterOf(const StatsOk& s, std::string_view name) {
+  for (const auto& [k, v] : s.counters)
+    if (k == name) return v;
+  return 0;
+}
 
 std::string StatusReport(const StatsOk& s) {
   std::string out = "status:\n";
@@ -65,11 +65,11 @@ std::string StatusLine(const StatsOk& s) {
     out += ";";
   }
   out += " " + std::to_string(s.workers.size()) + " worker(s); accepted " +
-         std::to_string(Counter(s, "accepted")) + ", failed " +
-         std::to_string(Counter(s, "failed")) + ", requeued " +
-         std::to_string(Counter(s, "requeued")) + ", duplicates " +
-         std::to_string(Counter(s, "duplicates")) + ", refused " +
-         std::to_string(Counter(s, "refused_handshakes"));
+         std::to_string(CounterOf(s, "accepted")) + ", failed " +
+         std::to_string(CounterOf(s, "failed")) + ", requeued " +
+         std::to_string(CounterOf(s, "requeued")) + ", duplicates " +
+         std::to_string(CounterOf(s, "duplicates")) + ", refused " +
+         std::to_string(CounterOf(s, "refused_handshakes"));
   return out;
 }
 

@@ -9,6 +9,8 @@
 
 namespace taskq {
 
+// The counter called name in s, or 0.
+uint64_t CounterOf(const StatsOk& s, std::string_view name);
 // Several lines: queues (ready, leased, failed), workers (in flight, done,
 // last heard) and counters.
 std::string StatusReport(const StatsOk& s);

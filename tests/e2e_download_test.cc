@@ -28,11 +28,8 @@ class DownloadE2eTest : public E2eTest {
 
   // The local web server; sets base_ to its "http://127.0.0.1:PORT".
   void StartWeb() {
-    web_ = Process::Start({"/usr/bin/env", "python3", TASKQ_HTTP_FIXTURE});
+    web_ = StartWebFixture(&base_);
     ASSERT_TRUE(web_);
-    std::optional<std::string> port = web_->WaitForLine(R"(^port (\d+)$)", kQuick);
-    ASSERT_TRUE(port) << web_->err();
-    base_ = "http://127.0.0.1:" + *port;
   }
   // A download job of urls run to its end by one worker started with
   // worker_args; returns the lines of its --results.

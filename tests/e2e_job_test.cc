@@ -215,14 +215,12 @@ TEST_F(JobTest, ATaskLongerThanTimeoutOnALiveWorkerCompletes) {
 }
 
 TEST_F(JobTest, ADownloadLongerThanTimeoutCompletes) {
-  auto web = Process::Start({"/usr/bin/env", "python3", TASKQ_HTTP_FIXTURE});
+  std::string base;
+  auto web = StartWebFixture(&base);
   ASSERT_TRUE(web);
-  std::optional<std::string> web_port = web->WaitForLine(R"(^port (\d+)$)", kQuick);
-  ASSERT_TRUE(web_port) << web->err();
   int port = 0;
-  auto master = StartMaster(
-      {"--timeout", "1", "--workers", "1", "http://127.0.0.1:" + *web_port + "/slow/2500/big-file"},
-      &port);
+  auto master =
+      StartMaster({"--timeout", "1", "--workers", "1", base + "/slow/2500/big-file"}, &port);
   auto worker = StartWorker(port, {"-q", "--out", dir_ + "/out"});
   ASSERT_EQ(master->Wait(kSlow), kExitOk) << master->err();
   EXPECT_TRUE(fs::exists(dir_ + "/out/big-file"));

@@ -221,12 +221,12 @@ TEST_F(MessagesTest, AWorkerSaysWhenThePortIsNotATaskqMaster) {
 // request line and says nothing to a ZeroMQ greeting; libzmq waits on it for
 // ever. The worker must still tell the user, and not hang.
 TEST_F(MessagesTest, AWorkerSaysWhenThePortIsARealWebServer) {
-  auto web = Process::Start({"/usr/bin/env", "python3", TASKQ_HTTP_FIXTURE});
+  std::string base;
+  auto web = StartWebFixture(&base);
   ASSERT_TRUE(web);
-  std::optional<std::string> web_port = web->WaitForLine(R"(^port (\d+)$)", kQuick);
-  ASSERT_TRUE(web_port) << web->err();
+  const std::string host_port = base.substr(std::string("http://").size());
   std::string out, err;
-  EXPECT_EQ(Worker({"--server", "127.0.0.1:" + *web_port, "--connect-timeout", "25"}, &out, &err),
+  EXPECT_EQ(Worker({"--server", host_port, "--connect-timeout", "25"}, &out, &err),
             kExitUsage)
       << out << err;
   // (It answers the nudge as HTTP/0.9: a page with no status line.)

@@ -55,6 +55,21 @@ std::string Field(const std::string& json, std::string_view key) {
   return "";
 }
 
+std::unique_ptr<Process> StartWebFixture(std::string* base) {
+  std::unique_ptr<Process> web = Process::Start({"/usr/bin/env", "python3", TASKQ_HTTP_FIXTURE});
+  if (!web) {
+    ADD_FAILURE() << "cannot start " << TASKQ_HTTP_FIXTURE;
+    return nullptr;
+  }
+  std::optional<std::string> port = web->WaitForLine(R"(^port (\d+)$)", kQuick);
+  if (!port) {
+    ADD_FAILURE() << "the web fixture printed no port: " << web->err();
+    return nullptr;
+  }
+  *base = "http://127.0.0.1:" + *port;
+  return web;
+}
+
 std::string FixtureData(const std::string& name, std::size_t size) {
   std::string unit = name + "\n", out;
   while (out.size() < size) out += unit;

@@ -77,6 +77,10 @@ std::string Sha256Hex(const std::string& bytes);
 std::string Field(const std::string& json, std::string_view key);
 // The local web server's (tests/http_fixture.py) /data/SIZE/NAME body.
 std::string FixtureData(const std::string& name, std::size_t size);
+// tests/http_fixture.py on 127.0.0.1, on a port the OS picks: the process,
+// with *base set to its "http://127.0.0.1:PORT"; null (and a test failure
+// recorded) if it did not start.
+std::unique_ptr<Process> StartWebFixture(std::string* base);
 
 }  // namespace taskq::testing
 

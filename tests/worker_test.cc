@@ -13,6 +13,7 @@
 #include <map>
 
 #include "proto/msgpack_reader.h"
+#include "tests/e2e_util.h"
 #include "tests/temp_dir.h"
 #include "worker/download_handler.h"
 #include "worker/exec_handler.h"
@@ -68,18 +69,7 @@ TEST(NumberedName, NumbersBeforeTheExtension) {
   EXPECT_EQ(NumberedName("same", 1), "same (1)");
 }
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
-std::string Sha256Hex(const std::string& bytes) {
-  unsigned char d[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(d, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
-  char hex[2 * sizeof d + 1];
-  sodium_bin2hex(hex, sizeof hex, d, sizeof d);
-  return hex;
-}
 
 // The fields of a download's result, as text.
 std::map<std::string, std::string> Fields(const Value& v) {
@@ -178,7 +168,7 @@ TEST_F(OutDirTest, AFileWithoutARecordIsNeverTakenForADownload) {
   std::ofstream(dir_ + "/mine.txt") << "put there by hand";
   EXPECT_EQ(Found("http://h/mine.txt"), "(none)") << "nothing says which URL it came from";
   EXPECT_EQ(fs::path(Save("http://h/mine.txt", "A")).filename(), "mine (1).txt");
-  EXPECT_EQ(ReadAll(dir_ + "/mine.txt"), "put there by hand");
+  EXPECT_EQ(testing::ReadFile(dir_ + "/mine.txt"), "put there by hand");
   EXPECT_EQ(Found("http://h/mine.txt"), "mine (1).txt");
 }
 
@@ -273,15 +263,15 @@ TEST_F(DownloadTest, SkipExistingReportsTheFileOfItsOwnUrlAsItIsNow) {
     RunOutcome o = Download(h + path, /*skip_existing=*/true);
     ASSERT_TRUE(o.ok) << path << ": " << o.error;
     std::map<std::string, std::string> f = Fields(o.value);
-    EXPECT_EQ(ReadAll(f["path"]), "body of " + path) << f["path"];
-    EXPECT_EQ(f["sha256"], Sha256Hex("body of " + path)) << path;
+    EXPECT_EQ(testing::ReadFile(f["path"]), "body of " + path) << f["path"];
+    EXPECT_EQ(f["sha256"], testing::Sha256Hex("body of " + path)) << path;
     EXPECT_EQ(f["bytes"], std::to_string(("body of " + path).size()));
     EXPECT_EQ(f["skipped"], "true");
     EXPECT_EQ(f["url"], h + path);
   }
   // Changed since it was saved: the result is the file as it is.
   std::ofstream(dir_ + "/same (2)") << "edited";
-  EXPECT_EQ(Fields(Download(h + "/same?v=2", true).value)["sha256"], Sha256Hex("edited"));
+  EXPECT_EQ(Fields(Download(h + "/same?v=2", true).value)["sha256"], testing::Sha256Hex("edited"));
 }
 
 TEST_F(DownloadTest, AnOutThatCannotBeWrittenIsTheWorkersFaultNotTheTasks) {

@@ -17,20 +17,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class DownloadE2eTest : public E2eTest {
+class DownloadE2eTest : public WebE2eTest {
  protected:
-  void SetUp() override {
-    dir_ = MakeTempDir("taskq-download");
-    ASSERT_FALSE(dir_.empty());
-    out_ = dir_ / "out";
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  // The local web server; sets base_ to its "http://127.0.0.1:PORT".
-  void StartWeb() {
-    web_ = StartWebFixture(&base_);
-    ASSERT_TRUE(web_);
-  }
+  DownloadE2eTest() : WebE2eTest("taskq-download") {}
   // A download job of urls run to its end by one worker started with
   // worker_args; returns the lines of its --results.
   std::vector<std::string> RunJob(const std::vector<std::string>& urls,
@@ -65,9 +54,6 @@ class DownloadE2eTest : public E2eTest {
     return "";
   }
 
-  fs::path dir_, out_;
-  std::unique_ptr<Process> web_;
-  std::string base_;
   int jobs_ = 0;
 };
 

@@ -14,6 +14,7 @@
 
 #include "proto/json.h"
 #include "proto/msgpack_reader.h"
+#include "tests/temp_dir.h"
 
 namespace taskq::testing {
 
@@ -53,6 +54,19 @@ std::string Field(const std::string& json, std::string_view key) {
     if (k == key) return Value::FromTrusted(raw).ToText();
   }
   return "";
+}
+
+void WebE2eTest::SetUp() {
+  dir_ = MakeTempDir(prefix_);
+  ASSERT_FALSE(dir_.empty());
+  out_ = dir_ / "out";
+}
+
+void WebE2eTest::TearDown() { std::filesystem::remove_all(dir_); }
+
+void WebE2eTest::StartWeb() {
+  web_ = StartWebFixture(&base_);
+  ASSERT_TRUE(web_);
 }
 
 std::unique_ptr<Process> StartWebFixture(std::string* base) {

@@ -66,6 +66,24 @@ class E2eTest : public ::testing::Test {
   std::vector<int> reserved_;  // sockets holding the ports of ReservePort
 };
 
+// An end-to-end test of downloads: a temporary dir (dir_, removed after),
+// the workers' --out inside it (out_), and the local web server once
+// StartWeb ran (web_, base_ its "http://127.0.0.1:PORT").
+class WebE2eTest : public E2eTest {
+ protected:
+  explicit WebE2eTest(std::string prefix) : prefix_(std::move(prefix)) {}
+  void SetUp() override;
+  void TearDown() override;
+  void StartWeb();
+
+  std::filesystem::path dir_, out_;
+  std::unique_ptr<Process> web_;
+  std::string base_;
+
+ private:
+  std::string prefix_;
+};
+
 std::string MasterBin();
 std::string WorkerBin();
 

@@ -25,20 +25,9 @@ std::map<std::string, std::string> ByArg(const fs::path& results) {
   return out;
 }
 
-class WorkTest : public E2eTest {
+class WorkTest : public WebE2eTest {
  protected:
-  void SetUp() override {
-    dir_ = MakeTempDir("taskq-work");
-    ASSERT_FALSE(dir_.empty());
-    out_ = dir_ / "out";
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  // The local web server; sets base_ to its "http://127.0.0.1:PORT".
-  void StartWeb() {
-    web_ = StartWebFixture(&base_);
-    ASSERT_TRUE(web_);
-  }
+  WorkTest() : WebE2eTest("taskq-work") {}
   fs::path WriteList(const std::string& name, const std::vector<std::string>& lines) {
     const fs::path p = dir_ / name;
     std::ofstream f(p);
@@ -56,10 +45,6 @@ class WorkTest : public E2eTest {
     std::sort(names.begin(), names.end());
     return names;
   }
-
-  fs::path dir_, out_;
-  std::unique_ptr<Process> web_;
-  std::string base_;
 };
 
 TEST_F(WorkTest, DownloadsArriveWholeWithTheirHashes) {

@@ -252,22 +252,25 @@ int Watch(const ServerFlags& f, double interval_s) {
   }
 }
 
+struct FailureRecord {
+  uint64_t id;                   // the record's, which taskq retry takes
+  nlohmann::ordered_json fields;  // task, queue, kind, arg, error, ... (PROTOCOL 7.6)
+};
+
 // Every failure record waiting in "failed" (of queue, when given), oldest
-// first, page by page.
-Result<std::vector<Item>> FailureRecords(Client& c, const std::string& queue) {
-  std::vector<Item> out;
+// first, page by page; entries that are not a record's map are skipped.
+Result<std::vector<FailureRecord>> FailureRecords(Client& c, const std::string& queue) {
+  std::vector<FailureRecord> out;
   uint64_t after = 0;
   for (;;) {
     Result<std::vector<Item>> page = c.Peek("failed", after, 1000);
     if (!page.ok()) return page.status();
     if (page->empty()) return out;
     after = page->back().id;
-    for (Item& it : *page) {
-      if (!queue.empty()) {
-        const nlohmann::json r = nlohmann::json::parse(PackedToJson(it.arg.packed()), nullptr, false);
-        if (!r.is_object() || r.value("queue", "") != queue) continue;
-      }
-      out.push_back(std::move(it));
+    for (const Item& it : *page) {
+      auto r = nlohmann::ordered_json::parse(PackedToJson(it.arg.packed()), nullptr, false);
+      if (!r.is_object() || (!queue.empty() && r.value("queue", "") != queue)) continue;
+      out.push_back(FailureRecord{it.id, std::move(r)});
     }
   }
 }
@@ -280,18 +283,16 @@ std::string Shorten(std::string s, std::size_t max) {
 int Failed(const ServerFlags& f, const std::string& queue, bool json) {
   Result<std::unique_ptr<Client>> c = Open(f, "taskq-failed");
   if (!c.ok()) return Fail(c.status());
-  Result<std::vector<Item>> records = FailureRecords(**c, queue);
+  Result<std::vector<FailureRecord>> records = FailureRecords(**c, queue);
   if (!records.ok()) return Fail(records.status());
-  for (const Item& it : *records) {
-    nlohmann::ordered_json r = nlohmann::ordered_json::parse(PackedToJson(it.arg.packed()), nullptr, false);
-    if (!r.is_object()) continue;  // not a record the master made
+  for (const auto& [id, r] : *records) {
     if (json) {
-      nlohmann::ordered_json line = {{"id", it.id}};
+      nlohmann::ordered_json line = {{"id", id}};
       line.update(r);
       std::cout << line.dump() << "\n";
       continue;
     }
-    std::cout << it.id << ": task " << r.value("task", uint64_t{0}) << " ("
+    std::cout << id << ": task " << r.value("task", uint64_t{0}) << " ("
               << r.value("kind", std::string()) << " "
               << Shorten(r.contains("arg") ? r["arg"].dump() : "", 60) << ") in queue '"
               << r.value("queue", std::string()) << "' failed after "
@@ -324,9 +325,9 @@ int RetryTasks(const ServerFlags& f, std::vector<uint64_t> ids, bool all, const 
   Result<std::unique_ptr<Client>> c = Open(f, "taskq-retry");
   if (!c.ok()) return Fail(c.status());
   if (all) {
-    Result<std::vector<Item>> records = FailureRecords(**c, queue);
+    Result<std::vector<FailureRecord>> records = FailureRecords(**c, queue);
     if (!records.ok()) return Fail(records.status());
-    for (const Item& it : *records) ids.push_back(it.id);
+    for (const FailureRecord& r : *records) ids.push_back(r.id);
   }
   Result<std::vector<std::pair<uint64_t, uint64_t>>> done = (*c)->Retry(ids);
   if (!done.ok()) return Fail(done.status());

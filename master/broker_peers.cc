@@ -436,7 +436,7 @@ StatsOk Broker::Snapshot(TimePoint now) const {
   StatsOk s;
   for (uint32_t q = 0; q < queues_.queue_count(); ++q) {
     const QueueSet::Counts c = queues_.CountsOf(q);
-    s.queues.push_back(QueueStats{queues_.QueueName(q), c.ready, c.leased, c.failed});
+    s.queues.push_back(QueueStats{queues_.QueueName(q), c.ready, c.leased, c.failed, c.owed});
   }
   std::sort(s.queues.begin(), s.queues.end(),
             [](const QueueStats& a, const QueueStats& b) { return a.name < b.name; });

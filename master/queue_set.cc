@@ -12,8 +12,9 @@ Result<uint32_t> QueueSet::QueueId(std::string_view name) {
     return Status::Error(Code::kInvalid,
                          "the master already has " + std::to_string(kMaxQueues) + " queues");
   uint32_t id = static_cast<uint32_t>(queues_.size());
-  queues_.push_back(Queue{std::string(name), {}, 0, 0, 0});
+  queues_.push_back(Queue{std::string(name), {}, 0, 0, 0, 0});
   queue_ids_.emplace(std::string(name), id);
+  if (name == record_queue_name_) record_queue_ = id;
   return id;
 }
 
@@ -52,6 +53,7 @@ uint64_t QueueSet::Add(uint32_t q, uint32_t reply_to, uint16_t kind, std::string
   Queue& qq = queues_[q];
   LaneOf(qq, kind).ids.push_back(id);
   ++qq.ready;
+  if (reply_to != record_queue_) ++queues_[reply_to].owed;
   return id;
 }
 
@@ -127,6 +129,7 @@ void QueueSet::MarkDone(uint64_t id, StoredOutcome outcome) {
     --from.leased;
   else
     --from.ready;  // its id stays in the lane, stale
+  Settle(*s);
   s->state = SlotState::kDone;
   s->aux = StoreOutcome(std::move(outcome)) + 1;
   s->queue = s->reply_to;
@@ -142,10 +145,15 @@ void QueueSet::Free(uint64_t id) {
   switch (s->state) {
     case SlotState::kReady:
       --qq.ready;
+      Settle(*s);
       break;
     case SlotState::kLeased:
       --qq.leased;
       s->aux = 0;
+      Settle(*s);
+      break;
+    case SlotState::kTaken:
+      if (s->aux == 0) Settle(*s);  // a task handed out without a lease: no outcome comes
       break;
     case SlotState::kHeld:
       --qq.leased;
@@ -234,12 +242,13 @@ void QueueSet::FinishRecovery() {
   table_.EvacuateSparse();
   for (Queue& q : queues_) {
     q.lanes.clear();
-    q.ready = q.leased = 0;
+    q.ready = q.leased = q.owed = 0;
   }
   table_.ForEachLive(0, table_.next_id(), SIZE_MAX, [this](uint64_t id, Slot& s) {
     Queue& q = queues_[s.queue];
     LaneOf(q, s.kind).ids.push_back(id);
     ++q.ready;
+    if (s.state == SlotState::kReady && s.reply_to != record_queue_) ++queues_[s.reply_to].owed;
   });
 }
 

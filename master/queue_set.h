@@ -101,13 +101,20 @@ class QueueSet {
     return &outcomes_[s.aux - 1].outcome;
   }
 
+  // owed: tasks (ready, leased or being sent) whose outcome is to come
+  // into q; a job with its own reply queue is over when its queue has
+  // nothing ready, leased or owed. Not kept for the failure records' queue,
+  // whose entries owe nothing (the constructor's).
   struct Counts {
-    uint64_t ready = 0, leased = 0, failed = 0;
+    uint64_t ready = 0, leased = 0, failed = 0, owed = 0;
   };
   Counts CountsOf(uint32_t q) const {
     const Queue& qq = queues_[q];
-    return Counts{qq.ready, qq.leased, qq.failed};
+    return Counts{qq.ready, qq.leased, qq.failed, qq.owed};
   }
+  // record_queue names the queue whose entries are failure records (the
+  // broker's "failed"): they are not tasks, so they owe no outcome.
+  explicit QueueSet(std::string record_queue = "failed") : record_queue_name_(std::move(record_queue)) {}
   const TaskTable& table() const { return table_; }
   TaskTable& mutable_table() { return table_; }
 
@@ -122,6 +129,7 @@ class QueueSet {
     uint64_t ready = 0;   // entries a get can take now (tasks and outcomes)
     uint64_t leased = 0;  // leased tasks and held outcomes
     uint64_t failed = 0;
+    uint64_t owed = 0;  // tasks whose outcome comes here (Counts)
   };
   struct OutcomeCell {
     StoredOutcome outcome;
@@ -130,6 +138,11 @@ class QueueSet {
   };
 
   Lane& LaneOf(Queue& q, uint16_t kind);
+  // A task's outcome stopped being owed to its reply queue (it came, or
+  // the task went for good).
+  void Settle(const Slot& s) {
+    if (s.reply_to != record_queue_) --queues_[s.reply_to].owed;
+  }
   uint32_t StoreOutcome(StoredOutcome o);
   void DropOutcome(Slot& s);
 
@@ -138,6 +151,8 @@ class QueueSet {
   std::unordered_map<std::string, uint32_t> queue_ids_;
   std::vector<std::string> kinds_;
   std::unordered_map<std::string, uint16_t> kind_ids_;
+  std::string record_queue_name_;
+  uint32_t record_queue_ = UINT32_MAX;  // its id, once it exists
   std::vector<OutcomeCell> outcomes_;
   uint32_t free_outcome_ = 0;  // index + 1 of the first free cell, 0: none
 };

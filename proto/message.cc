@@ -168,7 +168,7 @@ struct Encoder {
         .Key("queues")
         .Array(static_cast<uint32_t>(m.queues.size()));
     for (const QueueStats& q : m.queues)
-      w.Map(4)
+      w.Map(5)
           .Key("name")
           .Str(q.name)
           .Key("ready")
@@ -176,7 +176,9 @@ struct Encoder {
           .Key("leased")
           .Uint(q.leased)
           .Key("failed")
-          .Uint(q.failed);
+          .Uint(q.failed)
+          .Key("owed")
+          .Uint(q.owed);
     w.Key("workers").Array(static_cast<uint32_t>(m.workers.size()));
     for (const WorkerStats& s : m.workers)
       w.Map(6)
@@ -660,7 +662,10 @@ Status DecodeBody(const Envelope& f, StatsOk* m) {
       f, "queues", &m->queues, [](MsgpackReader& r, std::string_view k, QueueStats* q) {
         if (k == "name") return r.ReadStr(&q->name);
         return StatsUint(r, k,
-                         {{"ready", &q->ready}, {"leased", &q->leased}, {"failed", &q->failed}});
+                         {{"ready", &q->ready},
+                          {"leased", &q->leased},
+                          {"failed", &q->failed},
+                          {"owed", &q->owed}});
       }));
   TASKQ_TRY(DecodeStatsArray(f, "workers", &m->workers,
                              [](MsgpackReader& r, std::string_view k, WorkerStats* w) {

@@ -74,6 +74,7 @@ struct QueueStats {
   uint64_t ready = 0;   // waiting to be handed out
   uint64_t leased = 0;  // handed to workers, outcome not in yet
   uint64_t failed = 0;  // gave up on after the last attempt
+  uint64_t owed = 0;    // tasks whose outcome is still to come into this queue
 };
 
 struct WorkerStats {

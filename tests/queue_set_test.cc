@@ -110,5 +110,60 @@ TEST_F(QueueSetTest, AHeldOutcomeCountsAsLeasedUntilFreedOrPutBack) {
   EXPECT_EQ(qs_.Find(a), nullptr);
 }
 
+// owed: what a job with its own reply queue waits for. Every way a task can
+// leave (outcome, taken without a lease, freed) settles it once; going back
+// to its queue does not; failure records owe nothing.
+TEST_F(QueueSetTest, OwedCountsTasksWhoseOutcomeIsStillToCome) {
+  const uint32_t job = *qs_.QueueId("job.a");
+  auto owed = [&] { return qs_.CountsOf(job).owed; };
+  const uint64_t a = qs_.Add(tasks_, job, square_, "\x01");
+  const uint64_t b = qs_.Add(tasks_, job, square_, "\x01");
+  const uint64_t c = qs_.Add(tasks_, job, square_, "\x01");
+  const uint64_t d = qs_.Add(tasks_, job, square_, "\x01");
+  qs_.Add(tasks_, results_, square_, "\x01");
+  EXPECT_EQ(owed(), 4u);
+  EXPECT_EQ(qs_.CountsOf(results_).owed, 1u);
+  EXPECT_EQ(qs_.CountsOf(tasks_).owed, 0u) << "owed counts in the reply queue, not the task's";
+
+  Slot* s = nullptr;
+  ASSERT_EQ(qs_.Pop(tasks_, {}, &s), a);
+  qs_.MarkLeased(s, 1);
+  qs_.PushFront(a);  // the lease ended without a result: still owed
+  EXPECT_EQ(owed(), 4u);
+  ASSERT_EQ(qs_.Pop(tasks_, {}, &s), a);
+  qs_.MarkLeased(s, 1);
+  qs_.MarkDone(a, StoredOutcome{true, "\x02", "w", 0});
+  EXPECT_EQ(owed(), 3u);
+  EXPECT_EQ(qs_.CountsOf(job).ready, 1u);
+
+  ASSERT_EQ(qs_.Pop(tasks_, {}, &s), b);
+  qs_.MarkTaken(s);  // handed out without a lease
+  EXPECT_EQ(owed(), 3u) << "until the send is confirmed it may come back";
+  qs_.Free(b);
+  EXPECT_EQ(owed(), 2u);
+
+  qs_.MarkDone(c, StoredOutcome{false, "failed", "w", 0});  // a failure is an outcome too
+  qs_.Free(d);                                             // purged
+  EXPECT_EQ(owed(), 0u);
+
+  const uint32_t failed = *qs_.QueueId("failed");
+  qs_.Add(failed, failed, square_, "\x01");  // a failure record
+  EXPECT_EQ(qs_.CountsOf(failed).owed, 0u);
+  EXPECT_EQ(qs_.CountsOf(failed).ready, 1u);
+}
+
+// After a journal replay the counts are built again from the entries.
+TEST_F(QueueSetTest, OwedIsRebuiltByRecovery) {
+  const uint32_t job = *qs_.QueueId("job.b");
+  const StoredOutcome done{true, "\x02", "w", 0};
+  qs_.RecoverEntry(10, tasks_, job, square_, "\x01", 1, nullptr);
+  qs_.RecoverEntry(11, tasks_, job, square_, "\x01", 1, nullptr);
+  qs_.RecoverEntry(12, tasks_, job, square_, "\x01", 1, &done);
+  qs_.RecoverDone(11, done);
+  qs_.FinishRecovery();
+  EXPECT_EQ(qs_.CountsOf(job).owed, 1u);
+  EXPECT_EQ(qs_.CountsOf(job).ready, 2u);
+}
+
 }  // namespace
 }  // namespace taskq

@@ -208,11 +208,11 @@ class Queue:
         return self.put(kind, arg)
 
     def stats(self) -> dict:
-        """{"name", "ready", "leased", "failed"} of this queue (PROTOCOL 5.10)."""
+        """{"name", "ready", "leased", "failed", "owed"} of this queue (PROTOCOL 5.10)."""
         for q in self._client.stats().get("queues") or []:
             if q["name"] == self.name:
                 return q
-        return {"name": self.name, "ready": 0, "leased": 0, "failed": 0}
+        return {"name": self.name, "ready": 0, "leased": 0, "failed": 0, "owed": 0}
 
     def qsize(self) -> int:
         """Entries ready to take now (not those leased out)."""

@@ -1,13 +1,18 @@
-// taskq: look at a running master from any machine that has its authkey.
+// taskq: give a serving master jobs, and look after it, from any machine
+// that has its authkey.
 //
-//   taskq status --server HOST [--json]   one report: queues, workers, counters
+//   taskq submit --server HOST --square N|--download FILE|--tasks FILE|URLs...
+//                                         a job: its tasks put, its outcomes collected
+//   taskq results JOB --server HOST       the outcomes of a job, collected later
+//   taskq status --server HOST [--json]   one report: queues, jobs, workers, counters
 //   taskq watch  --server HOST            the same, redrawn every second
 //   taskq failed --server HOST            the tasks that failed for good, and why
 //   taskq retry  --server HOST ID...|--all  runs them again
 //   taskq purge  --server HOST QUEUE --yes  empties a queue
 //
-// It is an ordinary client (hello role "client") of the protocol's stats,
-// peek, retry and purge requests (docs/PROTOCOL.md).
+// It is an ordinary client (hello role "client") of the protocol: put, get
+// and ack for jobs (cli/jobs.h), stats, peek, retry and purge for the rest
+// (docs/PROTOCOL.md).
 #include <poll.h>
 #include <termios.h>
 #include <unistd.h>
@@ -21,8 +26,11 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sodium.h>
 #include <string>
 
+#include "cli/jobs.h"
+#include "cli/server_flags.h"
 #include "client/client.h"
 #include "client/command_line.h"
 #include "client/endpoint.h"
@@ -34,8 +42,8 @@ namespace taskq {
 namespace {
 
 constexpr const char* kAbout =
-    "taskq: look at a running taskq master (task_master --serve, or one running a job), and\n"
-    "deal with its failed tasks.";
+    "taskq: give a serving taskq master (task_master --serve) jobs from anywhere, collect\n"
+    "their outcomes, look at the master, and deal with its failed tasks.";
 
 constexpr const char* kFooter =
     "The authkey comes from --authkey, else --authkey-file, else TASKQ_AUTHKEY; it must be\n"
@@ -48,69 +56,23 @@ constexpr const char* kFooter =
     "Exit codes: 0 done, 1 error, 2 usage, 3 authentication failed (wrong authkey),\n"
     "4 the master could not be reached (or went away), 130 interrupted.";
 
-// What every subcommand needs to reach the master.
-struct ServerFlags {
-  std::string server = "127.0.0.1";
-  int port = kDefaultPort;
-  double connect_timeout_s = 10;
-  AuthkeyFlags keys;
-
-  void AddTo(CLI::App* app) {
-    app->add_option("--server", server, "the master's address: HOST, HOST:PORT or tcp://HOST:PORT")
-        ->default_val("127.0.0.1");
-    app->add_option("--port", port, "the master's port when --server names none")
-        ->default_val(kDefaultPort)
-        ->check(CLI::Range(1, 65535));
-    app->add_option("--connect-timeout", connect_timeout_s,
-                    "seconds to wait for the master to answer")
-        ->default_val(10)
-        ->check(Seconds(true));
-    keys.AddTo(*app);
-  }
-};
-
-int ExitCodeFor(const Status& s) {
-  switch (s.code()) {
-    case Code::kAuthFailed:
-      return kExitAuthFailed;
-    case Code::kTimeout:
-    case Code::kUnavailable:
-    case Code::kShutdown:
-      return kExitUnavailable;
-    case Code::kInterrupted:
-      return kExitInterrupted;
-    case Code::kInvalid:
-      return kExitUsage;
-    default:
-      return kExitError;
-  }
-}
-
-int Fail(const Status& s) {
-  std::cerr << "taskq: " << s.message() << "\n";
-  return ExitCodeFor(s);
-}
-
-Result<std::unique_ptr<Client>> Open(const ServerFlags& f, const char* name) {
-  Result<ServerAddress> addr = ParseServerAddress(f.server, f.port);
-  if (!addr.ok()) return Status::Error(Code::kInvalid, addr.status().message());
-  if (Status s = ResolveHost(*addr); !s.ok())  // libzmq would retry a bad name silently
-    return Status::Error(Code::kInvalid, "--server " + f.server + ": " + s.message());
-  Result<std::string> k = ResolveAuthkey(f.keys.key, f.keys.file);
-  if (!k.ok()) return Status::Error(Code::kInvalid, k.status().message());
-  ClientOptions o;
-  o.name = name;
-  o.connect_timeout = Millis(f.connect_timeout_s);
-  o.interrupt_fd = SignalFd();
-  return Client::Connect(addr->Display(), *k, o);
-}
-
 nlohmann::ordered_json StatsJson(const StatsOk& s) {
   nlohmann::ordered_json j;
   j["queues"] = nlohmann::ordered_json::array();
   for (const QueueStats& q : s.queues)
-    j["queues"].push_back(
-        {{"name", q.name}, {"ready", q.ready}, {"leased", q.leased}, {"failed", q.failed}});
+    j["queues"].push_back({{"name", q.name},
+                           {"ready", q.ready},
+                           {"leased", q.leased},
+                           {"failed", q.failed},
+                           {"owed", q.owed}});
+  // Jobs in progress (docs/PROTOCOL.md 7.10): the reply queues job.ID that
+  // still hold outcomes or are owed some.
+  j["jobs"] = nlohmann::ordered_json::array();
+  for (const QueueStats& q : s.queues)
+    if (!JobIdOf(q.name).empty() && q.ready + q.leased + q.owed > 0)
+      j["jobs"].push_back({{"id", JobIdOf(q.name)},
+                           {"waiting_or_running", q.owed},
+                           {"to_collect", q.ready + q.leased}});
   j["workers"] = nlohmann::ordered_json::array();
   for (const WorkerStats& w : s.workers)
     j["workers"].push_back({{"name", w.name},
@@ -445,8 +407,19 @@ int main(int argc, char** argv) {
       "  taskq purge --server 127.0.0.1:5000 tasks --yes\n"
       "  taskq purge --server 127.0.0.1:5000 failed --yes   # forget every failure record");
 
+  SubmitFlags submit_flags;
+  ResultsFlags results_flags;
+  CLI::App* submit = AddSubmit(app, submit_flags);
+  CLI::App* results = AddResults(app, results_flags);
+
   if (std::optional<int> code = ParseFlags(app, argc, argv, "taskq")) return *code;
+  if (sodium_init() < 0) {
+    std::cerr << "taskq: libsodium failed to start\n";
+    return kExitError;
+  }
   InstallSignalPipe();
+  if (*submit) return Submit(submit_flags);
+  if (*results) return Results(results_flags);
   if (*status) return Status_(status_flags, json);
   if (*watch) return Watch(watch_flags, interval_s);
   if (*failed) return Failed(failed_flags, failed_queue, failed_json);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include "client/exit_codes.h"
@@ -18,9 +19,39 @@ constexpr std::chrono::milliseconds kTick{250};
 
 }  // namespace
 
+bool SeenIds::Insert(uint64_t id) {
+  const uint64_t word_base = id & ~uint64_t{63};
+  if (words_.empty()) {
+    base_ = word_base;
+  } else if (word_base < base_) {  // below the lowest so far: grow at the front
+    words_.insert(words_.begin(), (base_ - word_base) / 64, 0);
+    base_ = word_base;
+  }
+  const uint64_t w = (word_base - base_) / 64;
+  if (w >= words_.size()) words_.resize(w + 1, 0);
+  const uint64_t bit = uint64_t{1} << (id & 63);
+  if (words_[w] & bit) return false;
+  words_[w] |= bit;
+  return true;
+}
+
 int Job::Run(TaskSource& source) {
   size_hint_ = source.size_hint();
   uint64_t before = 0;
+  if (o_.collect_only) {
+    report_.Start();  // collecting is the whole job: its time runs from here
+    // What is to come, so that the report picks lines or a progress bar
+    // before the first outcome.
+    Result<uint64_t> left = LeftInMaster();
+    if (!left.ok()) return Stopped(left.status());
+    size_hint_ = *left;
+    out_ << "Collecting " << o_.name << ": " << *left << " outcome(s) to come";
+    if (o_.record && o_.record->count() > 0)
+      out_ << ", " << o_.record->count() << " in " << o_.record->path() << " already ("
+           << o_.record->failed() << " failed)";
+    out_ << std::endl;
+    TryGetResults();
+  }
   if (o_.resume) {
     Result<uint64_t> r = PutByEarlierRuns();
     if (!r.ok()) return Stopped(r.status());
@@ -28,9 +59,10 @@ int Job::Run(TaskSource& source) {
   }
   const auto began = std::chrono::steady_clock::now();
   if (Status s = WaitForWorkers(); !s.ok()) return Stopped(s);
-  report_.Start();  // the job's time runs from here: benchmarks time the work, not the waiting
+  // The job's time runs from here: benchmarks time the work, not the waiting.
+  if (!o_.collect_only) report_.Start();
   report_.Waited(std::chrono::steady_clock::now() - began);
-  if (before > 0) {
+  if (before > 0 && !o_.collect_only) {
     out_ << "Resuming the job in the data dir: " << received_ << " of " << before
          << " outcome(s) collected before";
     if (o_.record) out_ << " (in " << o_.record->path() << ")";
@@ -38,6 +70,7 @@ int Job::Run(TaskSource& source) {
     if (Status s = SkipPut(source, before); !s.ok()) return Stopped(s);
   }
   if (Status s = PutAll(source); !s.ok()) return Stopped(s);
+  if (o_.put_only) return kExitOk;
   if (int code = Collect(); code != kExitOk) return code;
   finished_ = true;
   return Finish(source.skipped());
@@ -73,7 +106,10 @@ Status Job::PutAll(TaskSource& source) {
 Status Job::PutBatch(const std::vector<TaskSpec>& batch) {
   for (;;) {
     const auto sent = std::chrono::steady_clock::now();
-    Result<IdRange> r = client_.Put("tasks", batch);
+    // Putting only, nothing is collected meanwhile: the put itself waits
+    // for room, up to --timeout.
+    Result<IdRange> r = client_.Put(o_.queue, batch, o_.reply_to,
+                                    o_.put_only ? o_.timeout : std::chrono::milliseconds(0));
     if (r.ok()) {
       expected_ += r->count;
       mine_.push_back(*r);
@@ -82,6 +118,12 @@ Status Job::PutBatch(const std::vector<TaskSpec>& batch) {
       return Status::Ok();
     }
     if (r.status().code() != Code::kFull) return r.status();
+    if (o_.put_only) {
+      std::ostringstream why;
+      why << "the queue '" << o_.queue << "' stayed full (task_master --max-queue) for "
+          << o_.timeout.count() / 1000.0 << " s; " << expected_ << " task(s) were put, the rest not";
+      return Status::Error(Code::kFull, why.str());
+    }
     Status s = Take(std::chrono::milliseconds(100));
     if (!s.ok() && s.code() != Code::kEmpty) return s;
   }
@@ -92,27 +134,31 @@ Status Job::MakeRoom(uint64_t n) {
   return o_.in_flight == 0 ? Status::Ok() : CollectUntil(o_.in_flight - n);
 }
 
-// Tasks still queued or leased, and outcomes not collected, in the master.
+// Tasks whose outcome is still to come into the reply queue (waiting or
+// running, in whatever queue), and outcomes there not yet collected.
 Result<uint64_t> Job::LeftInMaster() {
   Result<StatsOk> st = client_.Stats();
   if (!st.ok()) return st.status();
-  uint64_t left = 0;
   for (const QueueStats& q : st->queues)
-    if (q.name == "tasks" || q.name == "results") left += q.ready + q.leased;
-  return left;
+    if (q.name == o_.reply_to) return q.owed + q.ready + q.leased;
+  return uint64_t{0};
 }
 
 // Every task an earlier run put is now exactly once in one of: the record
-// (its outcome was written), the master's "tasks" (waiting or running) or
-// its "results" (an outcome not yet acknowledged). Outcomes in both the
-// record and the master (written, then the kill came before the ack) are
-// acknowledged first, so that the count below sees each task once.
+// (its outcome was written), the master's task queue (waiting or running:
+// owed to the reply queue) or the reply queue (an outcome not yet
+// acknowledged). Outcomes in both the record and the master (written, then
+// the kill came before the ack) are acknowledged first, so that the count
+// below sees each task once.
 Result<uint64_t> Job::PutByEarlierRuns() {
-  const uint64_t in_record = o_.record ? o_.record->count() : 0;
-  received_ = in_record;
-  failed_ = o_.record ? o_.record->failed() : 0;
+  // Collecting only, the summary and exit code are about what this run
+  // collects: the file's earlier lines were reported by the run that wrote
+  // them (and a failure there may have been retried since).
+  const bool count_record = o_.record && !o_.collect_only;
+  received_ = count_record ? o_.record->count() : 0;
+  failed_ = count_record ? o_.record->failed() : 0;
   for (;;) {
-    Result<std::vector<Item>> got = client_.Get("results", kMaxBatch, {}, o_.lease);
+    Result<std::vector<Item>> got = client_.Get(o_.reply_to, kMaxBatch, {}, o_.lease);
     if (!got.ok() && got.status().code() == Code::kEmpty) break;
     if (!got.ok()) return got.status();
     if (got->empty()) break;
@@ -131,7 +177,7 @@ Status Job::SkipPut(TaskSource& source, uint64_t n) {
   uint64_t skipped = 0;
   while (skipped < n && source.Next(&t)) ++skipped;
   if (skipped < n)
-    err_ << "task_master: the job's input now has " << skipped << " task(s), but " << n
+    err_ << o_.program << ": the job's input now has " << skipped << " task(s), but " << n
          << " were put before; collecting those\n";
   return Status::Ok();
 }
@@ -197,7 +243,7 @@ Status Job::Take(std::chrono::milliseconds wait) {
   TryGetResults();
   const uint32_t want =
       static_cast<uint32_t>(std::clamp<uint64_t>(expected_ - received_, 1, kMaxBatch));
-  Result<std::vector<Item>> got = client_.Get("results", want, wait, o_.lease);
+  Result<std::vector<Item>> got = client_.Get(o_.reply_to, want, wait, o_.lease);
   if (!got.ok()) return got.status();
   TASKQ_TRY(Keep(*got));
   report_.Progress(received_, expected_, failed_);
@@ -208,19 +254,19 @@ Status Job::Take(std::chrono::milliseconds wait) {
 bool Job::Mine(uint64_t id) const {
   for (const IdRange& r : mine_)
     if (id >= r.first && id - r.first < r.count) return true;
-  return o_.resume && (mine_.empty() || id < mine_.front().first);
+  return o_.collect_only || (o_.resume && (mine_.empty() || id < mine_.front().first));
 }
 
-// An outcome in "results" that this job did not put: a task another client
-// put with the default reply queue, or one retried with taskq retry (the job
-// counted its failure already). Not counted, not written: leased, it stays
-// the master's and goes back to the queue when the job ends; taken, it is
-// shown here so it is not lost without a word.
+// An outcome in the reply queue that this job did not put: a task another
+// client put with the same reply queue, or one retried with taskq retry (the
+// job counted its failure already). Not counted, not written: leased, it
+// stays the master's and goes back to the queue when the job ends; taken, it
+// is shown here so it is not lost without a word.
 void Job::Foreign(const Item& item) {
-  err_ << "task_master: the outcome of task " << item.id << " (" << item.kind << " "
+  err_ << o_.program << ": the outcome of task " << item.id << " (" << item.kind << " "
        << item.arg.ToText() << ") is not of this job (retried with taskq retry, or put by another "
        << "client): not counted"
-       << (o_.lease ? ", left in the queue 'results'"
+       << (o_.lease ? ", left in the queue '" + o_.reply_to + "'"
                     : std::string(", ") +
                           (item.outcome && item.outcome->ok ? "value " + item.outcome->value.ToText()
                                                             : "error: " + (item.outcome ? item.outcome->error : std::string())))
@@ -238,6 +284,7 @@ Status Job::Keep(const std::vector<Item>& got) {
     }
     ids.push_back(item.id);
     if (o_.record && o_.record->Has(item.id)) continue;  // written by an earlier run
+    if (!kept_.Insert(item.id)) continue;  // again, after a reconnect: acknowledged once more
     ++received_;
     if (auto it = put_at_.find(item.id); it != put_at_.end()) {
       report_.Latency(now - it->second);
@@ -294,7 +341,10 @@ Status Job::CheckProgress(bool* moved) {
   if (!st.ok()) return st.status();
   uint64_t leased = 0, delivered = 0;
   for (const QueueStats& q : st->queues)
-    if (q.name == "tasks") leased = q.leased;
+    if (q.name == o_.queue) leased = q.leased;
+  // Collecting only, the tasks' queue is not known: any task running counts.
+  if (o_.collect_only)
+    for (const WorkerStats& w : st->workers) leased += w.in_flight;
   for (const auto& [name, value] : st->counters)
     if (name == "delivered") delivered = value;
   workers_seen_ = st->workers.size();
@@ -310,7 +360,7 @@ Status Job::CheckProgress(bool* moved) {
 int Job::Finish(uint64_t skipped_lines) {
   report_.Summary(received_, expected_, failed_, skipped_lines);
   if (failed_ > 0) {
-    err_ << "task_master: " << failed_ << " of " << expected_ << " task(s) failed:\n";
+    err_ << o_.program << ": " << failed_ << " of " << expected_ << " task(s) failed:\n";
     for (const Failure& f : failures_)
       err_ << "  task " << f.id << " (" << f.what << "): " << f.error << "\n";
     if (failed_ > failures_.size())
@@ -319,7 +369,7 @@ int Job::Finish(uint64_t skipped_lines) {
     return kExitTasksFailed;
   }
   if (skipped_lines > 0) {
-    err_ << "task_master: " << skipped_lines
+    err_ << o_.program << ": " << skipped_lines
          << " input line(s) were not tasks (see above); the others ran\n";
     return kExitUsage;
   }
@@ -328,30 +378,43 @@ int Job::Finish(uint64_t skipped_lines) {
 
 int Job::Stopped(const Status& s) {
   report_.Summary(received_, expected_, failed_, 0);
+  // How to collect the rest later, when this job can be taken up again.
+  const std::string later = !o_.resume_hint.empty() ? "; " + o_.resume_hint
+                            : o_.resumable          ? "; run the same command to resume"
+                                                    : "";
   switch (s.code()) {
     case Code::kEmpty:
-      err_ << "task_master: no progress for " << o_.timeout.count() / 1000.0 << " s (" << received_
-           << " of " << std::max(expected_, size_hint_) << " received): ";
+      err_ << o_.program << ": no progress for " << o_.timeout.count() / 1000.0 << " s ("
+           << received_ << " of " << std::max(expected_, size_hint_) << " received): ";
       if (workers_seen_ == 0)
         err_ << "no worker is connected. Start one with task_worker --server HOST:PORT, give "
-                "--timeout more seconds, or --workers N to wait for N workers first\n";
+                "--timeout more seconds, or --workers N to wait for N workers first";
       else
         err_ << workers_seen_ << " worker(s) connected, but none took a task (do they run "
-             << "these kinds of task?); --timeout sets how long to wait\n";
+             << "these kinds of task?); --timeout sets how long to wait";
+      err_ << (o_.resume_hint.empty() ? "" : later) << "\n";
       return kExitTimeout;
     case Code::kInterrupted:
       if (waiting_for_workers_)
-        err_ << "task_master: interrupted while waiting for workers (" << workers_seen_ << " of "
-             << std::max<int>(o_.wait_workers, 1) << " connected)";
+        err_ << o_.program << ": interrupted while waiting for workers (" << workers_seen_
+             << " of " << std::max<int>(o_.wait_workers, 1) << " connected)";
       else
-        err_ << "task_master: interrupted (" << received_ << " of " << expected_
+        err_ << o_.program << ": interrupted (" << received_ << " of " << expected_
              << " results received)";
-      if (o_.resumable) err_ << "; run the same command to resume";
-      err_ << "\n";
+      err_ << later << "\n";
       return kExitInterrupted;
     default:
-      err_ << "task_master: " << s.message() << "\n";
-      return kExitError;
+      err_ << o_.program << ": " << s.message() << later << "\n";
+      switch (s.code()) {
+        case Code::kAuthFailed:
+          return kExitAuthFailed;
+        case Code::kUnavailable:
+        case Code::kShutdown:
+        case Code::kTimeout:
+          return kExitUnavailable;  // the master went away
+        default:
+          return kExitError;
+      }
   }
 }
 

@@ -1,6 +1,8 @@
-// Job: what task_master does when it is not only serving: put tasks into
-// "tasks", collect one outcome per task from "results", report. It is an
-// ordinary client of the master's queues (over inproc, in the same process).
+// Job: put tasks into a queue ("tasks"), collect one outcome per task from
+// their reply queue ("results", or a job's own "job.ID": docs/PROTOCOL.md
+// 7.10), report. It is an ordinary client of the master's queues: task_master
+// runs its built-in job with it over inproc, in the same process, and taskq
+// submit / taskq results over TCP, from anywhere.
 //
 // With a record (--data-dir), no outcome is ever lost: the job takes
 // outcomes leased, writes them to the record and syncs it, and only then
@@ -29,6 +31,19 @@ namespace taskq {
 class OutcomeFile;
 
 struct JobOptions {
+  std::string queue = "tasks";       // where the tasks go (workers take from it)
+  std::string reply_to = "results";  // where their outcomes come
+  std::string program = "task_master";  // the first word of its messages
+  // Said when the job stops before it is over (interrupted, no progress):
+  // how to collect the rest ("taskq results ID ..."). Empty: resumable says.
+  std::string resume_hint;
+  // Only collect (taskq results): the job's tasks were put by someone else,
+  // and every outcome in reply_to is the job's. Implies resume.
+  bool collect_only = false;
+  std::string name;  // the job, as the collect-only line names it ("job k3f9")
+  // Put the tasks and return (taskq submit --detach): someone collects
+  // the outcomes later.
+  bool put_only = false;
   // Give up when nothing moved for this long: no outcome came and no worker
   // held a task of the job. A slow task on a live worker is not a timeout.
   std::chrono::milliseconds timeout{10000};
@@ -54,6 +69,20 @@ struct JobOptions {
   uint64_t in_flight = 0;
 };
 
+// The ids of outcomes a job has kept, as a bitmap from the lowest id seen:
+// over TCP an outcome can come twice (a reconnect gives back a lease not
+// yet acknowledged: docs/PROTOCOL.md 7.2), and must be counted once. A
+// job's ids are close together, so a bit each is enough.
+class SeenIds {
+ public:
+  // False when id was inserted before.
+  bool Insert(uint64_t id);
+
+ private:
+  uint64_t base_ = 0;  // id of bit 0 of words_[0], a multiple of 64
+  std::vector<uint64_t> words_;
+};
+
 class Job {
  public:
   Job(Client& client, JobOptions options, JobReport& report, std::ostream& out, std::ostream& err)
@@ -66,6 +95,7 @@ class Job {
   int Run(TaskSource& source);
   // Every task put had its outcome collected (whatever the exit code).
   bool finished() const { return finished_; }
+  uint64_t tasks_put() const { return expected_; }
 
  private:
   struct Failure {
@@ -123,6 +153,7 @@ class Job {
   // --in-flight: when each task still out was put.
   std::unordered_map<uint64_t, std::chrono::steady_clock::time_point> put_at_;
   std::vector<IdRange> mine_;  // the ids this run put
+  SeenIds kept_;               // the outcomes this run counted
 };
 
 }  // namespace taskq

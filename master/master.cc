@@ -118,16 +118,10 @@ bool HasJob(const MasterOptions& o) {
 // tutorial's N random numbers 0..10000 as square tasks ("Put task 9541...").
 Result<std::unique_ptr<TaskSource>> MakeSource(const MasterOptions& o, std::ostream& out,
                                                std::ostream& err) {
-  LineError on_error = [&err](const std::string& where, const std::string& what) {
-    err << "task_master: " << where << ": " << what << " (skipped)\n";
-  };
-  if (!o.download.empty() || !o.urls.empty()) return UrlSource(o.urls, o.download, on_error);
-  if (!o.tasks.empty()) return TaskFileSource(o.tasks, on_error);
   const bool announce =
       !o.quiet && !o.json && static_cast<uint64_t>(o.square) <= JobReport::kPerTaskLines;
-  return SquareSource(o.square, [&out, announce](int64_t n) {
-    if (announce) out << "Put task " << n << "...\n";
-  });
+  return MakeTaskSource(JobTasks{static_cast<uint64_t>(o.square), o.download, o.urls, o.tasks},
+                        "task_master", announce, out, err);
 }
 
 // The job's flags, as its record in the data dir keeps them: the same
@@ -202,26 +196,6 @@ struct JobInputs {
   std::string connect_hint;
 };
 
-// --results FILE must be writable: told now, with the OS's reason, rather
-// than after the master listened and printed its banner.
-Status CheckResultsPath(const std::string& path) {
-  if (path.empty() || path == "-") return Status::Ok();
-  std::error_code ec;
-  if (fs::is_directory(path, ec))
-    return Status::Error(Code::kInvalid, "--results: " + path +
-                                             " is a directory; give a file name (or - for "
-                                             "standard output)");
-  const bool exists = fs::exists(path, ec);
-  fs::path dir = fs::path(path).parent_path();
-  if (dir.empty()) dir = ".";
-  const std::string target = exists ? path : dir.string();
-  if (access(target.c_str(), W_OK) != 0)
-    return Status::Error(Code::kInvalid, "--results: cannot write " + path + ": " +
-                                             (exists ? "" : dir.string() + ": ") +
-                                             std::strerror(errno));
-  return Status::Ok();
-}
-
 int RunTheJob(Client& client, const MasterOptions& o, const RecoveryReport& recovered,
               JobInputs& in, std::ostream& out, std::ostream& err) {
   std::ostream& words = Words(o, out, err);
@@ -243,16 +217,10 @@ int RunTheJob(Client& client, const MasterOptions& o, const RecoveryReport& reco
   }
   OutcomeFile record;
   if (!results.empty()) {
-    if (Status s = record.Open(results, append); !s.ok()) {
+    if (Status s = record.OpenForJob(results, append, "task_master", err); !s.ok()) {
       err << "task_master: " << s.message() << "\n";
       return kExitUsage;
     }
-    if (record.cut_bytes())
-      err << "task_master: cut off an unfinished last line of " << results << " ("
-          << record.cut_bytes() << " bytes); its outcome comes again\n";
-    if (record.unreadable())
-      err << "task_master: " << record.unreadable() << " line(s) of " << results
-          << " are not outcome lines; they are kept and not counted\n";
   }
   // Only once the results file is as the job needs it (emptied, for a new
   // job) does the record say that the job runs.

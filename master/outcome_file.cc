@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <ostream>
 
 #include "master/job_report.h"
 
@@ -167,5 +169,37 @@ Status OutcomeFile::Sync(bool fsync) {
   if (fsync && fdatasync(fd_) != 0) return IoError("cannot sync the results file " + path_);
   return Status::Ok();
 }
+
+Status OutcomeFile::OpenForJob(const std::string& path, bool resume, const std::string& program,
+                               std::ostream& err) {
+  TASKQ_TRY(Open(path, resume));
+  if (cut_bytes_)
+    err << program << ": cut off an unfinished last line of " << path << " (" << cut_bytes_
+        << " bytes); its outcome comes again\n";
+  if (unreadable_)
+    err << program << ": " << unreadable_ << " line(s) of " << path
+        << " are not outcome lines; they are kept and not counted\n";
+  return Status::Ok();
+}
+
+Status CheckResultsPath(const std::string& path) {
+  if (path.empty() || path == "-") return Status::Ok();
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(path, ec))
+    return Status::Error(Code::kInvalid, "--results: " + path +
+                                             " is a directory; give a file name (or - for "
+                                             "standard output)");
+  const bool exists = fs::exists(path, ec);
+  fs::path dir = fs::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  const std::string target = exists ? path : dir.string();
+  if (access(target.c_str(), W_OK) != 0)
+    return Status::Error(Code::kInvalid, "--results: cannot write " + path + ": " +
+                                             (exists ? "" : dir.string() + ": ") +
+                                             std::strerror(errno));
+  return Status::Ok();
+}
+
 
 }  // namespace taskq

@@ -16,6 +16,7 @@
 #define TASKQ_MASTER_OUTCOME_FILE_H_
 
 #include <cstdint>
+#include <iosfwd>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,11 @@ class OutcomeFile {
   // crash left without its newline, and reads the ids (and failures) of the
   // lines; otherwise starts the file empty.
   [[nodiscard]] Status Open(const std::string& path, bool resume);
+
+  // Open, and the words for what it found: a cut-off last line, lines
+  // that are not outcomes ("PROGRAM: ..." on err).
+  [[nodiscard]] Status OpenForJob(const std::string& path, bool resume, const std::string& program,
+                                  std::ostream& err);
 
   // True when the file held this outcome when it was opened. (Outcomes
   // written since are not looked up: within one run the master hands each
@@ -61,6 +67,11 @@ class OutcomeFile {
   uint64_t unreadable_ = 0;
   std::string pending_;
 };
+
+// --results FILE must be writable: told before the job starts, with the
+// OS's reason, rather than after the master listened or the tasks were put.
+// "" and "-" (standard output) are fine.
+[[nodiscard]] Status CheckResultsPath(const std::string& path);
 
 }  // namespace taskq
 

@@ -252,7 +252,7 @@ void ServerLoop::Report(TimePoint now) {
     Log(report);
   }
   if (now >= next_status_) {
-    Log(StatusLine(s));
+    Log(StatusSummary(s));
     next_status_ = now + options_.status_every;
   }
 }

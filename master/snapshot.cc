@@ -8,6 +8,7 @@
 
 #include "master/broker.h"
 #include "master/journal.h"
+#include "master/status.h"
 
 namespace taskq {
 namespace {
@@ -78,8 +79,12 @@ void SnapshotPublisher::Publish(const Broker& broker, const Journal* journal,
                    std::chrono::system_clock::now().time_since_epoch())
                    .count();
   const StatsOk stats = broker.Snapshot(now);
+  // A finished job's reply queue (empty, owed nothing) stays in the master
+  // for ever; the page and /metrics leave it out, so that a class's hundred
+  // jobs do not crowd them.
   for (const QueueStats& q : stats.queues)
-    s->queues.push_back({std::string(q.name), q.ready, q.leased, q.failed});
+    if (JobIdOf(q.name).empty() || q.ready + q.leased + q.owed > 0)
+      s->queues.push_back({std::string(q.name), q.ready, q.leased, q.failed});
   for (const WorkerStats& w : stats.workers)
     s->workers.push_back({std::string(w.name), HostOf(std::string(w.name)), w.in_flight, w.capacity,
                           w.done, w.idle_ms, w.benched_ms, 0});

@@ -13,6 +13,11 @@ std::string Padded(std::string_view text, std::size_t width) {
 
 }  // namespace
 
+std::string_view JobIdOf(std::string_view queue) {
+  return queue.rfind(kJobQueuePrefix, 0) == 0 ? queue.substr(kJobQueuePrefix.size())
+                                              : std::string_view();
+}
+
 uint64_t CounterOf(const StatsOk& s, std::string_view name) {
   for (const auto& [k, v] : s.counters)
     if (k == name) return v;
@@ -22,18 +27,39 @@ uint64_t CounterOf(const StatsOk& s, std::string_view name) {
 std::string StatusReport(const StatsOk& s) {
   std::string out = "status:\n";
   std::size_t width = 5;
-  for (const QueueStats& q : s.queues) width = std::max(width, q.name.size());
+  for (const QueueStats& q : s.queues)
+    if (JobIdOf(q.name).empty()) width = std::max(width, q.name.size());
   char line[512];
   std::snprintf(line, sizeof line, "  %s %12s %12s %12s\n", Padded("queue", width).c_str(), "ready",
                 "leased", "failed");
   out += line;
+  std::string jobs;
+  std::size_t running = 0, finished = 0;
   for (const QueueStats& q : s.queues) {
+    if (std::string_view id = JobIdOf(q.name); !id.empty()) {  // a job's reply queue
+      if (q.ready + q.leased + q.owed == 0) {
+        ++finished;
+        continue;
+      }
+      ++running;
+      std::snprintf(line, sizeof line,
+                    "    %s: %llu task(s) waiting or running, %llu outcome(s) to collect%s\n",
+                    std::string(id).c_str(), static_cast<unsigned long long>(q.owed),
+                    static_cast<unsigned long long>(q.ready + q.leased),
+                    q.leased ? (" (" + std::to_string(q.leased) + " being collected)").c_str()
+                             : "");
+      jobs += line;
+      continue;
+    }
     std::snprintf(line, sizeof line, "  %s %12llu %12llu %12llu\n", Padded(q.name, width).c_str(),
                   static_cast<unsigned long long>(q.ready),
                   static_cast<unsigned long long>(q.leased),
                   static_cast<unsigned long long>(q.failed));
     out += line;
   }
+  if (running + finished > 0)
+    out += "  jobs: " + std::to_string(running) + " in progress" +
+           (finished ? ", " + std::to_string(finished) + " finished" : "") + "\n" + jobs;
   out += "  workers: " + std::to_string(s.workers.size()) + "\n";
   for (const WorkerStats& w : s.workers) {
     std::snprintf(line, sizeof line,
@@ -55,7 +81,7 @@ std::string StatusReport(const StatsOk& s) {
   return out;
 }
 
-std::string StatusLine(const StatsOk& s) {
+std::string StatusSummary(const StatsOk& s) {
   std::string out = "status:";
   for (const QueueStats& q : s.queues) {
     if (q.ready + q.leased + q.failed == 0) continue;

@@ -4,18 +4,25 @@
 #define TASKQ_MASTER_STATUS_H_
 
 #include <string>
+#include <string_view>
 
 #include "proto/message.h"
 
 namespace taskq {
 
+// A job's outcomes go to the queue "job.ID" (docs/PROTOCOL.md 7.10).
+inline constexpr std::string_view kJobQueuePrefix = "job.";
+// The ID of a job's reply queue "job.ID"; empty for any other queue.
+std::string_view JobIdOf(std::string_view queue);
+
 // The counter called name in s, or 0.
 uint64_t CounterOf(const StatsOk& s, std::string_view name);
-// Several lines: queues (ready, leased, failed), workers (in flight, done,
-// last heard) and counters.
+// Several lines: queues (ready, leased, failed), jobs in progress (tasks
+// still to run, outcomes to collect), workers (in flight, done, last heard)
+// and counters.
 std::string StatusReport(const StatsOk& s);
 // One line: the busy queues, the number of workers and the main counters.
-std::string StatusLine(const StatsOk& s);
+std::string StatusSummary(const StatsOk& s);
 
 }  // namespace taskq
 

@@ -248,4 +248,24 @@ Result<std::unique_ptr<TaskSource>> TaskFileSource(const std::string& file, Line
   return std::unique_ptr<TaskSource>(std::move(s));
 }
 
+Result<std::unique_ptr<TaskSource>> MakeTaskSource(const JobTasks& t, const std::string& program,
+                                                   bool announce_squares, std::ostream& out,
+                                                   std::ostream& err) {
+  LineError on_error = [&err, program](const std::string& where, const std::string& what) {
+    err << program << ": " << where << ": " << what << " (skipped)\n";
+  };
+  if (!t.download.empty() || !t.urls.empty()) return UrlSource(t.urls, t.download, on_error);
+  if (!t.tasks.empty()) return TaskFileSource(t.tasks, on_error);
+  return SquareSource(t.square, [&out, announce_squares](int64_t n) {
+    if (announce_squares) out << "Put task " << n << "...\n";
+  });
+}
+
+std::unique_ptr<TaskSource> NoTaskSource() {
+  struct None : TaskSource {
+    bool Next(TaskSpec*) override { return false; }
+  };
+  return std::make_unique<None>();
+}
+
 }  // namespace taskq

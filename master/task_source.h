@@ -48,6 +48,26 @@ Result<std::unique_ptr<TaskSource>> UrlSource(std::vector<std::string> urls,
 //                                                   as JSON, else the text as a string
 Result<std::unique_ptr<TaskSource>> TaskFileSource(const std::string& file, LineError on_error);
 
+// A job's tasks as its command line gives them (task_master and taskq
+// submit take the same flags): URLs and --download files, else --tasks,
+// else square random numbers.
+struct JobTasks {
+  uint64_t square = 10;
+  std::vector<std::string> download;
+  std::vector<std::string> urls;
+  std::string tasks;
+};
+
+// The source of those tasks. Lines that are not tasks are told on err as
+// "PROGRAM: FILE:LINE: why (skipped)"; announce_squares prints the
+// tutorial's "Put task 9541..." on out for each square task.
+Result<std::unique_ptr<TaskSource>> MakeTaskSource(const JobTasks& tasks, const std::string& program,
+                                                   bool announce_squares, std::ostream& out,
+                                                   std::ostream& err);
+
+// No tasks (a job that only collects: taskq results).
+std::unique_ptr<TaskSource> NoTaskSource();
+
 // Parses one line of a task list (exposed for tests): false with *error
 // set when it is not a task; empty and comment lines give false with no error.
 bool ParseTaskLine(std::string_view line, TaskSpec* task, std::string* error);

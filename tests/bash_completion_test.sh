@@ -22,7 +22,9 @@ expect() {  # expect WHAT-IS-OFFERED WORD... ; fails unless every word of WHAT i
   done
 }
 expect "status" st
-expect "status watch failed retry purge" ""
+expect "submit results status watch failed retry purge" ""
+expect "--detach --job --square --tasks" submit --
+expect "--results" results job1 --res
 expect "--json" status --j
 expect "--interval" watch --int
 expect "--all --queue" retry --

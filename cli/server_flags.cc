@@ -25,26 +25,9 @@ std::string ServerFlags::Flag() const {
   return "--server " + (addr.ok() ? addr->Display() : server);
 }
 
-int ExitCodeFor(const Status& s) {
-  switch (s.code()) {
-    case Code::kAuthFailed:
-      return kExitAuthFailed;
-    case Code::kTimeout:
-    case Code::kUnavailable:
-    case Code::kShutdown:
-      return kExitUnavailable;
-    case Code::kInterrupted:
-      return kExitInterrupted;
-    case Code::kInvalid:
-      return kExitUsage;
-    default:
-      return kExitError;
-  }
-}
-
 int Fail(const Status& s) {
   std::cerr << "taskq: " << s.message() << "\n";
-  return ExitCodeFor(s);
+  return ClientExitCode(s);
 }
 
 Result<std::unique_ptr<Client>> Open(const ServerFlags& f, const char* name) {

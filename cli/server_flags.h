@@ -25,9 +25,8 @@ struct ServerFlags {
   std::string Flag() const;
 };
 
-// The exit code (client/exit_codes.h) for a call that failed with s.
-int ExitCodeFor(const Status& s);
-// Says "taskq: MESSAGE" on stderr and returns ExitCodeFor(s).
+// Says "taskq: MESSAGE" on stderr and returns ClientExitCode(s)
+// (client/exit_codes.h).
 int Fail(const Status& s);
 // Connects (the name shows in the master's log and stats); a bad address
 // or authkey flag is kInvalid.

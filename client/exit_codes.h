@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include "proto/status.h"
+
 namespace taskq {
 
 constexpr int kExitOk = 0;
@@ -47,6 +49,26 @@ inline std::string ExitCodesHelp(bool master) {
     s += "  " + code + std::string(5 - code.size(), ' ') + what + "\n";
   }
   return s;
+}
+
+// The exit code of a program whose call to the master failed with s (taskq,
+// and a job: master/job.h): 3 wrong key, 4 the master not reached or gone,
+// 2 bad input, 130 interrupted, else 1.
+inline int ClientExitCode(const Status& s) {
+  switch (s.code()) {
+    case Code::kAuthFailed:
+      return kExitAuthFailed;
+    case Code::kTimeout:
+    case Code::kUnavailable:
+    case Code::kShutdown:
+      return kExitUnavailable;
+    case Code::kInterrupted:
+      return kExitInterrupted;
+    case Code::kInvalid:
+      return kExitUsage;
+    default:
+      return kExitError;
+  }
 }
 
 }  // namespace taskq

@@ -405,16 +405,7 @@ int Job::Stopped(const Status& s) {
       return kExitInterrupted;
     default:
       err_ << o_.program << ": " << s.message() << later << "\n";
-      switch (s.code()) {
-        case Code::kAuthFailed:
-          return kExitAuthFailed;
-        case Code::kUnavailable:
-        case Code::kShutdown:
-        case Code::kTimeout:
-          return kExitUnavailable;  // the master went away
-        default:
-          return kExitError;
-      }
+      return ClientExitCode(s);
   }
 }
 

@@ -24,16 +24,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class CliTest : public E2eTest {
- protected:
-  std::vector<std::string> Taskq(std::vector<std::string> args, int port) {
-    std::vector<std::string> argv = {TASKQ_CLI_BIN};
-    argv.insert(argv.end(), args.begin(), args.end());
-    if (port) argv.insert(argv.end(), {"--server", "127.0.0.1:" + std::to_string(port)});
-    return argv;
-  }
-  std::vector<std::string> Env() { return {"TASKQ_AUTHKEY=" + key_}; }
-};
+class CliTest : public E2eTest {};
 
 TEST_F(CliTest, StatusShowsQueuesAndWorkersAndItsJsonIsTheProtocolsStats) {
   int port = 0;

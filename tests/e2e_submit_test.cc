@@ -31,13 +31,6 @@ class SubmitTest : public E2eTest {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  std::vector<std::string> Taskq(std::vector<std::string> args, int port) {
-    std::vector<std::string> argv = {TASKQ_CLI_BIN};
-    argv.insert(argv.end(), args.begin(), args.end());
-    if (port) argv.insert(argv.end(), {"--server", "127.0.0.1:" + std::to_string(port)});
-    return argv;
-  }
-  std::vector<std::string> Env() { return {"TASKQ_AUTHKEY=" + key_}; }
   std::unique_ptr<Process> StartTaskq(std::vector<std::string> args, int port) {
     return Process::Start(Taskq(std::move(args), port), Env());
   }

@@ -132,6 +132,13 @@ std::unique_ptr<Client> E2eTest::Connect(int port, const std::string& key) {
   return c.ok() ? std::move(*c) : nullptr;
 }
 
+std::vector<std::string> E2eTest::Taskq(std::vector<std::string> args, int port) {
+  std::vector<std::string> argv = {TASKQ_CLI_BIN};
+  argv.insert(argv.end(), args.begin(), args.end());
+  if (port) argv.insert(argv.end(), {"--server", "127.0.0.1:" + std::to_string(port)});
+  return argv;
+}
+
 int E2eTest::RunToEnd(std::vector<std::string> argv, std::string* out, std::string* err,
                       std::vector<std::string> env) {
   auto p = Process::Start(argv, env);

@@ -49,6 +49,10 @@ class E2eTest : public ::testing::Test {
                                        const std::string& key = "");
   // A client of the API, connected to 127.0.0.1:PORT.
   std::unique_ptr<Client> Connect(int port, const std::string& key = "");
+  // taskq ARGS --server 127.0.0.1:PORT (no --server for port 0), and the
+  // environment that gives it the test's key.
+  std::vector<std::string> Taskq(std::vector<std::string> args, int port);
+  std::vector<std::string> Env() { return {"TASKQ_AUTHKEY=" + key_}; }
   // Runs a binary to its end and returns its exit code (and output).
   int RunToEnd(std::vector<std::string> argv, std::string* out = nullptr,
                std::string* err = nullptr, std::vector<std::string> env = {});

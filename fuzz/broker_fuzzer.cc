@@ -25,14 +25,24 @@ class FlakyTransport : public taskq::Transport {
 
 void CheckCounts(taskq::Broker& b) {
   taskq::QueueSet& qs = b.queues();
-  std::vector<uint64_t> ready(qs.queue_count()), leased(qs.queue_count());
-  qs.mutable_table().ForEachLive(0, qs.table().next_id(), SIZE_MAX, [&](uint64_t, taskq::Slot& s) {
+  std::vector<uint64_t> ready(qs.queue_count()), leased(qs.queue_count()), owed(qs.queue_count());
+  const int64_t failed = qs.FindQueue("failed");
+  qs.ForEachEntry(0, qs.next_id(), SIZE_MAX, [&](uint64_t, const taskq::Slot& s) {
+    // A task not done yet owes its reply queue an outcome (records do not).
+    if ((s.state == taskq::SlotState::kReady || s.state == taskq::SlotState::kLeased) &&
+        static_cast<int64_t>(s.reply_to) != failed)
+      ++owed[s.reply_to];
     if (s.state == taskq::SlotState::kReady || s.state == taskq::SlotState::kDone) ++ready[s.queue];
     if (s.state == taskq::SlotState::kLeased || s.state == taskq::SlotState::kHeld)
       ++leased[s.queue];
     if (s.state == taskq::SlotState::kTaken) std::abort();  // only within a Flush
   });
   for (uint32_t q = 0; q < qs.queue_count(); ++q) {
+    if (qs.CountsOf(q).owed != owed[q]) {
+      std::fprintf(stderr, "queue %u: owed %llu, table %llu\n", q,
+                   (unsigned long long)qs.CountsOf(q).owed, (unsigned long long)owed[q]);
+      std::abort();
+    }
     if (qs.CountsOf(q).ready != ready[q] || qs.CountsOf(q).leased != leased[q]) {
       std::fprintf(stderr, "queue %u: counts %llu/%llu, table %llu/%llu\n", q,
                    (unsigned long long)qs.CountsOf(q).ready,

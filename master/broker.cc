@@ -46,8 +46,8 @@ void Broker::AttachLog(StateLog* log, uint64_t epoch) {
   log_ = log;
   options_.epoch = epoch;
   std::vector<uint64_t> used_up;
-  queues_.mutable_table().ForEachLive(
-      0, queues_.table().next_id(), SIZE_MAX, [&](uint64_t id, Slot& s) {
+  queues_.ForEachEntry(
+      0, queues_.next_id(), SIZE_MAX, [&](uint64_t id, const Slot& s) {
         if (s.state == SlotState::kReady && s.attempt >= options_.max_attempts)
           used_up.push_back(id);
       });
@@ -199,7 +199,7 @@ void Broker::OnPut(uint32_t peer, const Put& m, std::string_view bytes, TimePoin
 
 void Broker::AddTasks(uint32_t peer, const Put& m, uint32_t queue, uint32_t reply,
                       const std::vector<uint16_t>& kinds) {
-  const uint64_t first = queues_.table().next_id();
+  const uint64_t first = queues_.next_id();
   for (std::size_t i = 0; i < m.items.size(); ++i) {
     const NewTask& t = m.items[i];
     const uint64_t id = queues_.Add(queue, reply, kinds[i], t.arg.empty() ? kNil : t.arg);

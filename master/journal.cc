@@ -72,11 +72,11 @@ Result<std::unique_ptr<Journal>> Journal::Open(const JournalOptions& options, Br
   TASKQ_TRY(j->Replay(report));
   broker.queues().FinishRecovery();
   QueueSet& qs = broker.queues();
-  qs.mutable_table().ForEachLive(0, qs.table().next_id(), SIZE_MAX, [report](uint64_t, Slot& s) {
+  qs.ForEachEntry(0, qs.next_id(), SIZE_MAX, [report](uint64_t, const Slot& s) {
     ++(s.state == SlotState::kDone ? report->outcomes : report->ready);
   });
   TASKQ_TRY(j->StartSegment());
-  j->made_end_ = qs.table().next_id();  // made before, or skipped by this start
+  j->made_end_ = qs.next_id();  // made before, or skipped by this start
   if (options.fsync == FsyncMode::kInterval)
     j->sync_thread_ = std::thread([raw = j.get()] { raw->SyncLoop(); });
   return j;
@@ -104,7 +104,7 @@ Status Journal::StartSegment() {
   const std::string temp = path + ".new";
   const int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
   if (fd < 0) return JournalIo("cannot create " + temp);
-  const uint64_t first_id = broker_.queues().table().next_id();
+  const uint64_t first_id = broker_.queues().next_id();
   std::string header, frame;
   MsgpackWriter(&header)
       .Array(6)
@@ -260,7 +260,7 @@ Status Journal::Compact(std::size_t budget) {
   for (std::size_t done = 0;
        cursor_ < boundary && done < budget && pending_.size() - start < kCompactBytesPerPass;
        done += 256) {
-    cursor_ = qs.mutable_table().ForEachLive(cursor_, boundary, 256, [&](uint64_t id, Slot& s) {
+    cursor_ = qs.ForEachEntry(cursor_, boundary, 256, [&](uint64_t id, const Slot& s) {
       if (s.state == SlotState::kTaken) return;  // mid-delivery: its take (or restore) is recorded
       Entry(id, qs.QueueName(s.queue), qs.QueueName(s.reply_to), qs.KindName(s.kind), s,
             broker_.TimeoutOf(id), qs.OutcomeOf(s));

@@ -89,15 +89,9 @@ class Journal::Replayer {
       case JournalRecord::kPut:
         return Put(r);
       case JournalRecord::kLease:
-        return Ids(r, [this](uint64_t id) {
-          if (Slot* s = qs_.Find(id); s && s->state == SlotState::kReady && s->attempt < 255)
-            ++s->attempt;
-        });
+        return Ids(r, [this](uint64_t id) { qs_.RecoverAttempt(id, +1); });
       case JournalRecord::kUnlease:
-        return Ids(r, [this](uint64_t id) {
-          if (Slot* s = qs_.Find(id); s && s->state == SlotState::kReady && s->attempt > 0)
-            --s->attempt;
-        });
+        return Ids(r, [this](uint64_t id) { qs_.RecoverAttempt(id, -1); });
       case JournalRecord::kDone:
         return Done(r);
       case JournalRecord::kTake:
@@ -112,7 +106,7 @@ class Journal::Replayer {
       case JournalRecord::kReserve: {
         uint64_t until;
         if (!r.ReadUint(&until)) return false;
-        qs_.mutable_table().AdvanceNextId(until);
+        qs_.ReserveIds(until);
         return true;
       }
       default:
@@ -163,7 +157,7 @@ class Journal::Replayer {
       return false;
     if (!r.ReadUint(epoch) || !r.ReadUint(first_id)) return false;
     if (n >= 6 && !r.ReadUint(&prior_end)) return false;
-    qs_.mutable_table().AdvanceNextId(*first_id);
+    qs_.ReserveIds(*first_id);
     // prior_end: ids below it were made (or skipped by a restart) before
     // this segment; first_id: the same, and ids this segment's own start
     // skipped. Either above what the records made, or a segment missing
@@ -277,8 +271,8 @@ Status Journal::Replay(RecoveryReport* report) {
   // A segment whose header did not replay (damaged) says nothing about
   // which ids are older than it: take the next one's, so compaction never
   // retires it on a made-up boundary.
-  TaskTable& table = broker_.queues().mutable_table();
-  uint64_t next = table.next_id();
+  QueueSet& qs = broker_.queues();
+  uint64_t next = qs.next_id();
   for (auto it = segments_.rbegin(); it != segments_.rend(); ++it) {
     if (it->first_id == 0) it->first_id = next;
     next = it->first_id;
@@ -289,8 +283,8 @@ Status Journal::Replay(RecoveryReport* report) {
   // reserved more (a reservation reaches kJournalReserveStep ahead): none of
   // those may be handed out again.
   if (!report->damage.empty())
-    table.AdvanceNextId(table.next_id() + damaged_bytes + kJournalReserveStep);
-  reserved_ = table.next_id();
+    qs.ReserveIds(qs.next_id() + damaged_bytes + kJournalReserveStep);
+  reserved_ = qs.next_id();
   prior_end_ = report->damage.empty() ? replay.created_end() : 0;
   report->segments = static_cast<int>(segments_.size());
   if (epoch_ == 0) {

@@ -238,6 +238,13 @@ void QueueSet::RecoverFree(uint64_t id) {
   table_.Free(id);
 }
 
+void QueueSet::RecoverAttempt(uint64_t id, int delta) {
+  Slot* s = table_.Find(id);
+  if (!s || s->state != SlotState::kReady) return;
+  if (delta > 0 && s->attempt < 255) ++s->attempt;
+  if (delta < 0 && s->attempt > 0) --s->attempt;
+}
+
 void QueueSet::FinishRecovery() {
   table_.EvacuateSparse();
   for (Queue& q : queues_) {

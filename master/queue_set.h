@@ -93,7 +93,23 @@ class QueueSet {
                     uint8_t attempt, const StoredOutcome* outcome);
   void RecoverDone(uint64_t id, StoredOutcome outcome);
   void RecoverFree(uint64_t id);
+  // A lease (delta +1) or a lease undone (-1) of a ready entry: its attempt
+  // count, kept within 0..255.
+  void RecoverAttempt(uint64_t id, int delta);
+  // Ids below n are never handed out again (reserved before a crash, or
+  // made in damaged journal bytes).
+  void ReserveIds(uint64_t n) { table_.AdvanceNextId(n); }
   void FinishRecovery();
+
+  // The id the next entry gets.
+  uint64_t next_id() const { return table_.next_id(); }
+  // Calls fn(id, const Slot&) for live entries with ids in [from, to), in id
+  // order, at most limit of them; returns the id to continue from (to when
+  // done). For the journal's compaction and counts: nothing changes.
+  template <typename Fn>
+  uint64_t ForEachEntry(uint64_t from, uint64_t to, std::size_t limit, Fn fn) const {
+    return table_.ForEachLive(from, to, limit, fn);
+  }
   // The outcome of a done or held entry (or of a taken one that was done);
   // null for a task (whose aux may be a lease index).
   const StoredOutcome* OutcomeOf(const Slot& s) const {
@@ -116,7 +132,6 @@ class QueueSet {
   // broker's "failed"): they are not tasks, so they owe no outcome.
   explicit QueueSet(std::string record_queue = "failed") : record_queue_name_(std::move(record_queue)) {}
   const TaskTable& table() const { return table_; }
-  TaskTable& mutable_table() { return table_; }
 
  private:
   struct Lane {

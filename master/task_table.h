@@ -72,6 +72,13 @@ class TaskTable {
   // at most limit of them; returns the id to continue from (to when done).
   template <typename Fn>
   uint64_t ForEachLive(uint64_t from, uint64_t to, std::size_t limit, Fn fn);
+  // The same, read only: fn(id, const Slot&).
+  template <typename Fn>
+  uint64_t ForEachLive(uint64_t from, uint64_t to, std::size_t limit, Fn fn) const {
+    // The walk changes nothing itself; fn sees each slot as const.
+    return const_cast<TaskTable*>(this)->ForEachLive(
+        from, to, limit, [&fn](uint64_t id, Slot& s) { fn(id, static_cast<const Slot&>(s)); });
+  }
 
   // The lowest live id, or next_id() when none is live.
   uint64_t FirstLive() const;

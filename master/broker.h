@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "master/deadline_heap.h"
 #include "master/flow_log.h"
 #include "master/free_cells.h"
 #include "master/lease_table.h"
@@ -176,12 +177,6 @@ class Broker {
     uint32_t index;
     uint32_t generation;
   };
-  struct Due {
-    TimePoint deadline;
-    uint32_t waiter;
-    uint32_t generation;
-    bool operator>(const Due& o) const { return deadline > o.deadline; }
-  };
   // A put waiting for room in a full queue, kept as the bytes it came in.
   struct PendingPut {
     uint32_t peer;
@@ -268,6 +263,8 @@ class Broker {
   void ParkPut(uint32_t peer, uint32_t queue, const Put& m, std::string_view bytes, TimePoint now);
   void RetryPendingPuts(TimePoint now);
   void ExpireWaiters(TimePoint now);
+  // A parked get's deadline entry still names the get in that cell.
+  bool WaiterCurrent(uint32_t waiter, uint32_t generation) const;
   void ExpireLeases(TimePoint now);
   void CheckPeers(TimePoint now);
 
@@ -315,7 +312,7 @@ class Broker {
   std::vector<std::deque<WaiterRef>>
       queue_waiters_;                   // per queue, oldest first (stale refs skipped)
   std::vector<uint32_t> live_waiters_;  // per queue
-  std::priority_queue<Due, std::vector<Due>, std::greater<Due>> waiter_due_;
+  DeadlineHeap waiter_due_;  // parked gets' deadlines (cells of waiters_)
   std::deque<PendingPut> pending_puts_;
   std::unordered_map<uint64_t, uint32_t> task_timeouts_;  // id -> ms, when set per task
   std::vector<std::string> warned_kinds_;  // kinds said to have no worker, until one joins

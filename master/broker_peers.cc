@@ -116,7 +116,7 @@ void Broker::Park(uint32_t peer, const Get& m, uint32_t queue, std::vector<uint1
   }
   list.push_back(WaiterRef{idx, w.generation});
   ++live_waiters_[queue];
-  waiter_due_.push(Due{w.deadline, idx, w.generation});
+  waiter_due_.Push(w.deadline, idx, w.generation);
 }
 
 void Broker::Unpark(uint32_t waiter) {
@@ -168,16 +168,16 @@ void Broker::RetryPendingPuts(TimePoint now) {
   }
 }
 
+bool Broker::WaiterCurrent(uint32_t waiter, uint32_t generation) const {
+  return waiters_[waiter].peer != kNone && waiters_[waiter].generation == generation;
+}
+
 void Broker::ExpireWaiters(TimePoint now) {
-  while (!waiter_due_.empty()) {
-    const Due d = waiter_due_.top();
-    const Waiter& w = waiters_[d.waiter];
-    if (w.peer != kNone && w.generation == d.generation) {
-      if (d.deadline > now) return;
-      SendEmpty(w.peer, w.rid, w.queue);
-      Unpark(d.waiter);
-    }
-    waiter_due_.pop();
+  auto current = [this](uint32_t w, uint32_t g) { return WaiterCurrent(w, g); };
+  while (std::optional<DeadlineHeap::Due> d = waiter_due_.PopDue(now, current)) {
+    const Waiter& w = waiters_[d->cell];
+    SendEmpty(w.peer, w.rid, w.queue);
+    Unpark(d->cell);
   }
 }
 
@@ -233,15 +233,9 @@ void Broker::Tick(TimePoint now) {
 
 TimePoint Broker::NextDeadline() {
   TimePoint next = leases_.NextDeadline();
-  while (!waiter_due_.empty()) {
-    const Due& d = waiter_due_.top();
-    const Waiter& w = waiters_[d.waiter];
-    if (w.peer != kNone && w.generation == d.generation) {
-      next = std::min(next, d.deadline);
-      break;
-    }
-    waiter_due_.pop();
-  }
+  if (std::optional<DeadlineHeap::Due> d = waiter_due_.Next(
+          [this](uint32_t w, uint32_t g) { return WaiterCurrent(w, g); }))
+    next = std::min(next, d->deadline);
   for (const PendingPut& p : pending_puts_) next = std::min(next, p.deadline);
   if (!peer_ids_.empty()) next = std::min(next, next_check_);
   for (uint32_t i : ack_holders_) next = std::min(next, peers_[i].acks_due);

@@ -18,7 +18,7 @@ uint32_t LeaseTable::Add(uint64_t task, uint32_t peer, TimePoint deadline) {
   l.deadline = deadline;
   Link(id, peer);
   ++live_;
-  if (deadline != TimePoint::max()) due_.push(Due{deadline, id, l.generation});
+  if (deadline != TimePoint::max()) due_.Push(deadline, id, l.generation);
   return id;
 }
 
@@ -67,26 +67,16 @@ void LeaseTable::Move(uint32_t lease, uint32_t to) {
   Link(lease, to);
 }
 
-void LeaseTable::DropStaleDue() {
-  while (!due_.empty()) {
-    const Due& d = due_.top();
-    const Lease& l = leases_[d.lease];
-    if (l.peer != kNone && l.generation == d.generation) return;
-    due_.pop();
-  }
-}
-
 uint32_t LeaseTable::Expired(TimePoint now) {
-  DropStaleDue();
-  if (due_.empty() || due_.top().deadline > now) return kNone;
-  uint32_t lease = due_.top().lease;
-  due_.pop();
-  return lease;
+  std::optional<DeadlineHeap::Due> d =
+      due_.PopDue(now, [this](uint32_t l, uint32_t g) { return Current(l, g); });
+  return d ? d->cell : kNone;
 }
 
 LeaseTable::TimePoint LeaseTable::NextDeadline() {
-  DropStaleDue();
-  return due_.empty() ? TimePoint::max() : due_.top().deadline;
+  std::optional<DeadlineHeap::Due> d =
+      due_.Next([this](uint32_t l, uint32_t g) { return Current(l, g); });
+  return d ? d->deadline : TimePoint::max();
 }
 
 }  // namespace taskq

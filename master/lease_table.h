@@ -10,9 +10,9 @@
 
 #include <chrono>
 #include <cstdint>
-#include <queue>
 #include <vector>
 
+#include "master/deadline_heap.h"
 #include "master/free_cells.h"
 
 namespace taskq {
@@ -47,22 +47,18 @@ class LeaseTable {
   std::size_t size() const { return live_; }
 
  private:
-  struct Due {
-    TimePoint deadline;
-    uint32_t lease;
-    uint32_t generation;
-    bool operator>(const Due& o) const { return deadline > o.deadline; }
-  };
+  bool Current(uint32_t lease, uint32_t generation) const {
+    return leases_[lease].peer != kNone && leases_[lease].generation == generation;
+  }
   void Link(uint32_t lease, uint32_t peer);
   void Unlink(uint32_t lease);
-  void DropStaleDue();
   void GrowPeers(uint32_t peer);
 
   std::vector<Lease> leases_;
   std::vector<uint32_t> free_;
   std::vector<uint32_t> heads_;   // per peer: its newest lease
   std::vector<uint64_t> counts_;  // per peer
-  std::priority_queue<Due, std::vector<Due>, std::greater<Due>> due_;
+  DeadlineHeap due_;
   std::size_t live_ = 0;
 };
 

@@ -194,7 +194,10 @@ int Submit(const SubmitFlags& f) {
     return Usage("submit: job " + id + " is still running on the master (outcomes or tasks in " +
                  ReplyQueue(id) + "); pick another --job, or collect it: " +
                  ResultsCommand(id, f.server, ""));
-  while (id.empty() || FindQueue(*st, ReplyQueue(id))) id = RandomJobId();
+  // A named job may reuse the queue of a finished one; a random id is new.
+  if (f.job.empty())
+    do id = RandomJobId();
+    while (FindQueue(*st, ReplyQueue(id)));
 
   const std::string later = ResultsCommand(id, f.server, f.results);
   words << "Job " << id << " on " << (*c)->server() << ": tasks into queue '" << f.queue

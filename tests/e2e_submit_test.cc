@@ -103,6 +103,11 @@ TEST_F(SubmitTest, TwoJobsAtOnceEachGetExactlyTheirOwnOutcomes) {
   ASSERT_EQ(b->Wait(kSlow), kExitOk) << b->err();
   EXPECT_EQ(ArgsIn(dir_ + "/a.jsonl"), Range(1, 200));
   EXPECT_EQ(ArgsIn(dir_ + "/b.jsonl"), Range(1001, 200));
+  // A finished job's name can be used again.
+  ASSERT_EQ(RunToEnd(Taskq({"submit", "--job", "a", "--square", "2"}, port), &out, &err, Env()),
+            kExitOk)
+      << err;
+  EXPECT_NE(out.find("Job a on"), std::string::npos) << out;
   EXPECT_NE(a->out().find("Done: 200 of 200 tasks"), std::string::npos) << a->out();
   EXPECT_EQ(Left(*client, "job.a"), 0);
   // The job's id is told first, with what to run if the submitter stops.

@@ -167,6 +167,7 @@ Result<uint64_t> Job::PutByEarlierRuns() {
   Result<uint64_t> left = LeftInMaster();
   if (!left.ok()) return left.status();
   expected_ = received_ + *left;
+  left_counted_ = true;
   return expected_;
 }
 
@@ -283,7 +284,13 @@ Status Job::Keep(const std::vector<Item>& got) {
       continue;
     }
     ids.push_back(item.id);
-    if (o_.record && o_.record->Has(item.id)) continue;  // written by an earlier run
+    if (o_.record && o_.record->Has(item.id)) {  // written by an earlier run
+      // Counted in what was left in the master too: leased then by a
+      // collector that wrote it and was killed before its ack, the master
+      // not yet knowing it gone. It comes now; it is not to come again.
+      if (left_counted_ && expected_ > received_) --expected_;
+      continue;
+    }
     if (!kept_.Insert(item.id)) continue;  // again, after a reconnect: acknowledged once more
     ++received_;
     if (auto it = put_at_.find(item.id); it != put_at_.end()) {
@@ -340,8 +347,10 @@ Status Job::CheckProgress(bool* moved) {
   Result<StatsOk> st = client_.Stats();
   if (!st.ok()) return st.status();
   uint64_t leased = 0, delivered = 0;
-  for (const QueueStats& q : st->queues)
+  for (const QueueStats& q : st->queues) {
     if (q.name == o_.queue) leased = q.leased;
+    if (q.name == o_.reply_to) held_elsewhere_ = q.leased;  // this job holds none between takes
+  }
   // Collecting only, the tasks' queue is not known: any task running counts.
   if (o_.collect_only)
     for (const WorkerStats& w : st->workers) leased += w.in_flight;
@@ -386,7 +395,11 @@ int Job::Stopped(const Status& s) {
     case Code::kEmpty:
       err_ << o_.program << ": no progress for " << o_.timeout.count() / 1000.0 << " s ("
            << received_ << " of " << std::max(expected_, size_hint_) << " received): ";
-      if (workers_seen_ == 0)
+      if (held_elsewhere_ > 0)
+        err_ << held_elsewhere_ << " outcome(s) of the job are held by another connection (another "
+             << "collector, or one stopped a moment ago: the master hands them back once it finds "
+             << "it gone)";
+      else if (workers_seen_ == 0)
         err_ << "no worker is connected. Start one with task_worker --server HOST:PORT, give "
                 "--timeout more seconds, or --workers N to wait for N workers first";
       else

@@ -150,10 +150,12 @@ class Job {
   uint64_t workers_seen_ = 0;  // connected workers at the last progress check
   bool waiting_for_workers_ = false;
   uint64_t delivered_seen_ = 0;
+  uint64_t held_elsewhere_ = 0;  // outcomes of the reply queue leased, at the last check
   // --in-flight: when each task still out was put.
   std::unordered_map<uint64_t, std::chrono::steady_clock::time_point> put_at_;
   std::vector<IdRange> mine_;  // the ids this run put
   SeenIds kept_;               // the outcomes this run counted
+  bool left_counted_ = false;  // expected_ counts what the master held (resuming)
 };
 
 }  // namespace taskq

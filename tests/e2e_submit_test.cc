@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "client/exit_codes.h"
+#include "master/outcome_file.h"
 #include "tests/e2e_util.h"
 #include "tests/temp_dir.h"
 
@@ -179,6 +180,40 @@ TEST_F(SubmitTest, ResultsFinishesTheJobOfAKilledSubmitter) {
             kExitOk)
       << err;
   EXPECT_EQ(ArgsIn(results), Range(20, 120));
+}
+
+// A collector that wrote outcomes to the file and was stopped before its
+// ack, while the master still counts them as its: the next collector counts
+// them in what is left, and when they come back, finds them in the file and
+// expects them no more (it used to wait for them until --timeout).
+TEST_F(SubmitTest, ResultsDoesNotWaitForOutcomesAnotherCollectorWroteButHeld) {
+  int port = 0;
+  auto master = StartMaster({"--serve"}, &port);
+  ASSERT_NE(port, 0);
+  auto client = Connect(port);
+  ASSERT_TRUE(client);
+  std::vector<TaskSpec> five;
+  for (int i = 1; i <= 5; ++i) five.push_back(TaskSpec{"square", Value::Int(i), {}});
+  ASSERT_TRUE(client->Put("tasks", five, "job.held").ok());
+  auto worker = StartWorker(port);
+  ASSERT_TRUE(WaitUntil([&] { return Left(*client, "job.held") == 5 && Left(*client, "tasks") == 0; }));
+  // The other collector: takes two, writes them, holds them unacknowledged.
+  Result<std::vector<Item>> two = client->Get("job.held", 2, kQuick, /*lease=*/true);
+  ASSERT_TRUE(two.ok() && two->size() == 2u);
+  const std::string results = dir_ + "/r.jsonl";
+  {
+    OutcomeFile f;
+    ASSERT_TRUE(f.Open(results, false).ok());
+    for (const Item& it : *two) f.Add(it);
+    ASSERT_TRUE(f.Sync(false).ok());
+  }
+  auto collector = StartTaskq({"results", "held", "--results", results, "--timeout", "20"}, port);
+  ASSERT_TRUE(collector->WaitForLine("^Collecting job held: 5 outcome\\(s\\) to come", kQuick))
+      << collector->out() << collector->err();
+  ASSERT_TRUE(WaitUntil([&] { return Lines(results).size() == 5u; }, kQuick));
+  client.reset();  // goodbye: the two held outcomes go back, and reach the collector
+  ASSERT_EQ(collector->Wait(kSlow), kExitOk) << collector->out() << collector->err();
+  EXPECT_EQ(ArgsIn(results), Range(1, 5));
 }
 
 // The master killed during a detached job and restarted from its data dir:

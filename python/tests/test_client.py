@@ -177,3 +177,28 @@ def test_collect_leases_and_acks_outcomes_each_once(shared):
         rest = list(c.queue("r3").collect(count=2, timeout=5))
         assert sorted(r.value for r in got + rest) == [0, 1, 4, 9, 16]
         assert c.queue("r3").qsize() == 0
+
+
+def test_a_job_by_protocol_section_7_10(shared):
+    """A job as PROTOCOL 7.10 describes it, from Python: tasks put with the reply
+    queue job.ID, `owed` counting down as their outcomes come, the job over when
+    ready, leased and owed are all 0 there."""
+    m = shared
+    with taskq.connect(m.address, KEY) as c:
+        tasks, reply = c.queue("t710"), c.queue("job.py710")
+        tasks.put_many([("square", n) for n in (2, 3, 4)], reply_to="job.py710")
+        assert reply.stats()["owed"] == 3 and tasks.stats()["owed"] == 0
+        t = tasks.take(timeout=5)
+        assert reply.stats()["owed"] == 3  # leased: still owed
+        t.done(t.arg * t.arg)
+        assert reply.stats()["owed"] == 2 and reply.stats()["ready"] == 1
+        for _ in range(2):
+            u = tasks.take(timeout=5)
+            u.fail("no", retry=False)  # a failure is an outcome too
+        got = reply.get_many(10, timeout=5, lease=True)
+        assert sorted(i.arg for i in got) == [2, 3, 4]
+        s = reply.stats()
+        assert (s["ready"], s["leased"], s["owed"]) == (0, 3, 0)
+        c.ack([i.id for i in got])
+        s = reply.stats()
+        assert (s["ready"], s["leased"], s["owed"]) == (0, 0, 0)  # the job is over

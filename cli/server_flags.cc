@@ -37,6 +37,8 @@ int ExitCodeFor(const Status& s) {
       return kExitInterrupted;
     case Code::kInvalid:
       return kExitUsage;
+    case Code::kForbidden:
+      return kExitForbidden;
     default:
       return kExitError;
   }

@@ -15,6 +15,7 @@ constexpr int kExitAuthFailed = 3;     // the authkey does not match the master'
 constexpr int kExitUnavailable = 4;    // cannot listen, or gave up reaching the master
 constexpr int kExitTimeout = 5;        // task_master: results stopped arriving (--timeout)
 constexpr int kExitTasksFailed = 6;    // task_master: some tasks failed for good
+constexpr int kExitForbidden = 7;      // the key's role may not do that (a worker's, a submitter's)
 constexpr int kExitInterrupted = 130;  // stopped by a signal before the job was done
 
 struct ExitCode {
@@ -34,6 +35,7 @@ inline constexpr ExitCode kExitCodes[] = {
     {kExitUnavailable, "cannot listen", "gave up waiting for the master"},
     {kExitTimeout, "no progress for --timeout seconds", ""},
     {kExitTasksFailed, "some tasks failed (wins over 2 when both apply)", ""},
+    {kExitForbidden, "", "not allowed with this key"},
     {kExitInterrupted, "interrupted", "interrupted twice"},
 };
 

@@ -16,6 +16,8 @@ namespace {
 constexpr std::size_t kFailuresListed = 20;
 // The longest single wait, so progress keeps moving while outcomes are slow.
 constexpr std::chrono::milliseconds kTick{250};
+// How long a stats request may go unanswered (Client::Stats's default).
+constexpr std::chrono::milliseconds kStatsWait{30000};
 
 }  // namespace
 
@@ -137,7 +139,9 @@ Status Job::MakeRoom(uint64_t n) {
 // Tasks whose outcome is still to come into the reply queue (waiting or
 // running, in whatever queue), and outcomes there not yet collected.
 Result<uint64_t> Job::LeftInMaster() {
-  Result<StatsOk> st = client_.Stats();
+  // Named, so that a submitter's key, which sees no job queue it did not
+  // put to on this connection, sees this one (taskq results, a reconnect).
+  Result<StatsOk> st = client_.Stats(kStatsWait, o_.reply_to);
   if (!st.ok()) return st.status();
   for (const QueueStats& q : st->queues)
     if (q.name == o_.reply_to) return q.owed + q.ready + q.leased;

@@ -293,7 +293,7 @@ TEST_F(BrokerRolesTest, TheMasterLogsAConnectionsFirstRefusalOnly) {
 }
 
 // The table itself, without a broker: what each role may send.
-TEST(RolesTest, RefusalFollowsTheTableOfDocsProtocol) {
+TEST(RolesTableTest, RefusalFollowsTheTableOfDocsProtocol) {
   const Message allowed_to_all[] = {Ping{}, Goodbye{}, Release{}, Cancel{1}};
   for (Role r : {Role::kAdmin, Role::kWorker, Role::kSubmitter})
     for (const Message& m : allowed_to_all) EXPECT_EQ(Refusal(r, m), "") << OpName(m);

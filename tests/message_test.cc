@@ -370,6 +370,8 @@ TEST(Message, AdminRequestsEncodeAsTheProtocolShows) {
 // without it is the bytes section 9 shows.
 TEST(Message, StatsNamesAQueueOnlyWhenGivenOne) {
   EXPECT_EQ(Encode(Stats{7}), std::string("\x82\xa2op\xa5stats\xa3rid\x07", 15));
+  EXPECT_EQ(Encode(Stats{8, "job.k3f9x2ab7m"}),
+            std::string("\x83\xa2op\xa5stats\xa3rid\x08\xa5queue\xaejob.k3f9x2ab7m", 36));
   const std::string named = Encode(Stats{7, "job.k3f9x2ab7m"});
   Result<Message> m = Decode(named);
   ASSERT_TRUE(m.ok()) << m.status().message();

@@ -11,8 +11,9 @@ namespace taskq {
 
 CLI::App* AddKeys(CLI::App& app, KeysFlags& f) {
   CLI::App* c = app.add_subcommand(
-      "keys", "prints the worker key and the submitter key this authkey issues, to hand out "
-              "instead of the authkey");
+      "keys",
+      "prints the worker key and the submitter key this authkey issues, to hand out "
+      "instead of the authkey");
   f.keys.AddTo(*c);
   c->add_option("--role", f.role, "print only this role's key, bare (for a file)")
       ->check(CLI::IsMember({"worker", "submitter"}));

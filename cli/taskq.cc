@@ -16,6 +16,7 @@
 // (docs/PROTOCOL.md). With a submitter's key it can submit, collect and
 // look; failed, retry and purge take the authkey itself.
 #include <poll.h>
+#include <sodium.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -28,7 +29,6 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <sodium.h>
 #include <string>
 
 #include "cli/jobs.h"

@@ -76,8 +76,7 @@ void Broker::SetTimeout(uint64_t id, uint32_t ms) {
 
 // --- messages -----------------------------------------------------------------
 
-void Broker::Handle(std::string_view routing_id, std::string_view bytes, TimePoint now,
-                    Role role) {
+void Broker::Handle(std::string_view routing_id, std::string_view bytes, TimePoint now, Role role) {
   now_ = now;
   Result<Message> m = Decode(bytes);
   const uint32_t peer = FindPeer(routing_id);

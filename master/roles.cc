@@ -56,8 +56,10 @@ std::string SubmitterRefusal(const Message& m) {
     if (p->queue == kFailedQueue)
       return Cannot(kRole, "put into " + Quoted(kFailedQueue) + ", the master's failure records");
     if (!IsJobQueue(p->reply_to))
-      return Cannot(kRole, "put tasks whose outcomes go to " + Quoted(p->reply_to) +
-                               ": its outcomes go to a job's queue, job.ID (docs/PROTOCOL.md 7.10)");
+      return Cannot(kRole,
+                    "put tasks whose outcomes go to " + Quoted(p->reply_to) +
+                        ": its outcomes go to a job queue, job.ID, which only those who know "
+                        "the id can read");
   }
   if (const auto* g = std::get_if<Get>(&m); g && !IsJobQueue(g->queue))
     return Cannot(kRole, "take from " + Quoted(g->queue) +

@@ -31,9 +31,10 @@ bool RecvFrames(zmq::socket_t& s, std::vector<zmq::message_t>* frames) {
 
 ZapHandler::ZapHandler(zmq::context_t& ctx, const DerivedKeys& keys)
     : socket_(ctx, zmq::socket_type::rep) {
-  const std::pair<Role, const std::string*> known[] = {{Role::kAdmin, &keys.client.public_z85},
-                                                       {Role::kWorker, &keys.worker_public_z85},
-                                                       {Role::kSubmitter, &keys.submitter_public_z85}};
+  const std::pair<Role, const std::string*> known[] = {
+      {Role::kAdmin, &keys.client.public_z85},
+      {Role::kWorker, &keys.worker_public_z85},
+      {Role::kSubmitter, &keys.submitter_public_z85}};
   for (const auto& [role, z85] : known) {
     if (z85->size() != 40) continue;  // keys not derived from an authkey
     keys_.push_back({role, {}});

@@ -127,7 +127,8 @@ Status Parse(std::string_view key, Credential* c) {
     return Damaged("it is cut or damaged: '" + std::string(key.substr(0, colon + 1)) +
                    "' is followed by two fields of " + std::to_string(kFieldChars) +
                    " characters joined by ':'" + copy);
-  const std::string chars = " (not " + std::to_string(kFieldChars) + " characters of A-Z a-z 0-9 - _)";
+  const std::string chars =
+      " (not " + std::to_string(kFieldChars) + " characters of A-Z a-z 0-9 - _)";
   if (!FromBase64Url(fields.substr(0, kFieldChars), &c->secret))
     return Damaged("its role secret is damaged" + chars + copy);
   if (!FromBase64Url(fields.substr(kFieldChars + 1), &c->master_public))
@@ -137,8 +138,7 @@ Status Parse(std::string_view key, Credential* c) {
 
 std::string Format(Role role, const Key32& secret, const Key32& master_public) {
   return std::string(kCredentialPrefix) + std::string(RoleName(role)) + "-v" +
-         std::string(kCredentialVersion) + ":" + Base64Url(secret) + ":" +
-         Base64Url(master_public);
+         std::string(kCredentialVersion) + ":" + Base64Url(secret) + ":" + Base64Url(master_public);
 }
 
 Result<DerivedKeys> FromCredential(std::string_view key) {

@@ -259,8 +259,8 @@ TEST_F(BrokerRolesTest, AKeySaysHelloOnlyAsItsRoleAndASessionNeverCrossesKeys) {
   EXPECT_EQ(std::get<ErrorMsg>(m).code, kErrHelloRequired);
   h.role = "worker";
   Send("S", Role::kSubmitter, h);
-  EXPECT_EQ(std::string(Refused("S").message).find("a submitter key cannot say hello as a 'worker'"),
-            0u);
+  EXPECT_EQ(
+      std::string(Refused("S").message).find("a submitter key cannot say hello as a 'worker'"), 0u);
   // The admin's key may be either, as before.
   Hello("A1", Role::kAdmin, "worker");
   Hello("A2", Role::kAdmin, "client");

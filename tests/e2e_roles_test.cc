@@ -34,9 +34,9 @@ class RolesTest : public E2eTest {
     ASSERT_EQ(RunToEnd({TASKQ_CLI_BIN, "keys", "--role", "worker"}, &worker_key_, &err, AdminEnv()),
               kExitOk)
         << err;
-    ASSERT_EQ(RunToEnd({TASKQ_CLI_BIN, "keys", "--role", "submitter"}, &submitter_key_, &err,
-                       AdminEnv()),
-              kExitOk)
+    ASSERT_EQ(
+        RunToEnd({TASKQ_CLI_BIN, "keys", "--role", "submitter"}, &submitter_key_, &err, AdminEnv()),
+        kExitOk)
         << err;
     for (std::string* k : {&worker_key_, &submitter_key_}) {
       ASSERT_FALSE(k->empty());
@@ -285,14 +285,13 @@ TEST_F(RolesTest, TheClassroomWorksWithThreeKeys) {
   EXPECT_EQ(Field(Lines(results).at(0), "worker"), "ana") << ReadFile(results);
 
   // Detached, then collected by another process: it names the job.
-  ASSERT_EQ(RunTaskq({"submit", "--square", "4", "--detach", "--job", "lab2"}, submitter_key_,
-                     &err, &out),
+  ASSERT_EQ(RunTaskq({"submit", "--square", "4", "--detach", "--job", "lab2"}, submitter_key_, &err,
+                     &out),
             kExitOk)
       << err;
   EXPECT_EQ(out, "lab2\n");
   const std::string later = dir_ + "/lab2.jsonl";
-  ASSERT_EQ(RunTaskq({"results", "lab2", "--results", later}, submitter_key_, &err, &out),
-            kExitOk)
+  ASSERT_EQ(RunTaskq({"results", "lab2", "--results", later}, submitter_key_, &err, &out), kExitOk)
       << out << err;
   EXPECT_EQ(Lines(later).size(), 4u);
   // The teacher sees both jobs; the student's key cannot submit.

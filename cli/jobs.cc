@@ -21,6 +21,8 @@ namespace {
 constexpr std::string_view kIdAlphabet = "0123456789abcdefghjkmnpqrstvwxyz";
 constexpr int kIdLength = 10;
 constexpr std::size_t kMaxIdLength = 64;
+// How long a stats request may go unanswered (Client::Stats's default).
+constexpr std::chrono::milliseconds kStatsWait{30000};
 
 std::string RandomJobId() {
   std::string id;
@@ -122,8 +124,11 @@ CLI::App* AddSubmit(CLI::App& app, SubmitFlags& f) {
       "and its outcomes go to its own queue, job.ID (docs/PROTOCOL.md 7.10). The job's id is\n"
       "said first; if taskq stops (Ctrl-C, --timeout, a lost connection), the tasks go on and\n"
       "taskq results ID collects the rest.\n\n"
+      "With a submitter key (taskq keys) it runs as with the authkey; a worker key cannot\n"
+      "submit (exit 7).\n\n"
       "Exit codes: as task_master's job: 0 done, 2 bad input, 3 wrong authkey, 4 master not\n"
-      "reached, 5 no progress for --timeout, 6 some tasks failed, 130 interrupted.\n\n"
+      "reached, 5 no progress for --timeout, 6 some tasks failed, 7 not allowed with this\n"
+      "key, 130 interrupted.\n\n"
       "Examples:\n"
       "  taskq submit --server teacher-laptop --square 20\n"
       "  taskq submit --server 127.0.0.1:5000 --download urls.txt --results out.jsonl\n"
@@ -151,8 +156,11 @@ CLI::App* AddResults(CLI::App& app, ResultsFlags& f) {
       "It ends when the job has no outcome left in the master and no task still to run. An\n"
       "outcome is removed from the master only once written to --results FILE (or shown).\n"
       "Its summary and exit code are about the outcomes it collects; FILE keeps them all.\n\n"
+      "A submitter key (taskq keys) collects any job whose id it is given: the id is what\n"
+      "keeps a job's outcomes to those who know it.\n\n"
       "Exit codes: 0 done, 2 unknown job id or bad flags, 3 wrong authkey, 4 master not\n"
-      "reached, 5 no progress for --timeout, 6 some tasks failed, 130 interrupted.\n\n"
+      "reached, 5 no progress for --timeout, 6 some tasks failed, 7 not allowed with this\n"
+      "key, 130 interrupted.\n\n"
       "Examples:\n"
       "  taskq results k3f9x2ab7m --server 127.0.0.1:5000\n"
       "  taskq results squares --server teacher-laptop --results squares.jsonl");
@@ -187,7 +195,9 @@ int Submit(const SubmitFlags& f) {
 
   Result<std::unique_ptr<Client>> c = Open(f.server, "taskq-submit");
   if (!c.ok()) return Fail(c.status());
-  Result<StatsOk> st = (*c)->Stats();
+  // Named, so that a submitter's key, which sees only its own job queues,
+  // sees whether --job ID is in use.
+  Result<StatsOk> st = (*c)->Stats(kStatsWait, f.job.empty() ? "" : ReplyQueue(f.job));
   if (!st.ok()) return Fail(st.status());
   std::string id = f.job;
   if (!id.empty() && InUse(FindQueue(*st, ReplyQueue(id))))
@@ -238,7 +248,7 @@ int Results(const ResultsFlags& f) {
   if (Status s = CheckResultsPath(f.results); !s.ok()) return Usage(s.message());
   Result<std::unique_ptr<Client>> c = Open(f.server, "taskq-results");
   if (!c.ok()) return Fail(c.status());
-  Result<StatsOk> st = (*c)->Stats();
+  Result<StatsOk> st = (*c)->Stats(kStatsWait, ReplyQueue(f.job));
   if (!st.ok()) return Fail(st.status());
   const QueueStats* q = FindQueue(*st, ReplyQueue(f.job));
   if (!q)

@@ -9,11 +9,14 @@
 //   taskq failed --server HOST            the tasks that failed for good, and why
 //   taskq retry  --server HOST ID...|--all  runs them again
 //   taskq purge  --server HOST QUEUE --yes  empties a queue
+//   taskq keys   --authkey-file FILE      the worker and submitter keys to hand out
 //
 // It is an ordinary client (hello role "client") of the protocol: put, get
 // and ack for jobs (cli/jobs.h), stats, peek, retry and purge for the rest
-// (docs/PROTOCOL.md).
+// (docs/PROTOCOL.md). With a submitter's key it can submit, collect and
+// look; failed, retry and purge take the authkey itself.
 #include <poll.h>
+#include <sodium.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -26,10 +29,10 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <sodium.h>
 #include <string>
 
 #include "cli/jobs.h"
+#include "cli/keys.h"
 #include "cli/server_flags.h"
 #include "client/client.h"
 #include "client/command_line.h"
@@ -47,14 +50,16 @@ constexpr const char* kAbout =
 
 constexpr const char* kFooter =
     "The authkey comes from --authkey, else --authkey-file, else TASKQ_AUTHKEY; it must be\n"
-    "the master's.\n\n"
+    "the master's, or a submitter key it issued (taskq keys), which can submit, collect its\n"
+    "own jobs and look at the status, but not see other jobs, retry or purge.\n\n"
     "Examples:\n"
     "  taskq status --server 192.168.1.10 --authkey-file key.txt\n"
     "  taskq status --server teacher-laptop:5000 --json | jq '.queues'\n"
     "  TASKQ_AUTHKEY=abc taskq watch --server 127.0.0.1:5000\n"
     "  taskq failed --server 127.0.0.1:5000 && taskq retry --server 127.0.0.1:5000 --all\n\n"
     "Exit codes: 0 done, 1 error, 2 usage, 3 authentication failed (wrong authkey),\n"
-    "4 the master could not be reached (or went away), 130 interrupted.";
+    "4 the master could not be reached (or went away), 7 not allowed with this key (a\n"
+    "submitter's or a worker's), 130 interrupted.";
 
 nlohmann::ordered_json StatsJson(const StatsOk& s) {
   nlohmann::ordered_json j;
@@ -411,6 +416,8 @@ int main(int argc, char** argv) {
   ResultsFlags results_flags;
   CLI::App* submit = AddSubmit(app, submit_flags);
   CLI::App* results = AddResults(app, results_flags);
+  KeysFlags keys_flags;
+  CLI::App* keys = AddKeys(app, keys_flags);
 
   if (std::optional<int> code = ParseFlags(app, argc, argv, "taskq")) return *code;
   if (sodium_init() < 0) {
@@ -425,5 +432,6 @@ int main(int argc, char** argv) {
   if (*failed) return Failed(failed_flags, failed_queue, failed_json);
   if (*retry) return RetryTasks(retry_flags, retry_ids, retry_all, retry_queue);
   if (*purge) return PurgeQueue(purge_flags, purge_queue, purge_yes);
+  if (*keys) return Keys(keys_flags);
   return kExitUsage;
 }

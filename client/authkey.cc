@@ -5,9 +5,12 @@
 #include <cstring>
 #include <fstream>
 
-namespace taskq {
+#include "proto/keys.h"
 
-Result<std::string> ResolveAuthkey(const std::string& flag_value, const std::string& file_path) {
+namespace taskq {
+namespace {
+
+Result<std::string> FindAuthkey(const std::string& flag_value, const std::string& file_path) {
   if (!flag_value.empty()) return flag_value;
   if (!file_path.empty()) {
     std::ifstream in(file_path);
@@ -26,6 +29,15 @@ Result<std::string> ResolveAuthkey(const std::string& flag_value, const std::str
   return Status::Error(
       Code::kInvalid,
       "no authkey: pass --authkey KEY, set TASKQ_AUTHKEY, or use --authkey-file FILE");
+}
+
+}  // namespace
+
+Result<std::string> ResolveAuthkey(const std::string& flag_value, const std::string& file_path) {
+  Result<std::string> key = FindAuthkey(flag_value, file_path);
+  if (!key.ok() || !IsCredential(*key)) return key;
+  if (Status s = CheckCredential(*key); !s.ok()) return s;
+  return key;
 }
 
 }  // namespace taskq

@@ -137,7 +137,8 @@ Result<Message> Client::Call(Message request, std::chrono::milliseconds wait) {
                                    " restarted without its journal and no longer knows the task");
         break;  // the master did not act on it: send it again
       }
-      const Code code = err->code == kErrFull ? Code::kFull
+      const Code code = err->code == kErrFull        ? Code::kFull
+                        : err->code == kErrForbidden ? Code::kForbidden
                         : err->code == kErrBadRequest || err->code == kErrBadMessage
                             ? Code::kInvalid
                             : Code::kProtocol;
@@ -266,8 +267,8 @@ Result<uint64_t> Client::Purge(const std::string& queue) {
   return ok->removed;
 }
 
-Result<StatsOk> Client::Stats(std::chrono::milliseconds wait) {
-  Result<Message> m = Call(taskq::Stats{}, wait);
+Result<StatsOk> Client::Stats(std::chrono::milliseconds wait, const std::string& queue) {
+  Result<Message> m = Call(taskq::Stats{0, queue}, wait);
   if (!m.ok()) return m.status();
   auto* st = std::get_if<StatsOk>(&*m);
   if (!st) return Unexpected(*m, "stats");
@@ -295,7 +296,7 @@ Result<Item> Queue::Take(std::chrono::milliseconds timeout) {
 }
 
 Result<uint64_t> Queue::Size() {
-  Result<StatsOk> st = client_->Stats();
+  Result<StatsOk> st = client_->Stats(std::chrono::milliseconds(30000), name_);
   if (!st.ok()) return st.status();
   for (const QueueStats& q : st->queues)
     if (q.name == name_) return q.ready;

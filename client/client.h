@@ -22,7 +22,8 @@
 // Queues are created on first use. Put and Get also take batches (one
 // message for many items). Every call returns a Result: kEmpty when a get
 // timed out, kAuthFailed for a wrong authkey, kUnavailable when the master
-// does not answer, kShutdown when it is shutting down.
+// does not answer, kShutdown when it is shutting down, kForbidden when the
+// key is a worker's or a submitter's and its role may not do that.
 //
 // Thread: a Client is used by one thread at a time.
 #ifndef TASKQ_CLIENT_CLIENT_H_
@@ -100,7 +101,8 @@ struct IdRange {
 class Client {
  public:
   // Connects to "HOST[:PORT]" (port 5000 by default) with keys derived from
-  // authkey (about 0.1 s of Argon2id).
+  // authkey (about 0.1 s of Argon2id), or from a worker's or submitter's key
+  // (proto/keys.h; then options.role must be "worker" for a worker's).
   static Result<std::unique_ptr<Client>> Connect(std::string_view server, std::string_view authkey,
                                                  ClientOptions options = {});
   // Connects over an inproc endpoint of a master in this process, sharing
@@ -152,8 +154,10 @@ class Client {
   // Queue sizes, connected workers and counters. The result borrows from
   // this client: use it before the next call.
   // wait: how long to wait for the answer (kTimeout after it; the client
-  // stays usable, a late answer is dropped).
-  Result<StatsOk> Stats(std::chrono::milliseconds wait = std::chrono::milliseconds(30000));
+  // stays usable, a late answer is dropped). queue: a job queue to list even
+  // to a submitter's key, which sees only its own (docs/PROTOCOL.md 2.5).
+  Result<StatsOk> Stats(std::chrono::milliseconds wait = std::chrono::milliseconds(30000),
+                        const std::string& queue = "");
 
   const std::string& server() const;
 

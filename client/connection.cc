@@ -228,8 +228,9 @@ Status Connection::AwaitWelcome(TimePoint deadline) {
     // hello_required, is a late answer to something sent before.
     if (const auto* e = std::get_if<ErrorMsg>(&*m);
         e && e->rid == 0 && e->code != kErrHelloRequired)
-      return Status::Error(Code::kProtocol, "the master at " + options_.display +
-                                                " refused us: " + std::string(e->message));
+      return Status::Error(
+          e->code == kErrForbidden ? Code::kForbidden : Code::kProtocol,
+          "the master at " + options_.display + " refused us: " + std::string(e->message));
     if (std::holds_alternative<Shutdown>(*m))
       return Status::Error(Code::kShutdown,
                            "the master at " + options_.display + " is shutting down");

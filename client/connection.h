@@ -69,7 +69,8 @@ class Connection {
   // kAuthFailed ("authentication failed: the authkey does not match the
   // master at HOST:PORT"), kInvalid when the port is not a taskq master's
   // (client/zmtp_probe.h), kTimeout when connect_timeout passed, kInterrupted
-  // when interrupt_fd became readable, kProtocol when the master refused us.
+  // when interrupt_fd became readable, kProtocol when the master refused us
+  // (kForbidden: the key's role may not say this hello).
   static Result<std::unique_ptr<Connection>> Open(zmq::context_t& ctx, ConnectOptions options);
   ~Connection();
 

@@ -17,6 +17,7 @@ constexpr int kExitAuthFailed = 3;     // the authkey does not match the master'
 constexpr int kExitUnavailable = 4;    // cannot listen, or gave up reaching the master
 constexpr int kExitTimeout = 5;        // task_master: results stopped arriving (--timeout)
 constexpr int kExitTasksFailed = 6;    // task_master: some tasks failed for good
+constexpr int kExitForbidden = 7;      // the key's role may not do that (a worker's, a submitter's)
 constexpr int kExitInterrupted = 130;  // stopped by a signal before the job was done
 
 struct ExitCode {
@@ -36,6 +37,7 @@ inline constexpr ExitCode kExitCodes[] = {
     {kExitUnavailable, "cannot listen", "gave up waiting for the master"},
     {kExitTimeout, "no progress for --timeout seconds", ""},
     {kExitTasksFailed, "some tasks failed (wins over 2 when both apply)", ""},
+    {kExitForbidden, "", "not allowed with this key"},
     {kExitInterrupted, "interrupted", "interrupted twice"},
 };
 
@@ -53,7 +55,7 @@ inline std::string ExitCodesHelp(bool master) {
 
 // The exit code of a program whose call to the master failed with s (taskq,
 // and a job: master/job.h): 3 wrong key, 4 the master not reached or gone,
-// 2 bad input, 130 interrupted, else 1.
+// 2 bad input, 7 not allowed with this key, 130 interrupted, else 1.
 inline int ClientExitCode(const Status& s) {
   switch (s.code()) {
     case Code::kAuthFailed:
@@ -66,6 +68,8 @@ inline int ClientExitCode(const Status& s) {
       return kExitInterrupted;
     case Code::kInvalid:
       return kExitUsage;
+    case Code::kForbidden:
+      return kExitForbidden;
     default:
       return kExitError;
   }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "master/roles.h"
 #include "proto/limits.h"
 #include "proto/msgpack_reader.h"
 #include "proto/msgpack_writer.h"
@@ -16,8 +17,9 @@ constexpr int kMaxPendingPutsPerPeer = 4;
 // An items reply stops growing at this size; one entry (at most two values
 // of kMaxValueBytes) always fits, so a reply never exceeds kMaxMessageBytes.
 constexpr std::string_view kNil = "\xc0";
-// Most retried tasks one get steps over (Broker::Avoids), so a queue full of
-// one worker's failures cannot make its get walk the whole queue.
+// Most entries one get steps over (retried tasks kept from the worker that
+// failed them, Broker::Avoids; entries not for its role, MayTake), so a
+// queue full of them cannot make a get walk the whole queue.
 constexpr std::size_t kMaxSkips = 1024;
 
 uint64_t RidOf(const Message& m) {
@@ -74,7 +76,7 @@ void Broker::SetTimeout(uint64_t id, uint32_t ms) {
 
 // --- messages -----------------------------------------------------------------
 
-void Broker::Handle(std::string_view routing_id, std::string_view bytes, TimePoint now) {
+void Broker::Handle(std::string_view routing_id, std::string_view bytes, TimePoint now, Role role) {
   now_ = now;
   Result<Message> m = Decode(bytes);
   const uint32_t peer = FindPeer(routing_id);
@@ -85,7 +87,7 @@ void Broker::Handle(std::string_view routing_id, std::string_view bytes, TimePoi
                     m.status().message()});
     return;
   }
-  if (const auto* hello = std::get_if<Hello>(&*m)) return OnHello(routing_id, *hello, now);
+  if (const auto* hello = std::get_if<Hello>(&*m)) return OnHello(routing_id, *hello, now, role);
   if (peer == kNone) {
     // Also what a worker sees after the master restarted: it says hello again.
     SendTo(routing_id, kNone,
@@ -94,6 +96,8 @@ void Broker::Handle(std::string_view routing_id, std::string_view bytes, TimePoi
     return;
   }
   peers_[peer].last_heard = now;
+  if (const std::string why = Refusal(peers_[peer].role, *m); !why.empty())
+    return Forbid(peer, RidOf(*m), why);
   if (auto* put = std::get_if<Put>(&*m)) return OnPut(peer, *put, bytes, now);
   if (auto* get = std::get_if<Get>(&*m)) return OnGet(peer, *get, now);
   if (auto* result = std::get_if<ResultMsg>(&*m)) return OnResult(peer, *result);
@@ -110,7 +114,7 @@ void Broker::Handle(std::string_view routing_id, std::string_view bytes, TimePoi
             "'" + std::string(OpName(*m)) + "' is sent by the master, not to it");
 }
 
-void Broker::OnHello(std::string_view routing_id, const Hello& m, TimePoint now) {
+void Broker::OnHello(std::string_view routing_id, const Hello& m, TimePoint now, Role role) {
   uint32_t idx = FindPeer(routing_id);
   if (m.version != kProtocolVersion)
     return SendTo(
@@ -121,6 +125,9 @@ void Broker::OnHello(std::string_view routing_id, const Hello& m, TimePoint now)
   if (m.role != "worker" && m.role != "client")
     return SendTo(routing_id, idx,
                   ErrorMsg{0, kErrBadRequest, "role must be 'worker' or 'client'"});
+  // Not logged: the peer is told, and a worker given the wrong key stops.
+  if (const std::string why = Refusal(role, m); !why.empty())
+    return SendTo(routing_id, idx, ErrorMsg{0, kErrForbidden, why});
   const bool is_new = idx == kNone;
   if (is_new) {
     idx = TakeCell(peers_, free_peers_);
@@ -137,6 +144,7 @@ void Broker::OnHello(std::string_view routing_id, const Hello& m, TimePoint now)
   p.routing_id = std::string(routing_id);
   p.name = m.name.empty() ? "peer-" + std::to_string(idx) : std::string(m.name);
   p.worker = m.role == "worker";
+  p.role = role;
   p.capacity = m.capacity;
   p.session = m.session;
   p.heartbeat = std::chrono::milliseconds(m.heartbeat_ms);
@@ -148,6 +156,7 @@ void Broker::OnHello(std::string_view routing_id, const Hello& m, TimePoint now)
   p.live = true;
   for (uint32_t other = 0; m.session != 0 && other < peers_.size(); ++other) {
     if (other == idx || !peers_[other].live || peers_[other].session != m.session) continue;
+    if (peers_[other].role != role) continue;  // a session never crosses keys
     TakeOver(other, idx, m.holding);
   }
   if (p.worker) flow_.Name(p.ident, p.name);
@@ -159,6 +168,16 @@ void Broker::OnHello(std::string_view routing_id, const Hello& m, TimePoint now)
   }
   Send(idx, Welcome{kProtocolVersion, options_.name, options_.instance, options_.epoch,
                     static_cast<uint32_t>(options_.heartbeat.count()), kMaxBatch});
+}
+
+// The peer is told every time; the master's log says it once per
+// connection, so a student's misconfigured program cannot flood it.
+void Broker::Forbid(uint32_t peer, uint64_t rid, const std::string& why) {
+  SendError(peer, rid, kErrForbidden, why);
+  Peer& p = peers_[peer];
+  if (p.refused) return;
+  p.refused = true;
+  Log("refused a request of " + p.name + ": " + why + " (further refusals of it go unlogged)");
 }
 
 void Broker::OnPut(uint32_t peer, const Put& m, std::string_view bytes, TimePoint now) {
@@ -206,6 +225,9 @@ void Broker::AddTasks(uint32_t peer, const Put& m, uint32_t queue, uint32_t repl
     if (t.timeout_ms) task_timeouts_[id] = t.timeout_ms;
   }
   if (log_ && !m.items.empty()) log_->Put(first, m.queue, m.reply_to, m.raw_items);
+  if (std::vector<uint32_t>& jobs = peers_[peer].jobs;
+      peers_[peer].role == Role::kSubmitter && !std::binary_search(jobs.begin(), jobs.end(), reply))
+    jobs.insert(std::upper_bound(jobs.begin(), jobs.end(), reply), reply);
   counters_.put += m.items.size();
   // Waiting workers first: their items leave before the put_ok, so the
   // tasks are on their way before the putter wakes up to compete for a CPU.
@@ -287,6 +309,15 @@ void Broker::OnResult(uint32_t peer, const ResultMsg& m) {
 void Broker::OnStats(uint32_t peer, const Stats& m, TimePoint now) {
   StatsOk s = Snapshot(now);
   s.rid = m.rid;
+  // A job's id is its capability: a submitter sees the job queues it put to,
+  // and the one it names, not those of other submitters.
+  if (const Peer& p = peers_[peer]; p.role == Role::kSubmitter) {
+    std::erase_if(s.queues, [&](const QueueStats& q) {
+      if (!IsJobQueue(q.name) || q.name == m.queue) return false;
+      const auto id = static_cast<uint32_t>(queues_.FindQueue(q.name));
+      return !std::binary_search(p.jobs.begin(), p.jobs.end(), id);
+    });
+  }
   Send(peer, s);
 }
 
@@ -343,6 +374,7 @@ bool Broker::Serve(uint32_t peer, uint64_t rid, uint32_t queue, uint32_t max, bo
     if (Benched(peers_[peer]) || leases_.CountOf(peer) > 0) return false;
     max = 1;
   }
+  const Role role = peers_[peer].role;
   Delivery d;
   std::vector<uint64_t> leased, taken, skipped;
   // Each task's slot is looked up once (by Pop) and used from there: with
@@ -353,6 +385,13 @@ bool Broker::Serve(uint32_t peer, uint64_t rid, uint32_t queue, uint32_t max, bo
     Slot* s = nullptr;
     const uint64_t id = queues_.Pop(queue, kinds, &s);
     if (id == 0) break;
+    // Not for this role (a worker's key takes no outcome, a submitter's no
+    // task): back in line below, for others.
+    if (role != Role::kAdmin && !MayTake(role, queues_.OutcomeOf(*s) != nullptr)) {
+      skipped.push_back(id);
+      if (skipped.size() == kMaxSkips) break;
+      continue;
+    }
     if (!avoid_.empty() && s->state == SlotState::kReady && Avoids(peer, id, s->kind)) {
       skipped.push_back(id);  // for another worker; back in line below
       if (skipped.size() == kMaxSkips) break;

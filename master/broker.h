@@ -5,7 +5,8 @@
 //
 // Nothing it sends can block: replies wait in the outbox until the loop
 // flushes them, and a send the transport cannot take puts handed-out entries
-// back. Every peer must say hello before anything else. Each change of
+// back. Every peer must say hello before anything else, and may do only what
+// the role of its connection's key allows (master/roles.h). Each change of
 // durable state is told to a StateLog (the journal), if there is one.
 //
 // Thread: one thread (the master's loop) calls everything.
@@ -31,6 +32,7 @@
 #include "master/state_log.h"
 #include "proto/limits.h"
 #include "proto/message.h"
+#include "proto/role.h"
 
 namespace taskq {
 
@@ -107,8 +109,10 @@ class Broker {
     ack_holders_.clear();
   }
 
-  // One message from the peer with this routing id.
-  void Handle(std::string_view routing_id, std::string_view bytes, TimePoint now);
+  // One message from the peer with this routing id, whose connection holds
+  // a key of this role (the Server learns it from ZAP).
+  void Handle(std::string_view routing_id, std::string_view bytes, TimePoint now,
+              Role role = Role::kAdmin);
   // Expires parked requests, leases past their deadline and silent peers,
   // and queues heartbeats.
   void Tick(TimePoint now);
@@ -138,6 +142,11 @@ class Broker {
     std::string routing_id;
     std::string name;
     bool worker = false;
+    Role role = Role::kAdmin;  // of its connection's key
+    bool refused = false;      // a request of it was forbidden (logged once)
+    // A submitter's job queues it put tasks to (sorted ids): its stats list
+    // these, not other submitters' (master/roles.h).
+    std::vector<uint32_t> jobs;
     uint32_t capacity = 0;
     uint64_t session = 0;
     std::vector<std::string> kinds;  // what it said it runs; empty: not said
@@ -216,7 +225,9 @@ class Broker {
   };
 
   // Message handlers, one per op a peer may send.
-  void OnHello(std::string_view routing_id, const Hello& m, TimePoint now);
+  void OnHello(std::string_view routing_id, const Hello& m, TimePoint now, Role role);
+  // Answers forbidden: the peer's role may not do that.
+  void Forbid(uint32_t peer, uint64_t rid, const std::string& why);
   void OnPut(uint32_t peer, const Put& m, std::string_view bytes, TimePoint now);
   void OnGet(uint32_t peer, const Get& m, TimePoint now);
   void OnResult(uint32_t peer, const ResultMsg& m);

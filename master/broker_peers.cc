@@ -62,6 +62,10 @@ void Broker::TakeOver(uint32_t from, uint32_t to, const std::vector<uint64_t>& h
   after.benched_until = before.benched_until;
   after.fail_streak = before.fail_streak;
   after.streak_since = before.streak_since;
+  // So do the job queues it put to, which its stats list.
+  after.jobs.insert(after.jobs.end(), before.jobs.begin(), before.jobs.end());
+  std::sort(after.jobs.begin(), after.jobs.end());
+  after.jobs.erase(std::unique(after.jobs.begin(), after.jobs.end()), after.jobs.end());
   PeerGone(from, "reconnected");
   for (uint32_t q : touched) ServeWaiters(q);
 }

@@ -16,6 +16,8 @@ namespace {
 constexpr std::size_t kFailuresListed = 20;
 // The longest single wait, so progress keeps moving while outcomes are slow.
 constexpr std::chrono::milliseconds kTick{250};
+// How long a stats request may go unanswered (Client::Stats's default).
+constexpr std::chrono::milliseconds kStatsWait{30000};
 
 }  // namespace
 
@@ -137,7 +139,9 @@ Status Job::MakeRoom(uint64_t n) {
 // Tasks whose outcome is still to come into the reply queue (waiting or
 // running, in whatever queue), and outcomes there not yet collected.
 Result<uint64_t> Job::LeftInMaster() {
-  Result<StatsOk> st = client_.Stats();
+  // Named, so that a submitter's key, which sees no job queue it did not
+  // put to on this connection, sees this one (taskq results, a reconnect).
+  Result<StatsOk> st = client_.Stats(kStatsWait, o_.reply_to);
   if (!st.ok()) return st.status();
   for (const QueueStats& q : st->queues)
     if (q.name == o_.reply_to) return q.owed + q.ready + q.leased;
@@ -344,7 +348,7 @@ Status Job::CollectUntil(uint64_t outstanding) {
 // tasks wait are not progress: the job says so after --timeout rather than
 // wait for ever (they may not run these kinds; the master logs that too).
 Status Job::CheckProgress(bool* moved) {
-  Result<StatsOk> st = client_.Stats();
+  Result<StatsOk> st = client_.Stats(kStatsWait, o_.reply_to);  // named: see LeftInMaster
   if (!st.ok()) return st.status();
   uint64_t leased = 0, delivered = 0;
   for (const QueueStats& q : st->queues) {

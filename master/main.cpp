@@ -20,7 +20,9 @@ int main(int argc, char** argv) {
       "the workers to exit."};
   app.footer(
       "The authkey comes from --authkey, else --authkey-file, else TASKQ_AUTHKEY. It never\n"
-      "crosses the network and is never printed.\n\n"
+      "crosses the network and is never printed. The master also admits the worker key and\n"
+      "the submitter key it issues (taskq keys), each allowed only its own part: hand those\n"
+      "out, not the authkey.\n\n"
       "Examples:\n"
       "  task_master --port 5000 --authkey abc        # the tutorial: 10 square tasks\n"
       "  TASKQ_AUTHKEY=abc task_master --square 1000  # 1000 tasks, key from the environment\n"

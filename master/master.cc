@@ -340,6 +340,12 @@ int RunMaster(const MasterOptions& o, std::ostream& out, std::ostream& err) {
   if (Status s = CheckResultsPath(o.results); !s.ok()) return Fail(err, s, kExitUsage);
   StatusLine status(err, isatty(STDERR_FILENO));
   in.status = &status;
+  if (IsCredential(o.authkey))
+    return Fail(err,
+                Status::Error(Code::kInvalid,
+                              "a worker or submitter key cannot run a master: give task_master "
+                              "the authkey itself, from which taskq keys issued that key"),
+                kExitUsage);
   Result<DerivedKeys> keys = DeriveKeys(o.authkey);
   if (!keys.ok()) return Fail(err, keys.status());
   RaiseFileLimit();

@@ -59,6 +59,17 @@ class RefusalLog {
   std::unordered_map<std::string, Entry> seen_;
 };
 
+// The role of the connection a message came from: the user id ZAP gave it
+// (ZapHandler names one of the three), which libzmq attaches to each of its
+// messages. The inproc endpoint (task_master's own job) has no handshake and
+// so no User-Id: only this process reaches it, and it is the admin. (Any
+// other user id cannot come; it would get the role that sees least.)
+Role RoleOf(zmq::message_t& msg) {
+  const char* user = zmq_msg_gets(msg.handle(), "User-Id");
+  if (!user) return Role::kAdmin;
+  return RoleFromName(user).value_or(Role::kSubmitter);
+}
+
 }  // namespace
 
 // Owns the sockets, the Broker and the journal; lives on the loop thread
@@ -70,7 +81,7 @@ class ServerLoop : public Transport {
         broker_(options.broker, options.log),
         router_(ctx, zmq::socket_type::router),
         control_(ctx, zmq::socket_type::pair),
-        zap_(ctx, options.keys.client.public_z85),
+        zap_(ctx, options.keys),
         monitor_(ctx, [this](const std::string& peer, const std::string& why) {
           broker_.CountRefusedHandshake();
           const std::string line = refusals_.Note(peer, why, Clock::now());
@@ -264,14 +275,15 @@ void ServerLoop::ReadRouter() {
     if (!id.more()) continue;  // a ROUTER always prefixes the routing id
     if (!router_.recv(body, zmq::recv_flags::dontwait)) return;
     const std::string_view peer(id.data<char>(), id.size());
+    const Role role = RoleOf(body);
     if (!body.more()) {
-      broker_.Handle(peer, std::string_view(body.data<char>(), body.size()), Clock::now());
+      broker_.Handle(peer, std::string_view(body.data<char>(), body.size()), Clock::now(), role);
       continue;
     }
     // A message is one frame: drain the rest and answer as for garbage.
     while (body.more() && router_.recv(body, zmq::recv_flags::dontwait)) {
     }
-    broker_.Handle(peer, "\xc1", Clock::now());
+    broker_.Handle(peer, "\xc1", Clock::now(), role);
   }
 }
 

@@ -1,9 +1,11 @@
 // Server: the master's network side. One ROUTER socket (CURVE server) serves
-// every worker and client, and a ZAP handler admits only peers holding the
-// client key derived from the authkey, so a peer without the key is refused
-// during the handshake, before any of its bytes reach the Broker. The same
-// ROUTER is also bound to an inproc endpoint for clients in this process
-// (task_master's own jobs), which need no encryption.
+// every worker and client, and a ZAP handler admits only peers holding a
+// client key derived from the authkey (the admin's, the worker's or the
+// submitter's), so a peer without one is refused during the handshake,
+// before any of its bytes reach the Broker; each message reaches the Broker
+// with its connection's role. The same ROUTER is also bound to an inproc
+// endpoint for clients in this process (task_master's own jobs), which need
+// no encryption and act as the admin.
 //
 // The loop runs on a thread of its own: poll, read what came, let the Broker
 // act, tick its timers, flush its outbox without blocking.

@@ -2,7 +2,9 @@
 
 #include <sodium.h>
 
+#include <optional>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace taskq {
@@ -27,9 +29,27 @@ bool RecvFrames(zmq::socket_t& s, std::vector<zmq::message_t>* frames) {
 
 }  // namespace
 
-ZapHandler::ZapHandler(zmq::context_t& ctx, const std::string& client_public_z85)
+ZapHandler::ZapHandler(zmq::context_t& ctx, const DerivedKeys& keys)
     : socket_(ctx, zmq::socket_type::rep) {
-  zmq_z85_decode(client_key_.data(), client_public_z85.c_str());
+  const std::pair<Role, const std::string*> known[] = {
+      {Role::kAdmin, &keys.client.public_z85},
+      {Role::kWorker, &keys.worker_public_z85},
+      {Role::kSubmitter, &keys.submitter_public_z85}};
+  for (const auto& [role, z85] : known) {
+    if (z85->size() != 40) continue;  // keys not derived from an authkey
+    keys_.push_back({role, {}});
+    zmq_z85_decode(keys_.back().second.data(), z85->c_str());
+  }
+}
+
+// Every key is compared, in constant time, whichever matches: the time taken
+// says nothing of which role a key holds.
+std::optional<Role> ZapHandler::RoleOf(const zmq::message_t& key) const {
+  if (key.size() != 32) return std::nullopt;
+  std::optional<Role> found;
+  for (const auto& [role, k] : keys_)
+    if (sodium_memcmp(k.data(), key.data(), 32) == 0) found = role;
+  return found;
 }
 
 Status ZapHandler::Bind() {
@@ -50,14 +70,15 @@ int ZapHandler::HandlePending() {
     // Request: version, request id, domain, address, routing id, mechanism,
     // then the mechanism's credentials (for CURVE: the 32-byte public key).
     if (f.size() < 6) continue;  // not a request; a REP socket needs no reply
-    const bool ok = f.size() >= 7 && f[5].to_string_view() == "CURVE" && f[6].size() == 32 &&
-                    sodium_memcmp(client_key_.data(), f[6].data(), 32) == 0;
-    refused += ok ? 0 : 1;
+    const std::optional<Role> role =
+        f.size() >= 7 && f[5].to_string_view() == "CURVE" ? RoleOf(f[6]) : std::nullopt;
+    refused += role ? 0 : 1;
+    // The user id (the role) is what the ROUTER's messages carry as User-Id.
     const std::string_view reply[] = {"1.0",
                                       f[1].to_string_view(),
-                                      ok ? "200" : "400",
-                                      ok ? "OK" : "the client key does not match the authkey",
-                                      "",
+                                      role ? "200" : "400",
+                                      role ? "OK" : "the client key does not match the authkey",
+                                      role ? RoleName(*role) : "",
                                       ""};
     for (int i = 0; i < 6; ++i)
       socket_.send(zmq::buffer(reply[i]), i < 5 ? zmq::send_flags::sndmore : zmq::send_flags::none);

@@ -160,7 +160,10 @@ struct Encoder {
         .Key("duplicates")
         .Uint(m.duplicates);
   }
-  void operator()(const Stats& m) { Op(1, "stats").Key("rid").Uint(m.rid); }
+  void operator()(const Stats& m) {
+    Op(m.queue.empty() ? 1 : 2, "stats").Key("rid").Uint(m.rid);
+    if (!m.queue.empty()) w.Key("queue").Str(m.queue);
+  }
   void operator()(const StatsOk& m) {
     Op(4, "stats_ok")
         .Key("rid")
@@ -624,7 +627,10 @@ Status DecodeBody(const Envelope& f, ResultOk* m) {
   TASKQ_TRY(f.Uint("accepted", &m->accepted));
   return f.Uint("duplicates", &m->duplicates);
 }
-Status DecodeBody(const Envelope& f, Stats* m) { return f.Uint("rid", &m->rid); }
+Status DecodeBody(const Envelope& f, Stats* m) {
+  TASKQ_TRY(f.Uint("rid", &m->rid));
+  return f.Str("queue", &m->queue);
+}
 
 // Stats maps are small and read by people: decode them key by key.
 template <typename T, typename Fn>

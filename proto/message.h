@@ -163,6 +163,9 @@ struct ResultOk {  // master -> worker, when result.rid != 0
 
 struct Stats {  // peer -> master
   uint64_t rid = 0;
+  // A queue to list even where the connection's role hides it (a
+  // submitter's job queue: docs/PROTOCOL.md 2.5); written only when set.
+  std::string_view queue = {};
 };
 
 struct StatsOk {  // master -> peer
@@ -260,6 +263,7 @@ inline constexpr std::string_view kErrHelloRequired = "hello_required";
 inline constexpr std::string_view kErrBadVersion = "bad_version";
 inline constexpr std::string_view kErrBadRequest = "bad_request";
 inline constexpr std::string_view kErrFull = "full";
+inline constexpr std::string_view kErrForbidden = "forbidden";
 
 // The wire name of a message: "hello", "put", ...
 std::string_view OpName(const Message& m);

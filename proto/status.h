@@ -22,6 +22,7 @@ enum class Code {
   kInterrupted,  // a signal asked us to stop
   kIo,           // file or socket error
   kShutdown,     // the master is shutting down
+  kForbidden,    // the master refused: the key's role may not do that
 };
 
 class Status {

@@ -22,13 +22,15 @@ expect() {  # expect WHAT-IS-OFFERED WORD... ; fails unless every word of WHAT i
   done
 }
 expect "status" st
-expect "submit results status watch failed retry purge" ""
+expect "submit results status watch failed retry purge keys" ""
 expect "--detach --job --square --tasks" submit --
 expect "--results" results job1 --res
 expect "--json" status --j
 expect "--interval" watch --int
 expect "--all --queue" retry --
 expect "--yes" purge tasks --y
+expect "--role --authkey-file" keys --
+expect "worker submitter" keys --role ""
 got=$(complete_line failed --server "")
 [[ -z $got ]] || { echo "FAIL: a --server value completed to '$got'"; fail=1; }
 [[ $fail == 0 ]] && echo "bash completion of taskq: all offered"

@@ -366,4 +366,19 @@ TEST(Message, AdminRequestsEncodeAsTheProtocolShows) {
             "83 a2 6f 70 a8 70 75 72 67 65 5f 6f 6b a3 72 69 64 0b a7 72 65 6d 6f 76 65 64 02");
 }
 
+// stats.queue (docs/PROTOCOL.md 5.9) is written only when set: a stats
+// without it is the bytes section 9 shows.
+TEST(Message, StatsNamesAQueueOnlyWhenGivenOne) {
+  EXPECT_EQ(Encode(Stats{7}), std::string("\x82\xa2op\xa5stats\xa3rid\x07", 15));
+  EXPECT_EQ(Encode(Stats{8, "job.k3f9x2ab7m"}),
+            std::string("\x83\xa2op\xa5stats\xa3rid\x08\xa5queue\xaejob.k3f9x2ab7m", 36));
+  const std::string named = Encode(Stats{7, "job.k3f9x2ab7m"});
+  Result<Message> m = Decode(named);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  ASSERT_TRUE(std::holds_alternative<Stats>(*m));
+  EXPECT_EQ(std::get<Stats>(*m).rid, 7u);
+  EXPECT_EQ(std::get<Stats>(*m).queue, "job.k3f9x2ab7m");
+  EXPECT_EQ(Encode(*m), named);
+}
+
 }  // namespace taskq

@@ -16,7 +16,8 @@ constexpr const char* kAbout =
 
 constexpr const char* kFooter =
     "The authkey comes from --authkey, else --authkey-file, else TASKQ_AUTHKEY; it must be\n"
-    "the master's.\n\n"
+    "the master's, or the worker key it issued (taskq keys --role worker), which can only\n"
+    "run tasks.\n\n"
     "Kinds of task run: square (an integer's square), sleep (wait ARG ms), download (fetch\n"
     "the http(s) URL ARG into --out), and, only with --exec, the command given there.\n"
     "--exec must come last: everything after it is the command and its arguments, run\n"
@@ -24,6 +25,7 @@ constexpr const char* kFooter =
     "stdout is the result.\n\n"
     "Examples:\n"
     "  task_worker --server 192.168.1.10 --authkey abc\n"
+    "  task_worker --server teacher-laptop --authkey-file worker.key --name ana\n"
     "  TASKQ_AUTHKEY=abc task_worker --server master.local:6000 -j 4\n"
     "  task_worker --server 10.0.0.5 --out /data/images -j 16     # downloads, 16 at once\n"
     "  task_worker --server 10.0.0.5 --kind sha256 --exec sha256sum {}\n\n";

@@ -273,6 +273,12 @@ void WorkerLoop::Dispatch(const Message& m, std::optional<int>* exit) {
     return;
   }
   if (const auto* w = std::get_if<Welcome>(&m)) return OnWelcome(*w);
+  if (const auto* e = std::get_if<ErrorMsg>(&m); e && e->code == kErrForbidden) {
+    // Asking again would be refused again: the key (or --queue) is wrong.
+    err_ << "task_worker: not allowed with this key: " << e->message << "\n";
+    *exit = Exit(kExitForbidden, /*goodbye=*/true);
+    return;
+  }
   if (const auto* e = std::get_if<ErrorMsg>(&m)) return OnError(*e);
   if (std::holds_alternative<Shutdown>(m)) *exit = Exit(kExitOk, /*goodbye=*/false);
   // ping: hearing anything is all it is for
@@ -477,6 +483,8 @@ int ExitCodeFor(const Status& s) {
       return kExitOk;  // Ctrl-C before the master answered
     case Code::kShutdown:
       return kExitOk;
+    case Code::kForbidden:  // a submitter's key
+      return kExitForbidden;
     default:
       return kExitError;
   }

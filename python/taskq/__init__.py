@@ -11,13 +11,14 @@ taskq.managers runs scripts written for multiprocessing.managers.BaseManager.
 The wire protocol is docs/PROTOCOL.md in the taskq repository.
 """
 from .client import Client, Item, Outcome, Queue, Task, connect
-from .errors import (AuthenticationError, Empty, EpochChanged, Full, RequestError, Shutdown,
-                     TaskqError, Unavailable)
-from .keys import derive_keys
+from .errors import (AuthenticationError, Empty, EpochChanged, Forbidden, Full, RequestError,
+                     Shutdown, TaskqError, Unavailable)
+from .keys import derive_keys, issue_credentials
 from .server import Server, serve
 from .worker import TaskFailed, Worker
 
 __version__ = "0.1.0"
-__all__ = ["AuthenticationError", "Client", "Empty", "EpochChanged", "Full", "Item", "Outcome",
-           "Queue", "RequestError", "Server", "Shutdown", "Task", "TaskFailed", "TaskqError",
-           "Unavailable", "Worker", "connect", "derive_keys", "serve"]
+__all__ = ["AuthenticationError", "Client", "Empty", "EpochChanged", "Forbidden", "Full", "Item",
+           "Outcome", "Queue", "RequestError", "Server", "Shutdown", "Task", "TaskFailed",
+           "TaskqError", "Unavailable", "Worker", "connect", "derive_keys", "issue_credentials",
+           "serve"]

@@ -13,7 +13,7 @@ import time
 from typing import Any, NamedTuple, Optional
 
 from . import codec
-from .errors import EpochChanged, Empty, Full, RequestError, Shutdown, Unavailable
+from .errors import EpochChanged, Empty, Full, RequestError, Shutdown, Unavailable, request_error
 from .session import Session
 
 _REPLY_SLACK_S = 30.0  # how long past a request's own wait to wait for its reply
@@ -209,7 +209,7 @@ class Queue:
 
     def stats(self) -> dict:
         """{"name", "ready", "leased", "failed", "owed"} of this queue (PROTOCOL 5.10)."""
-        for q in self._client.stats().get("queues") or []:
+        for q in self._client.stats(queue=self.name).get("queues") or []:
             if q["name"] == self.name:
                 return q
         return {"name": self.name, "ready": 0, "leased": 0, "failed": 0, "owed": 0}
@@ -291,7 +291,7 @@ class Client:
         code, text = reply.get("code", ""), reply.get("message", "")
         if code == "full":
             raise Full(f"queue {msg.get('queue')!r} stayed full: {text}{more}")
-        raise RequestError(code, text + more)
+        raise request_error(code, text + more)
 
     def _await(self, rid, wait_s) -> dict:
         deadline = time.monotonic() + wait_s
@@ -312,7 +312,7 @@ class Client:
                                            and m.get("code") == "hello_required"):
                     return m
                 if m["op"] == "error" and m.get("rid", 0) == 0:
-                    raise RequestError(m.get("code", ""), m.get("message", ""))
+                    raise request_error(m.get("code", ""), m.get("message", ""))
                 # else: a ping, or a late reply to something given up on
 
     def _get(self, queue, max, wait_s, lease, kinds):
@@ -341,9 +341,11 @@ class Client:
         ids = [t.id for t in tasks if self._leased.pop(t.id, None) == self.session.epoch]
         self.session.send({"op": "release", "ids": ids})
 
-    def stats(self) -> dict:
-        """{"queues": [...], "workers": [...], "counters": {...}} (PROTOCOL 5.10)."""
-        r = self.call({"op": "stats"})
+    def stats(self, queue=None) -> dict:
+        """{"queues": [...], "workers": [...], "counters": {...}} (PROTOCOL 5.10).
+        queue: a job queue to list even to a submitter's key, which sees only
+        the job queues it put to (PROTOCOL 2.5)."""
+        r = self.call({"op": "stats", "queue": queue} if queue else {"op": "stats"})
         return {k: r.get(k) for k in ("queues", "workers", "counters")}
 
     # --- leaving --------------------------------------------------------------

@@ -31,7 +31,19 @@ class RequestError(TaskqError):
 
     def __init__(self, code: str, message: str):
         super().__init__(f"{code}: {message}" if message else code)
-        self.code = code
+        self.code, self.message = code, message
+
+
+class Forbidden(RequestError):
+    """The master refused the request because the key is a worker's or a
+    submitter's and its role may not do that (docs/PROTOCOL.md 2.5): a worker
+    key only runs tasks, a submitter key only puts tasks and collects its
+    jobs. The message names the operation and the role."""
+
+
+def request_error(code: str, message: str) -> RequestError:
+    """The exception for an error reply: Forbidden for "forbidden"."""
+    return (Forbidden if code == "forbidden" else RequestError)(code, message)
 
 
 class EpochChanged(TaskqError):

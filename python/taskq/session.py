@@ -15,7 +15,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from . import codec
-from .errors import AuthenticationError, RequestError, Shutdown, Unavailable
+from .errors import AuthenticationError, Shutdown, Unavailable, request_error
 from .keys import derive_keys
 
 DEFAULT_PORT = 5000
@@ -86,7 +86,8 @@ def parse_server(server) -> tuple[str, str]:
 
 
 def resolve_authkey(authkey) -> bytes:
-    """The authkey as bytes: the argument, else TASKQ_AUTHKEY."""
+    """The authkey as bytes: the argument, else TASKQ_AUTHKEY. A worker's or
+    submitter's key (taskq keys) is taken the same way."""
     if authkey is None:
         authkey = os.environb.get(b"TASKQ_AUTHKEY", b"")
     if isinstance(authkey, str):
@@ -222,7 +223,8 @@ class Session:
 
     def handshake(self, timeout_s, holding=()):
         """Says hello and waits for welcome, skipping what else comes (late
-        replies). Raises Unavailable, AuthenticationError or Shutdown."""
+        replies). Raises Unavailable, AuthenticationError, Shutdown, or
+        Forbidden (a worker key saying hello as a client, or the reverse)."""
         self.send(self.hello_message(holding))
         deadline = time.monotonic() + timeout_s
         while True:
@@ -244,7 +246,7 @@ class Session:
                     raise Shutdown(f"the master at {self.display} is shutting down "
                                    f"({msg.get('reason', '')})")
                 if op == "error" and msg.get("rid", 0) == 0 and msg.get("code") != "hello_required":
-                    raise RequestError(msg.get("code", ""), msg.get("message", ""))
+                    raise request_error(msg.get("code", ""), msg.get("message", ""))
 
     def goodbye(self, release=()):
         if self.sock is not None and self.welcome is not None:

@@ -41,10 +41,11 @@ import threading
 import time
 
 from . import codec
-from .errors import AuthenticationError, Shutdown, Unavailable
+from .errors import AuthenticationError, Forbidden, Shutdown, Unavailable
 from .session import Session
 
 EXIT_OK, EXIT_ERROR, EXIT_AUTH, EXIT_UNAVAILABLE, EXIT_INTERRUPTED = 0, 1, 3, 4, 130
+EXIT_FORBIDDEN = 7  # as task_worker's: a key whose role may not run tasks (a submitter's)
 _MAX_WINDOW = 8192
 _RESULT_BYTES = codec.MAX_MESSAGE // 2  # most bytes of values in one result message
 _GET_TIMEOUT_MS = 5000
@@ -153,8 +154,9 @@ class Worker:
     def run(self) -> int:
         """Runs until the master shuts down (returns 0) or a signal or stop()
         ends it (0 once running tasks are finished; 130 on a second one).
-        A wrong authkey (3) or no master within connect_timeout (4) prints
-        one line on stderr instead of a traceback."""
+        A wrong authkey (3), no master within connect_timeout (4) or a key
+        that may not run tasks (7: a submitter's, or a queue a worker key may
+        not take from) prints one line on stderr instead of a traceback."""
         prog = os.path.basename(sys.argv[0] or "worker") if sys.argv else "worker"
         old = self._install_signals()
         try:
@@ -165,6 +167,9 @@ class Worker:
         except Unavailable as e:
             print(f"{prog}: {e}", file=sys.stderr)
             return EXIT_UNAVAILABLE
+        except Forbidden as e:
+            print(f"{prog}: not allowed with this key: {e.message}", file=sys.stderr)
+            return EXIT_FORBIDDEN
         finally:
             for sig, h in old.items():
                 signal.signal(sig, h)
@@ -337,6 +342,8 @@ class _Loop:
             if not self.hello_out:
                 self.say_hello()
             return
+        if code == "forbidden":  # asking again would be refused again
+            raise Forbidden(code, m.get("message", ""))
         rid = m.get("rid", 0)
         if rid == self.get_rid:
             self.get_rid = None

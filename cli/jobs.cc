@@ -3,6 +3,7 @@
 #include <sodium.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <iostream>
 #include <optional>
 
@@ -20,7 +21,6 @@ namespace {
 // misread on a projector), 50 bits: two submitters never pick the same.
 constexpr std::string_view kIdAlphabet = "0123456789abcdefghjkmnpqrstvwxyz";
 constexpr int kIdLength = 10;
-constexpr std::size_t kMaxIdLength = 64;
 // How long a stats request may go unanswered (Client::Stats's default).
 constexpr std::chrono::milliseconds kStatsWait{30000};
 
@@ -62,6 +62,7 @@ struct JobRun {
   JobOptions job;
   std::string results;
   bool append = false;  // taskq results: the file goes on where it stopped
+  std::string banner;   // said once the results file is open (the job's id first)
 };
 
 int RunJob(Client& client, JobRun r, TaskSource& source, std::ostream& words,
@@ -72,6 +73,7 @@ int RunJob(Client& client, JobRun r, TaskSource& source, std::ostream& words,
       return Usage(s.message());
     r.job.record = &record;
   }
+  if (!r.banner.empty()) words << r.banner << std::endl;
   StatusLine status(std::cerr, isatty(STDERR_FILENO));
   JobReport report(r.report, std::cout, std::cerr, status);
   Job job(client, r.job, report, words, std::cerr);
@@ -81,13 +83,6 @@ int RunJob(Client& client, JobRun r, TaskSource& source, std::ostream& words,
 }
 
 }  // namespace
-
-bool ValidJobId(std::string_view id) {
-  if (id.empty() || id.size() > kMaxIdLength) return false;
-  for (char c : id)
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) return false;
-  return true;
-}
 
 CLI::App* AddSubmit(CLI::App& app, SubmitFlags& f) {
   CLI::App* c = app.add_subcommand(
@@ -102,7 +97,8 @@ CLI::App* AddSubmit(CLI::App& app, SubmitFlags& f) {
                 "a file of tasks, one per line: KIND ARG or {\"kind\": ..., \"arg\": ...}");
   c->add_option("--job", f.job,
                 "the job's id (letters, digits, _ and -, up to 64); default: 10 random "
-                "characters");
+                "characters")
+      ->each([&f](const std::string&) { f.job_given = true; });
   c->add_option("--queue", f.queue, "the queue the workers take the tasks from")
       ->default_val("tasks");
   c->add_option("--results", f.results,
@@ -177,15 +173,24 @@ int Submit(const SubmitFlags& f) {
   if (kinds > 1)
     return Usage("submit: give one kind of tasks: --square, --download/URLs or --tasks, not "
                  "several");
+  if (f.job_given && f.job.empty())
+    return Usage("submit: --job needs an id (or leave --job out for a random one)");
   if (!f.job.empty() && !ValidJobId(f.job))
     return Usage("submit: --job '" + f.job +
-                 "': a job id is 1 to 64 letters, digits, '_' or '-'");
+                 "': a job id is 1 to 64 letters, digits, '_' or '-', not starting with '-'");
   if (f.queue.empty() || f.queue.size() > 255)
     return Usage("submit: --queue must be 1 to 255 bytes");
   if (f.detach && !f.results.empty())
     return Usage("submit: --detach leaves the outcomes in the master; give --results to taskq "
                  "results, which collects them");
   if (Status s = CheckResultsPath(f.results); !s.ok()) return Usage(s.message());
+  // A new job starts its file empty: outcomes already in it (another job's,
+  // collected and gone from the master) must not be lost to a reused name.
+  if (std::error_code ec; !f.results.empty() && f.results != "-" &&
+                          std::filesystem::file_size(f.results, ec) > 0 && !ec)
+    return Usage("submit: --results " + f.results +
+                 " already holds outcomes; give a new file (taskq results ID --results FILE "
+                 "adds to its own job's file)");
   // Words for people: stdout, unless stdout carries the id or JSON.
   std::ostream& words = f.detach || f.json || f.results == "-" ? std::cerr : std::cout;
   const bool announce = !f.quiet && !f.json && f.square <= JobReport::kPerTaskLines;
@@ -210,10 +215,10 @@ int Submit(const SubmitFlags& f) {
     while (FindQueue(*st, ReplyQueue(id)));
 
   const std::string later = ResultsCommand(id, f.server, f.results);
-  words << "Job " << id << " on " << (*c)->server() << ": tasks into queue '" << f.queue
-        << "', outcomes into '" << ReplyQueue(id) << "'"
-        << (f.detach ? "" : " (if this stops: " + later + ")") << std::endl;
   JobRun r;
+  r.banner = "Job " + id + " on " + (*c)->server() + ": tasks into queue '" + f.queue +
+             "', outcomes into '" + ReplyQueue(id) + "'" +
+             (f.detach ? "" : " (if this stops: " + later + ")");
   r.report.quiet = f.quiet;
   r.report.json = f.json;
   r.report.results_stdout = f.results == "-";

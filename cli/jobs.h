@@ -16,6 +16,7 @@ namespace taskq {
 struct SubmitFlags {
   ServerFlags server;
   std::string job;  // --job ID; empty: a random one
+  bool job_given = false;
   uint64_t square = 0;
   std::vector<std::string> download;
   std::vector<std::string> urls;
@@ -44,9 +45,6 @@ CLI::App* AddResults(CLI::App& app, ResultsFlags& f);
 
 int Submit(const SubmitFlags& f);
 int Results(const ResultsFlags& f);
-
-// A job id: 1 to 64 of A-Z a-z 0-9 _ - (it names the queue "job.ID").
-bool ValidJobId(std::string_view id);
 
 }  // namespace taskq
 

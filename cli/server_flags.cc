@@ -41,7 +41,21 @@ Result<std::unique_ptr<Client>> Open(const ServerFlags& f, const char* name) {
   o.name = name;
   o.connect_timeout = Millis(f.connect_timeout_s);
   o.interrupt_fd = SignalFd();
-  return Client::Connect(addr->Display(), *k, o);
+  Result<std::unique_ptr<Client>> c = Client::Connect(addr->Display(), *k, o);
+  // The master refused the hello: the key is a worker's, which taskq is not.
+  if (!c.ok() && c.status().code() == Code::kForbidden)
+    return Status::Error(Code::kForbidden,
+                         "this is a worker's key: it runs tasks (task_worker), and taskq takes "
+                         "the authkey or a submitter's key (the master said: " +
+                             c.status().message() + ")");
+  return c;
+}
+
+int FailAsAdminOnly(const char* what, const Status& s) {
+  if (s.code() != Code::kForbidden) return Fail(s);
+  std::cerr << "taskq: " << what << " takes the authkey itself, not a worker's or a submitter's "
+            << "key (the master said: " << s.message() << ")\n";
+  return ClientExitCode(s);
 }
 
 }  // namespace taskq

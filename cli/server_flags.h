@@ -28,6 +28,9 @@ struct ServerFlags {
 // Says "taskq: MESSAGE" on stderr and returns ClientExitCode(s)
 // (client/exit_codes.h).
 int Fail(const Status& s);
+// Fail, for what only the authkey may do (what: "taskq retry"): a refusal
+// says so in those words rather than in the protocol's.
+int FailAsAdminOnly(const char* what, const Status& s);
 // Connects (the name shows in the master's log and stats); a bad address
 // or authkey flag is kInvalid.
 Result<std::unique_ptr<Client>> Open(const ServerFlags& f, const char* name);

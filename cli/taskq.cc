@@ -251,7 +251,7 @@ int Failed(const ServerFlags& f, const std::string& queue, bool json) {
   Result<std::unique_ptr<Client>> c = Open(f, "taskq-failed");
   if (!c.ok()) return Fail(c.status());
   Result<std::vector<FailureRecord>> records = FailureRecords(**c, queue);
-  if (!records.ok()) return Fail(records.status());
+  if (!records.ok()) return FailAsAdminOnly("taskq failed", records.status());
   for (const auto& [id, r] : *records) {
     if (json) {
       nlohmann::ordered_json line = {{"id", id}};
@@ -293,11 +293,11 @@ int RetryTasks(const ServerFlags& f, std::vector<uint64_t> ids, bool all, const 
   if (!c.ok()) return Fail(c.status());
   if (all) {
     Result<std::vector<FailureRecord>> records = FailureRecords(**c, queue);
-    if (!records.ok()) return Fail(records.status());
+    if (!records.ok()) return FailAsAdminOnly("taskq retry", records.status());
     for (const FailureRecord& r : *records) ids.push_back(r.id);
   }
   Result<std::vector<std::pair<uint64_t, uint64_t>>> done = (*c)->Retry(ids);
-  if (!done.ok()) return Fail(done.status());
+  if (!done.ok()) return FailAsAdminOnly("taskq retry", done.status());
   for (const auto& [record, task] : *done)
     std::cout << "record " << record << ": runs again as task " << task << "\n";
   std::cout << "retried " << done->size() << " failed task(s)\n";
@@ -317,7 +317,7 @@ int PurgeQueue(const ServerFlags& f, const std::string& queue, bool yes) {
   Result<std::unique_ptr<Client>> c = Open(f, "taskq-purge");
   if (!c.ok()) return Fail(c.status());
   Result<StatsOk> s = (*c)->Stats();
-  if (!s.ok()) return Fail(s.status());
+  if (!s.ok()) return FailAsAdminOnly("taskq purge", s.status());
   const QueueStats* found = nullptr;
   for (const QueueStats& q : s->queues)
     if (q.name == queue) found = &q;
@@ -332,7 +332,7 @@ int PurgeQueue(const ServerFlags& f, const std::string& queue, bool yes) {
     return kExitUsage;
   }
   Result<uint64_t> removed = (*c)->Purge(queue);
-  if (!removed.ok()) return Fail(removed.status());
+  if (!removed.ok()) return FailAsAdminOnly("taskq purge", removed.status());
   std::cout << "removed " << *removed << " waiting entries from queue '" << queue << "'\n";
   return kExitOk;
 }

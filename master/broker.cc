@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "master/roles.h"
+#include "master/status.h"
 #include "proto/limits.h"
 #include "proto/msgpack_reader.h"
 #include "proto/msgpack_writer.h"
@@ -95,6 +96,16 @@ void Broker::Handle(std::string_view routing_id, std::string_view bytes, TimePoi
                     "say hello first: this master does not know the connection"});
     return;
   }
+  // A connection keeps the key it said hello with. Another one under the
+  // same routing id (a peer may choose its own, and the master remembers a
+  // client for 10 minutes after it went) must say hello for itself.
+  if (peers_[peer].role != role) {
+    PeerGone(peer, "its routing id came back with another key");
+    SendTo(routing_id, kNone,
+           ErrorMsg{RidOf(*m), kErrHelloRequired,
+                    "say hello first: this master does not know the connection"});
+    return;
+  }
   peers_[peer].last_heard = now;
   if (const std::string why = Refusal(peers_[peer].role, *m); !why.empty())
     return Forbid(peer, RidOf(*m), why);
@@ -142,7 +153,9 @@ void Broker::OnHello(std::string_view routing_id, const Hello& m, TimePoint now,
   else if (is_new || p.ident == p.session)
     p.ident = (uint64_t{1} << 63) | ++next_ident_;
   p.routing_id = std::string(routing_id);
-  p.name = m.name.empty() ? "peer-" + std::to_string(idx) : std::string(m.name);
+  // Shown in logs, stats and outcomes: no control characters (a name is
+  // the peer's choice, and may be meant to forge a log line).
+  p.name = m.name.empty() ? "peer-" + std::to_string(idx) : Printable(m.name);
   p.worker = m.role == "worker";
   p.role = role;
   p.capacity = m.capacity;
@@ -183,6 +196,16 @@ void Broker::Forbid(uint32_t peer, uint64_t rid, const std::string& why) {
 void Broker::OnPut(uint32_t peer, const Put& m, std::string_view bytes, TimePoint now) {
   if (m.queue.empty() || m.reply_to.empty())
     return SendError(peer, m.rid, kErrBadRequest, "queue and reply_to must not be empty");
+  // Queues live as long as the master: a restricted key may not use up the
+  // table (the admin may, up to QueueSet::kMaxQueues).
+  if (peers_[peer].role != Role::kAdmin &&
+      queues_.queue_count() + 2 > kMaxQueuesOfRestrictedKeys &&
+      (queues_.FindQueue(m.queue) < 0 || queues_.FindQueue(m.reply_to) < 0))
+    return Forbid(peer, m.rid,
+                  "a " + std::string(RoleName(peers_[peer].role)) +
+                      " key cannot make more queues: the master has " +
+                      std::to_string(queues_.queue_count()) +
+                      " (new ones take the authkey, or a restart of the master)");
   Result<uint32_t> q = queues_.QueueId(m.queue);
   Result<uint32_t> reply = q.ok() ? queues_.QueueId(m.reply_to) : q;
   if (!reply.ok()) return SendError(peer, m.rid, kErrBadRequest, reply.status().message());
@@ -489,6 +512,14 @@ void Broker::AcceptResult(uint32_t peer, const TaskResult& r, std::vector<uint32
   // takes one: a late duplicate (from a worker wrongly declared dead) is
   // counted and dropped.
   if (!s || s->attempt == 0 || (s->state != SlotState::kLeased && s->state != SlotState::kReady)) {
+    ++counters_.duplicates;
+    return;
+  }
+  // A worker's key reports only on tasks leased to its own connection: ids
+  // are easy to guess, and the key is on every student's laptop. (The
+  // authkey's late result for a task whose lease ended is still taken.)
+  if (peers_[peer].role != Role::kAdmin &&
+      (s->state != SlotState::kLeased || leases_.Get(s->aux).peer != peer)) {
     ++counters_.duplicates;
     return;
   }

@@ -91,6 +91,10 @@ inline constexpr std::string_view kArgNotCopied = "(too large or too deep to cop
 // and the largest entry always fit.
 inline constexpr std::size_t kMaxReplyBytes = kMaxMessageBytes / 2;
 
+// Of QueueSet::kMaxQueues, how many may exist before a worker's or
+// submitter's key may make no more (docs/PROTOCOL.md 2.5).
+inline constexpr std::size_t kMaxQueuesOfRestrictedKeys = 32768;
+
 class Broker {
  public:
   using Logger = std::function<void(const std::string&)>;

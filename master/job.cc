@@ -322,8 +322,17 @@ Status Job::Keep(const std::vector<Item>& got) {
 
 int Job::Collect() {
   TryGetResults();
-  Status s = CollectUntil(0);
-  return s.ok() ? kExitOk : Stopped(s);
+  for (;;) {
+    if (Status s = CollectUntil(0); !s.ok()) return Stopped(s);
+    if (!o_.collect_only) return kExitOk;
+    // Collecting a job is over when the master holds nothing of it any more
+    // (docs/PROTOCOL.md 7.10): outcomes put or retried since the start come
+    // too.
+    Result<uint64_t> left = LeftInMaster();
+    if (!left.ok()) return Stopped(left.status());
+    if (*left == 0) return kExitOk;
+    expected_ += *left;
+  }
 }
 
 Status Job::CollectUntil(uint64_t outstanding) {
@@ -351,9 +360,21 @@ Status Job::CheckProgress(bool* moved) {
   Result<StatsOk> st = client_.Stats(kStatsWait, o_.reply_to);  // named: see LeftInMaster
   if (!st.ok()) return st.status();
   uint64_t leased = 0, delivered = 0;
+  uint64_t reply_left = 0;
   for (const QueueStats& q : st->queues) {
     if (q.name == o_.queue) leased = q.leased;
-    if (q.name == o_.reply_to) held_elsewhere_ = q.leased;  // this job holds none between takes
+    if (q.name == o_.reply_to) {
+      held_elsewhere_ = q.leased;  // this job holds none between takes
+      reply_left = q.owed + q.ready + q.leased;
+    }
+  }
+  // Collecting a job, what is to come is what the master holds of it: less
+  // when another collector took some, more when outcomes were added.
+  bool recounted = false;
+  if (o_.collect_only && received_ + reply_left != expected_) {
+    if (received_ + reply_left < expected_) elsewhere_ += expected_ - received_ - reply_left;
+    expected_ = received_ + reply_left;
+    recounted = true;
   }
   // Collecting only, the tasks' queue is not known: any task running counts.
   if (o_.collect_only)
@@ -365,13 +386,16 @@ Status Job::CheckProgress(bool* moved) {
   // for it or another worker, so the job waits too.
   bool benched = false;
   for (const WorkerStats& w : st->workers) benched = benched || w.benched_ms > 0;
-  *moved = leased > 0 || benched || delivered != delivered_seen_;
+  *moved = recounted || leased > 0 || benched || delivered != delivered_seen_;
   delivered_seen_ = delivered;
   return Status::Ok();
 }
 
 int Job::Finish(uint64_t skipped_lines) {
   report_.Summary(received_, expected_, failed_, skipped_lines);
+  if (elsewhere_ > 0)
+    err_ << o_.program << ": " << elsewhere_
+         << " outcome(s) of the job were collected by another connection meanwhile\n";
   if (failed_ > 0) {
     err_ << o_.program << ": " << failed_ << " of " << expected_ << " task(s) failed:\n";
     for (const Failure& f : failures_)
@@ -392,7 +416,9 @@ int Job::Finish(uint64_t skipped_lines) {
 int Job::Stopped(const Status& s) {
   report_.Summary(received_, expected_, failed_, 0);
   // How to collect the rest later, when this job can be taken up again.
-  const std::string later = !o_.resume_hint.empty() ? "; " + o_.resume_hint
+  // Nothing to collect later when nothing was put.
+  const bool any = expected_ > 0 || o_.collect_only;
+  const std::string later = !o_.resume_hint.empty() ? (any ? "; " + o_.resume_hint : "")
                             : o_.resumable          ? "; run the same command to resume"
                                                     : "";
   switch (s.code()) {

@@ -151,6 +151,7 @@ class Job {
   bool waiting_for_workers_ = false;
   uint64_t delivered_seen_ = 0;
   uint64_t held_elsewhere_ = 0;  // outcomes of the reply queue leased, at the last check
+  uint64_t elsewhere_ = 0;       // collecting only: outcomes another connection collected
   // --in-flight: when each task still out was put.
   std::unordered_map<uint64_t, std::chrono::steady_clock::time_point> put_at_;
   std::vector<IdRange> mine_;  // the ids this run put

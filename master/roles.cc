@@ -55,6 +55,10 @@ std::string SubmitterRefusal(const Message& m) {
   if (const auto* p = std::get_if<Put>(&m)) {
     if (p->queue == kFailedQueue)
       return Cannot(kRole, "put into " + Quoted(kFailedQueue) + ", the master's failure records");
+    if (p->queue == kResultsQueue || p->queue.rfind(kJobQueuePrefix, 0) == 0)
+      return Cannot(kRole, "put into " + Quoted(p->queue) +
+                               ": it holds outcomes, and a get there would take the tasks as "
+                               "someone's outcomes");
     if (!IsJobQueue(p->reply_to))
       return Cannot(kRole,
                     "put tasks whose outcomes go to " + Quoted(p->reply_to) +

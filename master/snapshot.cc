@@ -79,12 +79,12 @@ void SnapshotPublisher::Publish(const Broker& broker, const Journal* journal,
                    std::chrono::system_clock::now().time_since_epoch())
                    .count();
   const StatsOk stats = broker.Snapshot(now);
-  // A finished job's reply queue (empty, owed nothing) stays in the master
-  // for ever; the page and /metrics leave it out, so that a class's hundred
-  // jobs do not crowd them.
+  // A job's reply queue is named by its id, which is what lets a submitter's
+  // key read it (docs/PROTOCOL.md 2.5, 7.10): the page (projected in a
+  // class, open to anyone on this machine) and /metrics leave those out.
   for (const QueueStats& q : stats.queues)
-    if (JobIdOf(q.name).empty() || q.ready + q.leased + q.owed > 0)
-      s->queues.push_back({std::string(q.name), q.ready, q.leased, q.failed});
+    if (q.name.rfind(kJobQueuePrefix, 0) != 0)
+      s->queues.push_back({Printable(q.name), q.ready, q.leased, q.failed});
   for (const WorkerStats& w : stats.workers)
     s->workers.push_back({std::string(w.name), HostOf(std::string(w.name)), w.in_flight, w.capacity,
                           w.done, w.idle_ms, w.benched_ms, 0});

@@ -1,5 +1,6 @@
 #include "master/status.h"
 
+#include <cctype>
 #include <cstdio>
 
 namespace taskq {
@@ -13,9 +14,24 @@ std::string Padded(std::string_view text, std::size_t width) {
 
 }  // namespace
 
+std::string Printable(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 32 || c == 127) c = '?';
+  return out;
+}
+
+bool ValidJobId(std::string_view id) {
+  if (id.empty() || id.size() > 64 || id.front() == '-') return false;
+  for (char c : id)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) return false;
+  return true;
+}
+
 std::string_view JobIdOf(std::string_view queue) {
-  return queue.rfind(kJobQueuePrefix, 0) == 0 ? queue.substr(kJobQueuePrefix.size())
-                                              : std::string_view();
+  if (queue.rfind(kJobQueuePrefix, 0) != 0) return {};
+  const std::string_view id = queue.substr(kJobQueuePrefix.size());
+  return ValidJobId(id) ? id : std::string_view();
 }
 
 uint64_t CounterOf(const StatsOk& s, std::string_view name) {
@@ -28,7 +44,7 @@ std::string StatusReport(const StatsOk& s) {
   std::string out = "status:\n";
   std::size_t width = 5;
   for (const QueueStats& q : s.queues)
-    if (JobIdOf(q.name).empty()) width = std::max(width, q.name.size());
+    if (JobIdOf(q.name).empty()) width = std::max(width, std::min<std::size_t>(q.name.size(), 64));
   char line[512];
   std::snprintf(line, sizeof line, "  %s %12s %12s %12s\n", Padded("queue", width).c_str(), "ready",
                 "leased", "failed");
@@ -51,7 +67,8 @@ std::string StatusReport(const StatsOk& s) {
       jobs += line;
       continue;
     }
-    std::snprintf(line, sizeof line, "  %s %12llu %12llu %12llu\n", Padded(q.name, width).c_str(),
+    std::snprintf(line, sizeof line, "  %s %12llu %12llu %12llu\n",
+                  Padded(Printable(q.name), width).c_str(),
                   static_cast<unsigned long long>(q.ready),
                   static_cast<unsigned long long>(q.leased),
                   static_cast<unsigned long long>(q.failed));
@@ -64,7 +81,7 @@ std::string StatusReport(const StatsOk& s) {
   for (const WorkerStats& w : s.workers) {
     std::snprintf(line, sizeof line,
                   "    %s: %llu in flight (runs %llu at once), %llu done, heard %.1f s ago\n",
-                  std::string(w.name).c_str(), static_cast<unsigned long long>(w.in_flight),
+                  Printable(w.name).c_str(), static_cast<unsigned long long>(w.in_flight),
                   static_cast<unsigned long long>(w.capacity),
                   static_cast<unsigned long long>(w.done), static_cast<double>(w.idle_ms) / 1000.0);
     out += line;
@@ -85,7 +102,7 @@ std::string StatusSummary(const StatsOk& s) {
   std::string out = "status:";
   for (const QueueStats& q : s.queues) {
     if (q.ready + q.leased + q.failed == 0) continue;
-    out += " " + std::string(q.name) + " " + std::to_string(q.ready) + " ready";
+    out += " " + Printable(q.name) + " " + std::to_string(q.ready) + " ready";
     if (q.leased) out += " " + std::to_string(q.leased) + " leased";
     if (q.failed) out += " " + std::to_string(q.failed) + " failed";
     out += ";";

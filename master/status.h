@@ -12,8 +12,16 @@ namespace taskq {
 
 // A job's outcomes go to the queue "job.ID" (docs/PROTOCOL.md 7.10).
 inline constexpr std::string_view kJobQueuePrefix = "job.";
-// The ID of a job's reply queue "job.ID"; empty for any other queue.
+// A job id: 1 to 64 of A-Z a-z 0-9 _ -, not starting with '-' (it would
+// read as a flag on a command line).
+bool ValidJobId(std::string_view id);
+// The ID of a job's reply queue "job.ID"; empty for any other queue (and
+// for "job." followed by anything that is not a job id).
 std::string_view JobIdOf(std::string_view queue);
+
+// s with each control character (below 32, and 127) as '?': for names a
+// peer chooses (its own, its queues'), before they reach a terminal or a log.
+std::string Printable(std::string_view s);
 
 // The counter called name in s, or 0.
 uint64_t CounterOf(const StatsOk& s, std::string_view name);

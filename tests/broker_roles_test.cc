@@ -321,3 +321,85 @@ TEST(RolesTableTest, RefusalFollowsTheTableOfDocsProtocol) {
 
 }  // namespace
 }  // namespace taskq
+
+namespace taskq {
+namespace {
+
+// A worker's key is on every student's laptop and task ids are easy to
+// guess: it may report only on tasks leased to its own connection. (The
+// authkey's late result for a task whose lease moved on is still taken.)
+TEST_F(BrokerRolesTest, AWorkerKeyReportsOnlyOnTasksLeasedToIt) {
+  Hello("A", Role::kAdmin, "client");
+  Hello("W1", Role::kWorker, "worker");
+  Hello("W2", Role::kWorker, "worker", /*session=*/77);
+  const uint64_t first = PutTasks("A", Role::kAdmin, "tasks", "results", 2);
+  std::vector<Entry> w1 = Take("W1", Role::kWorker, "tasks", true);
+  ASSERT_EQ(w1.size(), 2u);
+  ResultMsg forged;
+  forged.rid = 4;
+  forged.results.push_back(TaskResult{first, true, arg_, {}, 1, true});
+  forged.results.push_back(TaskResult{first + 1, false, {}, "killed by W2", 1, false});
+  Send("W2", Role::kWorker, forged);
+  Message m = Next("W2");
+  ASSERT_TRUE(std::holds_alternative<ResultOk>(m)) << OpName(m);
+  EXPECT_EQ(std::get<ResultOk>(m).accepted, 0u);
+  EXPECT_EQ(std::get<ResultOk>(m).duplicates, 2u);
+  Report("W1", Role::kWorker, first);  // the holder's result counts
+  Send("A", Role::kAdmin, GetOf("results", false));
+  m = Next("A");
+  ASSERT_TRUE(std::holds_alternative<Items>(m)) << OpName(m);
+  ASSERT_EQ(std::get<Items>(m).items.size(), 1u);
+  EXPECT_EQ(std::get<Items>(m).items[0].id, first);
+}
+
+// A submitter puts tasks for workers: not into queues that hold outcomes,
+// where a get would take its tasks as someone's outcomes.
+TEST_F(BrokerRolesTest, ASubmitterKeyPutsNoTasksWhereOutcomesAre) {
+  Hello("S", Role::kSubmitter, "client");
+  for (std::string_view q : {"results", "job.victim", "job.a"})
+    ExpectRefused("S", Role::kSubmitter, Put{7, q, "job.a", 0, {}, {}}, 7,
+                  "a submitter key cannot put into '" + std::string(q) + "'");
+  // Not a job queue: "job." and something that is not a job id.
+  ExpectRefused("S", Role::kSubmitter, Put{7, "tasks", "job.\x1b[31m", 0, {}, {}}, 7,
+                "a submitter key cannot put tasks whose outcomes go to");
+}
+
+// Queues live as long as the master: restricted keys may not fill its table.
+TEST_F(BrokerRolesTest, RestrictedKeysMakeNoQueuesPastTheirShare) {
+  Hello("A", Role::kAdmin, "client");
+  Hello("S", Role::kSubmitter, "client");
+  for (std::size_t i = broker_.queues().queue_count(); i + 2 <= kMaxQueuesOfRestrictedKeys; ++i)
+    ASSERT_TRUE(broker_.queues().QueueId("q" + std::to_string(i)).ok());
+  ExpectRefused("S", Role::kSubmitter, Put{7, "tasks", "job.new", 0, {}, {}}, 7,
+                "a submitter key cannot make more queues");
+  PutTasks("A", Role::kAdmin, "tasks", "job.admins", 1);  // the authkey still can
+  PutTasks("S", Role::kSubmitter, "tasks", "job.admins", 1);  // and existing ones serve
+}
+
+// A routing id that comes back with another key is not the old connection:
+// it says hello for itself, and gets nothing of the old one's.
+TEST_F(BrokerRolesTest, ARoutingIdBackWithAnotherKeyMustSayHello) {
+  Hello("X", Role::kAdmin, "client");
+  Send("X", Role::kWorker, Stats{9});
+  Message m = Next("X");
+  const auto* e = std::get_if<ErrorMsg>(&m);
+  ASSERT_TRUE(e) << OpName(m);
+  EXPECT_EQ(e->code, kErrHelloRequired);
+  Send("X", Role::kWorker, Purge{10, "tasks"});  // as a worker now: hello first
+  m = Next("X");
+  e = std::get_if<ErrorMsg>(&m);
+  ASSERT_TRUE(e) << OpName(m);
+  EXPECT_EQ(e->code, kErrHelloRequired);
+}
+
+// Names a peer chooses reach logs and terminals without control characters.
+TEST_F(BrokerRolesTest, APeersNameCannotForgeALogLine) {
+  Hello("evil\nsub: 0 in flight\x1b[31m", Role::kSubmitter, "client");
+  Send("evil\nsub: 0 in flight\x1b[31m", Role::kSubmitter, Purge{10, "tasks"});
+  ASSERT_FALSE(log_.empty());
+  for (const std::string& line : log_)
+    EXPECT_EQ(line.find_first_of("\n\x1b"), std::string::npos) << line;
+}
+
+}  // namespace
+}  // namespace taskq

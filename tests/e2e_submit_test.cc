@@ -216,6 +216,27 @@ TEST_F(SubmitTest, ResultsDoesNotWaitForOutcomesAnotherCollectorWroteButHeld) {
   EXPECT_EQ(ArgsIn(results), Range(1, 5));
 }
 
+// taskq results ends when the master holds nothing of the job (PROTOCOL
+// 7.10), not at the count it saw when it started: outcomes added meanwhile
+// (a retry, another put to the job) are collected too.
+TEST_F(SubmitTest, ResultsCollectsOutcomesAddedWhileItRuns) {
+  int port = 0;
+  auto master = StartMaster({"--serve"}, &port);
+  ASSERT_NE(port, 0);
+  auto client = Connect(port);
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(client->Put("tasks", {TaskSpec{"sleep", Value::Int(1500), {}}}, "job.grow").ok());
+  auto worker = StartWorker(port);
+  auto collector = StartTaskq({"results", "grow", "--results", dir_ + "/r.jsonl"}, port);
+  ASSERT_TRUE(collector->WaitForLine("^Collecting job grow: 1 outcome", kQuick)) << collector->err();
+  std::vector<TaskSpec> more;
+  for (int i = 1; i <= 3; ++i) more.push_back(TaskSpec{"square", Value::Int(i), {}});
+  ASSERT_TRUE(client->Put("tasks", more, "job.grow").ok());
+  ASSERT_EQ(collector->Wait(kSlow), kExitOk) << collector->err();
+  EXPECT_EQ(Lines(dir_ + "/r.jsonl").size(), 4u);
+  EXPECT_EQ(Left(*client, "job.grow"), 0);
+}
+
 // The master killed during a detached job and restarted from its data dir:
 // the job's tasks and outcomes come back, and taskq results collects them
 // all, once.
@@ -312,6 +333,19 @@ TEST_F(SubmitTest, BadInputAndAWrongKeyAreToldWithTheirExitCodes) {
                      Env()),
             kExitUsage);
   EXPECT_NE(err.find("--job 'no spaces': a job id is 1 to 64 letters"), std::string::npos) << err;
+  EXPECT_EQ(RunToEnd(Taskq({"submit", "--square", "3", "--job=-x"}, port), &out, &err, Env()),
+            kExitUsage);  // taskq results -x would read as a flag
+  EXPECT_EQ(RunToEnd(Taskq({"submit", "--square", "3", "--job", ""}, port), &out, &err, Env()),
+            kExitUsage);
+  EXPECT_NE(err.find("--job needs an id"), std::string::npos) << err;
+  // A new job does not overwrite outcomes already kept in a file.
+  std::ofstream(dir_ + "/kept.jsonl") << "{\"id\": 1}\n";
+  EXPECT_EQ(RunToEnd(Taskq({"submit", "--square", "3", "--results", dir_ + "/kept.jsonl"}, port),
+                     &out, &err, Env()),
+            kExitUsage);
+  EXPECT_NE(err.find("already holds outcomes; give a new file"), std::string::npos) << err;
+  EXPECT_EQ(Lines(dir_ + "/kept.jsonl").size(), 1u);
+  EXPECT_EQ(out.find("Job "), std::string::npos) << "no job was made: " << out;
   EXPECT_EQ(RunToEnd(Taskq({"submit", "--square", "3", "--detach", "--results", "r"}, port), &out,
                      &err, Env()),
             kExitUsage);

@@ -303,7 +303,7 @@ Result<Message> Connection::Receive(zmq::message_t* frame, TimePoint deadline) {
     if (Clock::now() >= deadline) return Status::Error(Code::kTimeout, "timed out");
     Result<uint32_t> ready = Wait(PollTimeout(deadline), fds, /*drained=*/true);
     if (!ready.ok()) return ready.status();
-    if (*ready & 2) return Status::Error(Code::kInterrupted, "interrupted");
+    if (*ready & FdReady(0)) return Status::Error(Code::kInterrupted, "interrupted");
   }
 }
 
@@ -325,10 +325,10 @@ Result<uint32_t> Connection::Wait(int timeout_ms, const std::vector<int>& fds, b
   if (!watch_.Wait(timeout_ms))
     return Status::Error(Code::kIo, std::string("poll failed: ") + std::strerror(errno));
   if (watch_monitor_ >= 0 && watch_.Ready(watch_monitor_)) TASKQ_TRY(HandleMonitorEvents());
-  uint32_t ready = watch_.Ready(0) ? 1 : 0;
+  uint32_t ready = watch_.Ready(0) ? kMessageReady : 0;
   const int first_fd = watch_monitor_ >= 0 ? 2 : 1;
   for (std::size_t i = 0; i < fds.size(); ++i)
-    if (watch_.Ready(first_fd + static_cast<int>(i))) ready |= 2u << i;
+    if (watch_.Ready(first_fd + static_cast<int>(i))) ready |= FdReady(i);
   return ready;
 }
 

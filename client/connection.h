@@ -97,10 +97,13 @@ class Connection {
   // sends hello; the welcome comes later, through Receive.
   Status Reconnect(const std::vector<uint64_t>& holding = {});
 
+  // Wait's result: a set of these bits.
+  static constexpr uint32_t kMessageReady = 1;  // a message may be waiting (TryReceive says)
+  static constexpr uint32_t FdReady(std::size_t i) { return 2u << i; }  // fds[i] is readable
+
   // For loops that wait on more than this connection: waits up to
-  // timeout_ms (-1: no limit) for a message, or for one of fds to become
-  // readable, handling monitor events on the way. Bit 0 of the result: a
-  // message may be waiting (TryReceive says); bit 1 + i: fds[i] is readable.
+  // timeout_ms (-1: no limit) for a message, or for one of fds (at most 31)
+  // to become readable, handling monitor events on the way.
   // drained: the last call on the connection was a TryReceive that found
   // nothing (saves asking the socket again).
   Result<uint32_t> Wait(int timeout_ms, const std::vector<int>& fds, bool drained = false);

@@ -30,6 +30,8 @@ constexpr uint32_t kMaxWindow = 8192;
 // kMaxValueBytes, so a message stays under kMaxMessageBytes.
 constexpr std::size_t kResultsPerMessage = kMaxBatch;
 constexpr std::size_t kResultBytesPerMessage = kMaxMessageBytes / 2;
+// Where the executor's wake-up fd sits among the fds the loop waits on.
+constexpr std::size_t kFinishedFd = 0;
 
 std::string DefaultName() {
   char host[256] = "worker";
@@ -170,10 +172,10 @@ int WorkerLoop::Run() {
     if (!ready.ok()) return Report(ready.status());
     const TimePoint after = Clock::now();
     if (std::optional<int> code = OnSignal(after)) return *code;
-    if (*ready & 2)
+    if (*ready & Connection::FdReady(kFinishedFd))
       for (FinishedTask& t : executor_.TakeFinished()) Finish(std::move(t));
     std::optional<int> exit;
-    if (*ready & 1)
+    if (*ready & Connection::kMessageReady)
       if (Status s = ReadMaster(&exit); !s.ok()) return Report(s);
     if (exit) return *exit;
     SendResults();
@@ -206,9 +208,10 @@ Status WorkerLoop::Ask() {
   return Send(g);
 }
 
-// Bit 0: the master may have sent something; bit 1: tasks finished.
+// Waits for the master, for finished tasks (wait_fds_[kFinishedFd]) and for
+// a signal; the result as Connection::Wait's.
 Result<uint32_t> WorkerLoop::Wait(TimePoint now) {
-  wait_fds_.assign(1, executor_.wake_fd());
+  wait_fds_.assign(1, executor_.wake_fd());  // at kFinishedFd
   if (SignalFd() >= 0 && !stopping_) wait_fds_.push_back(SignalFd());
   // Wake for the next heartbeat, the master's silence check, or the grace end.
   TimePoint next = now + std::min(o_.heartbeat, master_heartbeat_);

@@ -26,15 +26,6 @@ std::string NextMonitorEndpoint() {
 
 }  // namespace
 
-int PollTimeout(TimePoint deadline) {
-  if (deadline == TimePoint::max()) return -1;
-  const TimePoint now = Clock::now();
-  if (deadline <= now) return 0;
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
-  return static_cast<int>(
-      std::min<long long>(ms + 1, 3600 * 1000));  // round up: never wake early and spin
-}
-
 Connection::Connection(zmq::context_t& ctx, ConnectOptions options)
     : ctx_(ctx), options_(std::move(options)) {
   if (options_.peer.session == 0)

@@ -17,19 +17,13 @@
 #include <string>
 #include <zmq.hpp>
 
+#include "client/clock.h"
 #include "client/socket_watch.h"
 #include "proto/keys.h"
 #include "proto/message.h"
 #include "proto/status.h"
 
 namespace taskq {
-
-using Clock = std::chrono::steady_clock;
-using TimePoint = Clock::time_point;
-
-// Milliseconds from now until deadline, rounded up, for zmq_poll; -1 for
-// TimePoint::max() (wait for ever).
-int PollTimeout(TimePoint deadline);
 
 // What a peer says of itself in hello.
 struct PeerInfo {

@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "client/clock.h"
 #include "master/flow_log.h"
 #include "master/free_cells.h"
 #include "master/lease_table.h"
@@ -32,9 +33,6 @@
 #include "proto/message.h"
 
 namespace taskq {
-
-using Clock = std::chrono::steady_clock;
-using TimePoint = Clock::time_point;
 
 struct BrokerOptions {
   std::string name = "taskq-master";

@@ -84,7 +84,7 @@ uint32_t LeaseTable::Expired(TimePoint now) {
   return lease;
 }
 
-LeaseTable::TimePoint LeaseTable::NextDeadline() {
+TimePoint LeaseTable::NextDeadline() {
   DropStaleDue();
   return due_.empty() ? TimePoint::max() : due_.top().deadline;
 }

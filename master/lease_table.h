@@ -13,13 +13,13 @@
 #include <queue>
 #include <vector>
 
+#include "client/clock.h"
 #include "master/free_cells.h"
 
 namespace taskq {
 
 class LeaseTable {
  public:
-  using TimePoint = std::chrono::steady_clock::time_point;
   static constexpr uint32_t kNone = UINT32_MAX;
 
   struct Lease {

@@ -7,6 +7,7 @@
 #include "proto/limits.h"
 #include "proto/msgpack_reader.h"
 #include "proto/msgpack_writer.h"
+#include "proto/rid.h"
 
 namespace taskq {
 namespace {
@@ -19,17 +20,6 @@ constexpr std::string_view kNil = "\xc0";
 // Most retried tasks one get steps over (Broker::Avoids), so a queue full of
 // one worker's failures cannot make its get walk the whole queue.
 constexpr std::size_t kMaxSkips = 1024;
-
-uint64_t RidOf(const Message& m) {
-  return std::visit(
-      [](const auto& v) -> uint64_t {
-        if constexpr (requires { v.rid; })
-          return v.rid;
-        else
-          return 0;
-      },
-      m);
-}
 
 void AddOnce(std::vector<uint32_t>* v, uint32_t x) {
   if (std::find(v->begin(), v->end(), x) == v->end()) v->push_back(x);

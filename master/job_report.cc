@@ -5,16 +5,15 @@
 #include <iostream>
 
 #include "proto/msgpack_reader.h"
+#include "proto/text.h"
 
 namespace taskq {
 namespace {
 
 std::string JsonStr(std::string_view s) { return PackedToJson(Value::Str(s).packed()); }
 
-std::string Clip(std::string s, std::size_t n = 120) {
-  if (s.size() > n) s = s.substr(0, n) + "...";
-  return s;
-}
+// How much of a task's argument and value a Result: line shows.
+constexpr std::size_t kArgShown = 120, kValueShown = 400;
 
 std::string Duration(double seconds) {
   char buf[32];
@@ -135,8 +134,8 @@ void JobReport::Outcome(const Item& item) {
   if (o_.json) return;
   if (!o.ok) {  // failures show, whatever the size of the job
     ClearProgress();
-    text_ << "Result: task " << item.id << " (" << item.kind << " " << Clip(item.arg.ToText())
-          << ") failed: " << o.error << ByWorker(o) << "\n";
+    text_ << "Result: task " << item.id << " (" << item.kind << " "
+          << Clip(item.arg.ToText(), kArgShown) << ") failed: " << o.error << ByWorker(o) << "\n";
   } else if (per_task_) {
     Line(item);
   }
@@ -155,8 +154,9 @@ void JobReport::Line(const Item& item) {
           << (Field(o.value, "skipped") == "true" ? ", already there" : "") << ")" << ByWorker(o)
           << "\n";
   } else {
-    text_ << "Result: task " << item.id << " (" << item.kind << " " << Clip(item.arg.ToText())
-          << "): " << Clip(o.value.ToText(), 400) << ByWorker(o) << "\n";
+    text_ << "Result: task " << item.id << " (" << item.kind << " "
+          << Clip(item.arg.ToText(), kArgShown) << "): " << Clip(o.value.ToText(), kValueShown)
+          << ByWorker(o) << "\n";
   }
 }
 

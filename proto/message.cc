@@ -5,6 +5,7 @@
 #include "proto/limits.h"
 #include "proto/msgpack_reader.h"
 #include "proto/msgpack_writer.h"
+#include "proto/text.h"
 
 namespace taskq {
 namespace {
@@ -373,7 +374,7 @@ class Envelope {
     return {};
   }
 
-  static std::string Clip(std::string_view s) { return std::string(s.substr(0, 64)); }
+  static std::string Clip(std::string_view s) { return taskq::Clip(s, 64, ""); }
 
  private:
   struct Field {

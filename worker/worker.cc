@@ -33,6 +33,25 @@ constexpr std::size_t kResultBytesPerMessage = kMaxMessageBytes / 2;
 // Where the executor's wake-up fd sits among the fds the loop waits on.
 constexpr std::size_t kFinishedFd = 0;
 
+// The exit code for the status that ends the worker. connected: it had a
+// welcome; a port that then turns out not to be a taskq master's (it
+// restarted as something else) is no mistake in --server.
+int ExitCodeFor(const Status& s, bool connected) {
+  switch (s.code()) {
+    case Code::kAuthFailed:
+      return kExitAuthFailed;
+    case Code::kTimeout:  // --connect-timeout passed
+      return kExitUnavailable;
+    case Code::kInvalid:  // the address names no taskq master
+      return connected ? kExitError : kExitUsage;
+    case Code::kInterrupted:  // Ctrl-C before the master answered
+    case Code::kShutdown:
+      return kExitOk;
+    default:
+      return kExitError;
+  }
+}
+
 std::string DefaultName() {
   char host[256] = "worker";
   gethostname(host, sizeof host - 1);
@@ -465,24 +484,7 @@ int WorkerLoop::Exit(int code, bool goodbye) {
 
 int WorkerLoop::Report(const Status& s) {
   err_ << "task_worker: " << s.message() << "\n";
-  return s.code() == Code::kAuthFailed ? kExitAuthFailed : kExitError;
-}
-
-int ExitCodeFor(const Status& s) {
-  switch (s.code()) {
-    case Code::kAuthFailed:
-      return kExitAuthFailed;
-    case Code::kTimeout:
-      return kExitUnavailable;
-    case Code::kInvalid:  // --server names no taskq master
-      return kExitUsage;
-    case Code::kInterrupted:
-      return kExitOk;  // Ctrl-C before the master answered
-    case Code::kShutdown:
-      return kExitOk;
-    default:
-      return kExitError;
-  }
+  return ExitCodeFor(s, /*connected=*/true);
 }
 
 // Adds the download kind if its --out can be used, after removing what
@@ -549,7 +551,7 @@ int RunWorker(const WorkerOptions& o, std::ostream& out, std::ostream& err) {
     } else {
       err << "task_worker: " << s.message() << "\n";
     }
-    return ExitCodeFor(s);
+    return ExitCodeFor(s, /*connected=*/false);
   }
   WorkerLoop loop(o, std::move(*conn), std::move(handlers), out, err);
   return loop.Run();

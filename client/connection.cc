@@ -152,13 +152,17 @@ Status Connection::HandleMonitorEvents() {
   }
 }
 
-// A peer that refuses our key and a program that is not ZeroMQ look alike
-// to libzmq's monitor: ask the port itself which one it is.
-Status Connection::HandshakeFailed() {
+Status Connection::ProbeForMaster() {
   std::string said;
   const ZmtpPeer peer = ProbeZmtp(options_.endpoint, kProbeTimeout, &said);
   const std::string other = NotAMasterMessage(peer, options_.display, said);
-  if (!other.empty()) return Status::Error(Code::kInvalid, other);
+  return other.empty() ? Status::Ok() : Status::Error(Code::kInvalid, other);
+}
+
+// A peer that refuses our key and a program that is not ZeroMQ look alike
+// to libzmq's monitor: ask the port itself which one it is.
+Status Connection::HandshakeFailed() {
+  TASKQ_TRY(ProbeForMaster());
   return Status::Error(
       Code::kAuthFailed,
       "authentication failed: the authkey does not match the master at " + options_.display);
@@ -199,10 +203,7 @@ Status Connection::AwaitWelcome(TimePoint deadline) {
       if (!probed && tcp_connected_ && Clock::now() - first_connected_at_ > kSilentHandshake &&
           options_.endpoint.rfind("tcp://", 0) == 0) {
         probed = true;
-        std::string said;
-        const ZmtpPeer peer = ProbeZmtp(options_.endpoint, kProbeTimeout, &said);
-        const std::string other = NotAMasterMessage(peer, options_.display, said);
-        if (!other.empty()) return Status::Error(Code::kInvalid, other);
+        TASKQ_TRY(ProbeForMaster());
       }
       continue;
     }

@@ -115,8 +115,11 @@ class Connection {
   Status OpenSocket();
   Status AwaitWelcome(TimePoint deadline);
   void RebuildWatch(const std::vector<int>& fds);
+  // Asks the port itself (client/zmtp_probe.h): kInvalid ("... is not a
+  // taskq master ...") when another program holds it, else ok. Blocking.
+  Status ProbeForMaster();
   // Handshakes failed: kAuthFailed for a taskq master holding another key,
-  // kInvalid ("... is not a taskq master ...") for any other program.
+  // kInvalid for any other program.
   Status HandshakeFailed();
   // Ends the monitoring of socket_ before either socket closes.
   void StopMonitor();

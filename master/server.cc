@@ -177,10 +177,12 @@ Result<int> ServerLoop::Bind(const std::string& control_endpoint) {
     std::string shown = (options_.bind == "*" ? "all interfaces" : options_.bind) + " port " +
                         std::to_string(options_.port);
     if (e.num() == EADDRINUSE)
-      return Status::Error(Code::kIo, "cannot listen on " + shown + ": the port is in use");
+      return Status::Error(Code::kCannotListen,
+                           "cannot listen on " + shown + ": the port is in use");
     if (e.num() == EADDRNOTAVAIL || e.num() == ENODEV)
-      return Status::Error(Code::kIo, "cannot listen on " + shown + ": no such local address");
-    return Status::Error(Code::kIo, "cannot listen on " + shown + ": " + e.what());
+      return Status::Error(Code::kCannotListen,
+                           "cannot listen on " + shown + ": no such local address");
+    return Status::Error(Code::kCannotListen, "cannot listen on " + shown + ": " + e.what());
   }
 }
 

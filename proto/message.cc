@@ -10,8 +10,6 @@
 namespace taskq {
 namespace {
 
-constexpr std::string_view kUnknownOpPrefix = "unknown op";
-
 // --- encoding ---------------------------------------------------------------
 
 void RawOrNil(MsgpackWriter& w, std::string_view raw) {
@@ -806,7 +804,7 @@ Result<Message> Decode(std::string_view bytes) {
     TASKQ_TRY(env.Finish());
     return m;
   }
-  return Bad(std::string(kUnknownOpPrefix) + " '" + Envelope::Clip(op) + "'");
+  return Status::Error(Code::kUnsupported, "unknown op '" + Envelope::Clip(op) + "'");
 }
 
 Status DecodePutItems(std::string_view raw, std::vector<NewTask>* items) {
@@ -835,8 +833,6 @@ uint64_t PeekRid(std::string_view bytes) {
   return 0;
 }
 
-bool IsUnknownOp(const Status& s) {
-  return s.code() == Code::kInvalid && s.message().rfind(kUnknownOpPrefix, 0) == 0;
-}
+bool IsUnknownOp(const Status& s) { return s.code() == Code::kUnsupported; }
 
 }  // namespace taskq

@@ -12,16 +12,18 @@ namespace taskq {
 
 enum class Code {
   kOk = 0,
-  kInvalid,      // bad input from the user or a peer
-  kEmpty,        // a get timed out with nothing to hand out (queue.Empty)
-  kFull,         // a put found its queue full until its timeout (queue.Full)
-  kTimeout,      // a deadline passed
-  kAuthFailed,   // the CURVE handshake failed: wrong authkey
-  kUnavailable,  // the master could not be reached
-  kProtocol,     // the peer broke the protocol (error reply, bad message)
-  kInterrupted,  // a signal asked us to stop
-  kIo,           // file or socket error
-  kShutdown,     // the master is shutting down
+  kInvalid,       // bad input from the user or a peer
+  kEmpty,         // a get timed out with nothing to hand out (queue.Empty)
+  kFull,          // a put found its queue full until its timeout (queue.Full)
+  kTimeout,       // a deadline passed
+  kAuthFailed,    // the CURVE handshake failed: wrong authkey
+  kUnavailable,   // the master could not be reached
+  kProtocol,      // the peer broke the protocol (error reply, bad message)
+  kInterrupted,   // a signal asked us to stop
+  kIo,            // file or socket error
+  kShutdown,      // the master is shutting down
+  kUnsupported,   // a message of an op this version does not know
+  kCannotListen,  // a server could not bind its address (in use, not local)
 };
 
 class Status {

@@ -1,296 +1,156 @@
 #include "proto/json.h"
 
-#include <cctype>
-#include <cerrno>
-#include <charconv>
-#include <cmath>
-#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <vector>
 
 #include "proto/limits.h"
 #include "proto/msgpack_writer.h"
-#include "proto/utf8.h"
 
 namespace taskq {
 namespace {
 
-// Recursive descent straight into msgpack. Containers are written after
-// their elements are known (msgpack headers carry counts), so each one is
-// built in a buffer of its own and spliced into its parent.
-class Parser {
+using Json = nlohmann::json;
+
+constexpr std::string_view kNotAValue =
+    "expected a value (object, array, string, number, true, false or null)";
+
+// What nlohmann-json says of a text it refuses, in the words ParseJson has
+// always used (tests/json_test.cc holds them). Only the wording is chosen
+// here: the text is refused whichever entry matches. First match wins; the
+// library's own words stand for anything missing.
+struct Words {
+  std::string_view library, ours;
+};
+constexpr Words kWords[] = {
+    // Where a ',', ':' or the end was due, that is what is said, whatever
+    // token stood there instead.
+    {"; expected end of input", "unexpected text after the value"},
+    {"while parsing object separator", "expected ':' after a key"},
+    {"while parsing array -", "expected ',' or ']' in an array"},
+    {"while parsing object -", "expected ',' or '}' in an object"},
+    // A string that is wrong (a key too), then anything else where a key was due.
+    {"invalid string: control character", "a control character inside a string"},
+    {"invalid string: ill-formed UTF-8", "a string that is not UTF-8"},
+    {"invalid string: surrogate", "a lone surrogate in a \\u escape"},
+    {"must be followed by 4 hex digits", "\\u needs 4 hex digits"},
+    {"forbidden character after backslash", "an unknown escape in a string"},
+    {"missing closing quote", "the text ends inside a string"},
+    {"while parsing object key", "expected a string key in an object"},
+    // Where a value was due.
+    {"expected digit after '.'", "digits must follow '.'"},
+    {"after exponent", "digits must follow 'e'"},
+    {"expected digit after '-'", "a number needs digits"},
+    {"unexpected end of input", "the text ends where a value should be"},
+    {"while parsing value", kNotAValue},
+};
+
+bool CanStartValue(char c) {
+  return c == '{' || c == '[' || c == '"' || c == '-' || (c >= '0' && c <= '9') || c == 't' ||
+         c == 'f' || c == 'n';
+}
+
+Status Refused(std::string_view what, std::size_t column) {
+  return Status::Error(Code::kInvalid, std::string(what) + " at column " + std::to_string(column));
+}
+
+// Takes the values nlohmann-json's parser reports as it reads (its SAX
+// interface) and writes them as msgpack. A container is written once it
+// ends (its msgpack header carries the count): each open one collects its
+// elements in a buffer of its own, spliced into its parent's at the end.
+class MsgpackSax {
  public:
-  explicit Parser(std::string_view text) : s_(text) {}
+  using number_integer_t = Json::number_integer_t;
+  using number_unsigned_t = Json::number_unsigned_t;
+  using number_float_t = Json::number_float_t;
+  using string_t = Json::string_t;
+  using binary_t = Json::binary_t;
 
-  Status Parse(std::string* out) {
-    SkipSpace();
-    TASKQ_TRY(ParseValue(out, 0));
-    SkipSpace();
-    if (i_ != s_.size()) return Error("unexpected text after the value");
-    if (out->size() > kMaxValueBytes) return Error("the value is larger than 16 MiB");
-    return Status::Ok();
-  }
+  explicit MsgpackSax(std::string* out) : out_(out) {}
 
- private:
-  Status Error(const std::string& what) const {
-    return Status::Error(Code::kInvalid, what + " at column " + std::to_string(i_ + 1));
+  bool null() { return MsgpackWriter(Next()).Nil(), true; }
+  bool boolean(bool b) { return MsgpackWriter(Next()).Bool(b), true; }
+  bool number_integer(number_integer_t i) { return MsgpackWriter(Next()).Int(i), true; }
+  bool number_unsigned(number_unsigned_t u) { return MsgpackWriter(Next()).Uint(u), true; }
+  bool number_float(number_float_t d, const string_t&) {
+    return MsgpackWriter(Next()).Double(d), true;
   }
-  void SkipSpace() {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r'))
-      ++i_;
-  }
-  bool Eat(char c) {
-    if (i_ < s_.size() && s_[i_] == c) {
-      ++i_;
-      return true;
-    }
+  bool string(string_t& s) { return MsgpackWriter(Next()).Str(s), true; }
+  bool binary(binary_t&) { return false; }  // JSON text has none
+  bool key(string_t& k) { return MsgpackWriter(&open_.back().body).Str(k), true; }
+  bool start_object(std::size_t) { return Open(true); }
+  bool end_object() { return Close(); }
+  bool start_array(std::size_t) { return Open(false); }
+  bool end_array() { return Close(); }
+  bool parse_error(std::size_t position, const std::string&, const Json::exception& e) {
+    error_ = Translate(position, e);
     return false;
   }
-  bool Word(std::string_view w) {
-    if (s_.substr(i_, w.size()) != w) return false;
-    i_ += w.size();
+
+  const Status& error() const { return error_; }
+
+ private:
+  struct Container {
+    bool map;
+    uint32_t n = 0;  // elements, or pairs
+    std::string body;
+  };
+
+  // Where the next value goes: it is one more element of the innermost open
+  // container, or the whole value.
+  std::string* Next() {
+    if (open_.empty()) return out_;
+    ++open_.back().n;
+    return &open_.back().body;
+  }
+  bool Open(bool map) {
+    if (open_.size() >= kMaxDepth) {
+      error_ = Status::Error(Code::kInvalid, "arrays and objects nest deeper than 32");
+      return false;
+    }
+    open_.push_back(Container{map, 0, {}});
     return true;
   }
-
-  Status ParseValue(std::string* out, int depth) {
-    if (i_ >= s_.size()) return Error("the text ends where a value should be");
-    MsgpackWriter w(out);
-    switch (s_[i_]) {
-      case '{':
-        return ParseObject(out, depth);
-      case '[':
-        return ParseArray(out, depth);
-      case '"': {
-        std::string str;
-        TASKQ_TRY(ParseString(&str));
-        w.Str(str);
-        return Status::Ok();
-      }
-      case 't':
-        if (!Word("true")) break;
-        w.Bool(true);
-        return Status::Ok();
-      case 'f':
-        if (!Word("false")) break;
-        w.Bool(false);
-        return Status::Ok();
-      case 'n':
-        if (!Word("null")) break;
-        w.Nil();
-        return Status::Ok();
-      default:
-        if (s_[i_] == '-' || (s_[i_] >= '0' && s_[i_] <= '9')) return ParseNumber(w);
-    }
-    return Error("expected a value (object, array, string, number, true, false or null)");
+  bool Close() {
+    Container c = std::move(open_.back());
+    open_.pop_back();
+    MsgpackWriter w(Next());
+    (c.map ? w.Map(c.n) : w.Array(c.n)).Raw(c.body);
+    return true;
+  }
+  static Status Translate(std::size_t column, const Json::exception& e) {
+    if (e.id == 406) return Refused("the number is out of range", column);
+    const std::string_view said = e.what();
+    for (const Words& w : kWords)
+      if (said.find(w.library) != std::string_view::npos) return Refused(w.ours, column);
+    const std::size_t tag = said.find("] ");  // "[json.exception.parse_error.101] "
+    return Status::Error(Code::kInvalid,
+                         std::string(tag == said.npos ? said : said.substr(tag + 2)));
   }
 
-  Status ParseArray(std::string* out, int depth) {
-    if (depth >= kMaxDepth) return Error("arrays and objects nest deeper than 32");
-    ++i_;  // [
-    std::string body;
-    uint32_t n = 0;
-    SkipSpace();
-    if (!Eat(']')) {
-      for (;;) {
-        SkipSpace();
-        TASKQ_TRY(ParseValue(&body, depth + 1));
-        ++n;
-        SkipSpace();
-        if (Eat(']')) break;
-        if (!Eat(',')) return Error("expected ',' or ']' in an array");
-      }
-    }
-    MsgpackWriter(out).Array(n).Raw(body);
-    return Status::Ok();
-  }
-
-  Status ParseObject(std::string* out, int depth) {
-    if (depth >= kMaxDepth) return Error("arrays and objects nest deeper than 32");
-    ++i_;  // {
-    std::string body;
-    uint32_t n = 0;
-    SkipSpace();
-    if (!Eat('}')) {
-      for (;;) {
-        SkipSpace();
-        if (i_ >= s_.size() || s_[i_] != '"') return Error("expected a string key in an object");
-        std::string key;
-        TASKQ_TRY(ParseString(&key));
-        MsgpackWriter(&body).Str(key);
-        SkipSpace();
-        if (!Eat(':')) return Error("expected ':' after a key");
-        SkipSpace();
-        TASKQ_TRY(ParseValue(&body, depth + 1));
-        ++n;
-        SkipSpace();
-        if (Eat('}')) break;
-        if (!Eat(',')) return Error("expected ',' or '}' in an object");
-      }
-    }
-    MsgpackWriter(out).Map(n).Raw(body);
-    return Status::Ok();
-  }
-
-  Status ParseNumber(MsgpackWriter& w) {
-    const std::size_t start = i_;
-    Eat('-');
-    if (Eat('0')) {
-    } else if (i_ < s_.size() && s_[i_] >= '1' && s_[i_] <= '9') {
-      while (i_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i_]))) ++i_;
-    } else {
-      return Error("a number needs digits");
-    }
-    bool integer = true;
-    if (Eat('.')) {
-      integer = false;
-      if (i_ >= s_.size() || !std::isdigit(static_cast<unsigned char>(s_[i_])))
-        return Error("digits must follow '.'");
-      while (i_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i_]))) ++i_;
-    }
-    if (i_ < s_.size() && (s_[i_] == 'e' || s_[i_] == 'E')) {
-      integer = false;
-      ++i_;
-      if (!Eat('+')) Eat('-');
-      if (i_ >= s_.size() || !std::isdigit(static_cast<unsigned char>(s_[i_])))
-        return Error("digits must follow 'e'");
-      while (i_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[i_]))) ++i_;
-    }
-    const std::string_view text = s_.substr(start, i_ - start);
-    if (integer) {
-      int64_t v;
-      if (auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-          ec == std::errc()) {
-        w.Int(v);
-        return Status::Ok();
-      }
-      uint64_t u;
-      if (auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), u);
-          ec == std::errc()) {
-        w.Uint(u);
-        return Status::Ok();
-      }
-    }
-    // std::from_chars for double is in libstdc++ 11+, but strtod is enough.
-    const std::string copy(text);
-    errno = 0;
-    const double d = std::strtod(copy.c_str(), nullptr);
-    if (!std::isfinite(d)) return Error("the number is out of range");
-    w.Double(d);
-    return Status::Ok();
-  }
-
-  // Reads 4 hex digits of a \u escape.
-  Status Hex4(uint32_t* cp) {
-    if (i_ + 4 > s_.size()) return Error("\\u needs 4 hex digits");
-    uint32_t v = 0;
-    for (int k = 0; k < 4; ++k) {
-      const char c = s_[i_++];
-      v <<= 4;
-      if (c >= '0' && c <= '9')
-        v |= c - '0';
-      else if (c >= 'a' && c <= 'f')
-        v |= c - 'a' + 10;
-      else if (c >= 'A' && c <= 'F')
-        v |= c - 'A' + 10;
-      else
-        return Error("\\u needs 4 hex digits");
-    }
-    *cp = v;
-    return Status::Ok();
-  }
-
-  static void Utf8(uint32_t cp, std::string* out) {
-    if (cp < 0x80) {
-      out->push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out->push_back(static_cast<char>(0xc0 | (cp >> 6)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-    } else if (cp < 0x10000) {
-      out->push_back(static_cast<char>(0xe0 | (cp >> 12)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-    } else {
-      out->push_back(static_cast<char>(0xf0 | (cp >> 18)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3f)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-    }
-  }
-
-  Status Escape(std::string* out) {
-    if (i_ >= s_.size()) return Error("the text ends inside a string");
-    const char c = s_[i_++];
-    switch (c) {
-      case '"':
-      case '\\':
-      case '/':
-        out->push_back(c);
-        return Status::Ok();
-      case 'b':
-        out->push_back('\b');
-        return Status::Ok();
-      case 'f':
-        out->push_back('\f');
-        return Status::Ok();
-      case 'n':
-        out->push_back('\n');
-        return Status::Ok();
-      case 'r':
-        out->push_back('\r');
-        return Status::Ok();
-      case 't':
-        out->push_back('\t');
-        return Status::Ok();
-      case 'u': {
-        uint32_t cp = 0;
-        TASKQ_TRY(Hex4(&cp));
-        if (cp >= 0xd800 && cp <= 0xdbff) {  // a high surrogate: its low half must follow
-          uint32_t lo = 0;
-          if (!Word("\\u")) return Error("a lone surrogate in a \\u escape");
-          TASKQ_TRY(Hex4(&lo));
-          if (lo < 0xdc00 || lo > 0xdfff) return Error("a lone surrogate in a \\u escape");
-          cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-        } else if (cp >= 0xdc00 && cp <= 0xdfff) {
-          return Error("a lone surrogate in a \\u escape");
-        }
-        Utf8(cp, out);
-        return Status::Ok();
-      }
-      default:
-        return Error("an unknown escape in a string");
-    }
-  }
-
-  Status ParseString(std::string* out) {
-    ++i_;  // "
-    for (;;) {
-      if (i_ >= s_.size()) return Error("the text ends inside a string");
-      const unsigned char c = static_cast<unsigned char>(s_[i_]);
-      if (c == '"') {
-        ++i_;
-        return Status::Ok();
-      }
-      if (c == '\\') {
-        ++i_;
-        TASKQ_TRY(Escape(out));
-        continue;
-      }
-      if (c < 0x20) return Error("a control character inside a string");
-      const std::size_t n = Utf8SequenceLength(s_, i_);
-      if (n == 0) return Error("a string that is not UTF-8");
-      out->append(s_.substr(i_, n));
-      i_ += n;
-    }
-  }
-
-  std::string_view s_;
-  std::size_t i_ = 0;
+  std::string* out_;
+  std::vector<Container> open_;
+  Status error_;
 };
 
 }  // namespace
 
 Result<Value> ParseJson(std::string_view text) {
+  // Most words that are not JSON (a task's bare-word argument: a URL, a
+  // path) are told by their first character, at a tenth of what the
+  // library's refusal costs (it builds its message). That check also
+  // refuses a byte order mark, which the library would skip.
+  const std::size_t first = text.find_first_not_of(" \t\n\r");
+  if (first != text.npos && !CanStartValue(text[first])) return Refused(kNotAValue, first + 1);
   std::string packed;
-  Status s = Parser(text).Parse(&packed);
-  if (!s.ok()) return s;
+  MsgpackSax sax(&packed);
+  try {
+    if (!Json::sax_parse(text.begin(), text.end(), &sax))
+      return sax.error().ok() ? Refused(kNotAValue, 1) : sax.error();
+  } catch (const Json::exception& e) {
+    return Status::Error(Code::kInvalid, e.what());
+  }
+  if (packed.size() > kMaxValueBytes)
+    return Refused("the value is larger than 16 MiB", text.size() + 1);
   return Value::FromTrusted(packed);
 }
 

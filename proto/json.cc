@@ -1,13 +1,20 @@
 #include "proto/json.h"
 
+#include <sodium.h>
+
+#include <cmath>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <vector>
 
 #include "proto/limits.h"
 #include "proto/msgpack_writer.h"
+#include "proto/utf8.h"
 
 namespace taskq {
 namespace {
+
+// --- JSON text to msgpack ----------------------------------------------------
 
 using Json = nlohmann::json;
 
@@ -132,6 +139,145 @@ class MsgpackSax {
   Status error_;
 };
 
+// --- msgpack to JSON text ----------------------------------------------------
+//
+// taskq's own rules, which nlohmann-json has no way to follow: bin as
+// base64, ext and non-finite floats as null, map keys that are not strings
+// as text, bytes that are not UTF-8 as \ufffd, and ", " and ": " between
+// items (results files are read back in that form: outcome_file.cc).
+
+void JsonString(std::string_view s, std::string* out) {
+  out->push_back('"');
+  for (std::size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    std::size_t n = Utf8SequenceLength(s, i);
+    if (n == 0) {  // not UTF-8: the replacement character keeps the output valid JSON
+      out->append("\\ufffd");
+      ++i;
+      continue;
+    }
+    if (c == '"' || c == '\\') {
+      out->push_back('\\');
+      out->push_back(static_cast<char>(c));
+    } else if (c == '\n') {
+      out->append("\\n");
+    } else if (c == '\t') {
+      out->append("\\t");
+    } else if (c == '\r') {
+      out->append("\\r");
+    } else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out->append(buf);
+    } else {
+      out->append(s.substr(i, n));
+    }
+    i += n;
+  }
+  out->push_back('"');
+}
+
+void JsonNumber(double d, std::string* out) {
+  if (!std::isfinite(d)) {
+    out->append("null");
+    return;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", d);
+  out->append(buf);
+}
+
+bool RenderJson(MsgpackReader& r, std::string* out, int depth);
+
+bool RenderContainer(MsgpackReader& r, std::string* out, int depth, bool map) {
+  uint32_t n;
+  if (depth <= 0 || !(map ? r.ReadMapHeader(&n) : r.ReadArrayHeader(&n))) return false;
+  out->push_back(map ? '{' : '[');
+  for (uint32_t i = 0; i < n; ++i) {
+    if (i) out->append(", ");
+    if (map) {
+      std::string_view key;
+      const MsgType kt = r.Peek();
+      if (r.ReadStr(&key)) {
+        JsonString(key, out);
+      } else if (kt == MsgType::kArray || kt == MsgType::kMap) {
+        // JSON keys are strings. A container key is named, not rendered:
+        // rendering it as escaped text nests escapes, and the output would
+        // double with each level (a few bytes of input, gigabytes of text).
+        if (!r.Skip(nullptr, depth - 1)) return false;
+        out->append(kt == MsgType::kArray ? "\"<array>\"" : "\"<map>\"");
+      } else {
+        std::string text;
+        if (!RenderJson(r, &text, depth - 1)) return false;
+        JsonString(text, out);
+      }
+      out->append(": ");
+    }
+    if (!RenderJson(r, out, depth - 1)) return false;
+  }
+  out->push_back(map ? '}' : ']');
+  return true;
+}
+
+bool RenderJson(MsgpackReader& r, std::string* out, int depth) {
+  switch (r.Peek()) {
+    case MsgType::kNil:
+      r.ReadNil();
+      out->append("null");
+      return true;
+    case MsgType::kBool: {
+      bool b;
+      r.ReadBool(&b);
+      out->append(b ? "true" : "false");
+      return true;
+    }
+    case MsgType::kUint: {
+      uint64_t u;
+      if (!r.ReadUint(&u)) return false;
+      out->append(std::to_string(u));
+      return true;
+    }
+    case MsgType::kInt: {
+      int64_t i;
+      if (!r.ReadInt(&i)) return false;
+      out->append(std::to_string(i));
+      return true;
+    }
+    case MsgType::kFloat: {
+      double d;
+      if (!r.ReadDouble(&d)) return false;
+      JsonNumber(d, out);
+      return true;
+    }
+    case MsgType::kStr: {
+      std::string_view s;
+      if (!r.ReadStr(&s)) return false;
+      JsonString(s, out);
+      return true;
+    }
+    case MsgType::kBin: {
+      std::string_view b;
+      if (!r.ReadBin(&b)) return false;
+      std::string b64(sodium_base64_ENCODED_LEN(b.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
+      sodium_bin2base64(b64.data(), b64.size(), reinterpret_cast<const unsigned char*>(b.data()),
+                        b.size(), sodium_base64_VARIANT_ORIGINAL);
+      b64.resize(b64.size() - 1);  // the terminating NUL
+      JsonString(b64, out);
+      return true;
+    }
+    case MsgType::kArray:
+      return RenderContainer(r, out, depth, false);
+    case MsgType::kMap:
+      return RenderContainer(r, out, depth, true);
+    case MsgType::kExt:
+      if (!r.Skip()) return false;
+      out->append("null");
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 Result<Value> ParseJson(std::string_view text) {
@@ -152,6 +298,65 @@ Result<Value> ParseJson(std::string_view text) {
   if (packed.size() > kMaxValueBytes)
     return Refused("the value is larger than 16 MiB", text.size() + 1);
   return Value::FromTrusted(packed);
+}
+
+std::string PackedToJson(std::string_view packed) {
+  MsgpackReader r(packed);
+  std::string out;
+  if (!RenderJson(r, &out, kMaxDepth) || !r.at_end()) return "null";
+  return out;
+}
+
+std::string JsonQuote(std::string_view s) {
+  std::string out;
+  JsonString(s, &out);
+  return out;
+}
+
+JsonObject& JsonObject::Key(std::string_view key) {
+  if (text_.size() > 1) text_ += ", ";
+  JsonString(key, &text_);
+  text_ += ": ";
+  return *this;
+}
+
+JsonObject& JsonObject::Str(std::string_view key, std::string_view s) {
+  JsonString(s, &Key(key).text_);
+  return *this;
+}
+
+JsonObject& JsonObject::Packed(std::string_view key, std::string_view packed) {
+  return Raw(key, PackedToJson(packed));
+}
+
+JsonObject& JsonObject::Bool(std::string_view key, bool b) {
+  return Raw(key, b ? "true" : "false");
+}
+JsonObject& JsonObject::Int(std::string_view key, int64_t n) { return Raw(key, std::to_string(n)); }
+JsonObject& JsonObject::Uint(std::string_view key, uint64_t n) {
+  return Raw(key, std::to_string(n));
+}
+
+JsonObject& JsonObject::Fixed(std::string_view key, double x, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, x);
+  return Raw(key, buf);
+}
+
+JsonObject& JsonObject::Raw(std::string_view key, std::string_view json) {
+  Key(key).text_ += json;
+  return *this;
+}
+
+std::string JsonObject::Close() const { return text_ + "}"; }
+
+std::string JsonList(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (const std::string& item : items) {
+    if (out.size() > 1) out += ", ";
+    out += item;
+  }
+  return out + "]";
 }
 
 }  // namespace taskq

@@ -8,6 +8,7 @@
 #include "client/connection.h"
 #include "client/endpoint.h"
 #include "proto/limits.h"
+#include "proto/rid.h"
 
 namespace taskq {
 namespace {
@@ -15,17 +16,6 @@ namespace {
 // How long a request may go unanswered before the master counts as gone. A
 // get waits this long beyond its own timeout.
 constexpr std::chrono::milliseconds kReplySlack{30000};
-
-uint64_t* RidOf(Message& m) {
-  return std::visit(
-      [](auto& v) -> uint64_t* {
-        if constexpr (requires { v.rid; })
-          return &v.rid;
-        else
-          return nullptr;
-      },
-      m);
-}
 
 Status Unexpected(const Message& m, const char* request) {
   return Status::Error(Code::kProtocol, std::string("the master answered ") + request + " with '" +
@@ -106,7 +96,7 @@ const std::string& Client::server() const { return conn_->display(); }
 Result<Message> Client::Call(Message request, std::chrono::milliseconds wait) {
   for (int attempt = 0;; ++attempt) {
     const uint64_t rid = next_rid_++;
-    *RidOf(request) = rid;
+    *RidField(request) = rid;
     TASKQ_TRY(conn_->Send(request));
     const TimePoint deadline = Clock::now() + wait;
     for (;;) {
@@ -120,7 +110,7 @@ Result<Message> Client::Call(Message request, std::chrono::milliseconds wait) {
       if (std::holds_alternative<Shutdown>(*m))
         return Status::Error(Code::kShutdown,
                              "the master at " + conn_->display() + " is shutting down");
-      const uint64_t* got = RidOf(*m);
+      const uint64_t* got = RidField(*m);
       // One request is out at a time, so an error with no rid (a message
       // the master could not decode) is about it too.
       const auto* err = std::get_if<ErrorMsg>(&*m);

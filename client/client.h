@@ -3,27 +3,28 @@
 //
 //   auto client = taskq::Client::Connect("127.0.0.1:5000", "abc");
 //   taskq::Queue tasks = (*client)->GetQueue("tasks");
-//   tasks.Put("square", taskq::Value::Int(7));
+//   taskq::Result<uint64_t> id = tasks.Put("square", taskq::Value::Int(7));
 //   taskq::Result<taskq::Item> r = (*client)->GetQueue("results").Get(10s);
 //   // r->outcome->value is 49; r.status().code() == Code::kEmpty on timeout
 //
 // and a worker of its own:
 //
 //   taskq::Result<taskq::Item> t = tasks.Take(10s);    // leased, not removed
-//   (*client)->Done(*t, taskq::Value::Int(n * n));      // or Fail(*t, "why")
+//   auto done = (*client)->Done(*t, taskq::Value::Int(n * n));  // or Fail(*t, "why")
 //
 // A producer that must not lose an outcome it took (it could crash before
 // saving it) takes them leased and acknowledges them once they are safe:
 //
 //   auto got = (*client)->Get("results", 1000, 10s, /*lease=*/true);
 //   // ... write got's outcomes to disk, flush ...
-//   (*client)->Ack(ids_of(*got));  // only now does the master drop them
+//   auto acked = (*client)->Ack(ids_of(*got));  // only now does the master drop them
 //
 // Queues are created on first use. Put and Get also take batches (one
-// message for many items). Every call returns a Result: kEmpty when a get
-// timed out, kAuthFailed for a wrong authkey, kUnavailable when the master
-// does not answer, kShutdown when it is shutting down, kForbidden when the
-// key is a worker's or a submitter's and its role may not do that.
+// message for many items). Every call returns a Result, to be looked at
+// ([[nodiscard]]): kEmpty when a get timed out, kAuthFailed for a wrong
+// authkey, kUnavailable when the master does not answer, kShutdown when it
+// is shutting down, kForbidden when the key is a worker's or a submitter's
+// and its role may not do that.
 //
 // Thread: a Client is used by one thread at a time.
 #ifndef TASKQ_CLIENT_CLIENT_H_

@@ -26,15 +26,6 @@ std::string NextMonitorEndpoint() {
 
 }  // namespace
 
-int PollTimeout(TimePoint deadline) {
-  if (deadline == TimePoint::max()) return -1;
-  const TimePoint now = Clock::now();
-  if (deadline <= now) return 0;
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
-  return static_cast<int>(
-      std::min<long long>(ms + 1, 3600 * 1000));  // round up: never wake early and spin
-}
-
 Connection::Connection(zmq::context_t& ctx, ConnectOptions options)
     : ctx_(ctx), options_(std::move(options)) {
   if (options_.peer.session == 0)
@@ -161,13 +152,17 @@ Status Connection::HandleMonitorEvents() {
   }
 }
 
-// A peer that refuses our key and a program that is not ZeroMQ look alike
-// to libzmq's monitor: ask the port itself which one it is.
-Status Connection::HandshakeFailed() {
+Status Connection::ProbeForMaster() {
   std::string said;
   const ZmtpPeer peer = ProbeZmtp(options_.endpoint, kProbeTimeout, &said);
   const std::string other = NotAMasterMessage(peer, options_.display, said);
-  if (!other.empty()) return Status::Error(Code::kInvalid, other);
+  return other.empty() ? Status::Ok() : Status::Error(Code::kInvalid, other);
+}
+
+// A peer that refuses our key and a program that is not ZeroMQ look alike
+// to libzmq's monitor: ask the port itself which one it is.
+Status Connection::HandshakeFailed() {
+  TASKQ_TRY(ProbeForMaster());
   return Status::Error(
       Code::kAuthFailed,
       "authentication failed: the authkey does not match the master at " + options_.display);
@@ -208,10 +203,7 @@ Status Connection::AwaitWelcome(TimePoint deadline) {
       if (!probed && tcp_connected_ && Clock::now() - first_connected_at_ > kSilentHandshake &&
           options_.endpoint.rfind("tcp://", 0) == 0) {
         probed = true;
-        std::string said;
-        const ZmtpPeer peer = ProbeZmtp(options_.endpoint, kProbeTimeout, &said);
-        const std::string other = NotAMasterMessage(peer, options_.display, said);
-        if (!other.empty()) return Status::Error(Code::kInvalid, other);
+        TASKQ_TRY(ProbeForMaster());
       }
       continue;
     }
@@ -304,7 +296,7 @@ Result<Message> Connection::Receive(zmq::message_t* frame, TimePoint deadline) {
     if (Clock::now() >= deadline) return Status::Error(Code::kTimeout, "timed out");
     Result<uint32_t> ready = Wait(PollTimeout(deadline), fds, /*drained=*/true);
     if (!ready.ok()) return ready.status();
-    if (*ready & 2) return Status::Error(Code::kInterrupted, "interrupted");
+    if (*ready & FdReady(0)) return Status::Error(Code::kInterrupted, "interrupted");
   }
 }
 
@@ -326,10 +318,10 @@ Result<uint32_t> Connection::Wait(int timeout_ms, const std::vector<int>& fds, b
   if (!watch_.Wait(timeout_ms))
     return Status::Error(Code::kIo, std::string("poll failed: ") + std::strerror(errno));
   if (watch_monitor_ >= 0 && watch_.Ready(watch_monitor_)) TASKQ_TRY(HandleMonitorEvents());
-  uint32_t ready = watch_.Ready(0) ? 1 : 0;
+  uint32_t ready = watch_.Ready(0) ? kMessageReady : 0;
   const int first_fd = watch_monitor_ >= 0 ? 2 : 1;
   for (std::size_t i = 0; i < fds.size(); ++i)
-    if (watch_.Ready(first_fd + static_cast<int>(i))) ready |= 2u << i;
+    if (watch_.Ready(first_fd + static_cast<int>(i))) ready |= FdReady(i);
   return ready;
 }
 

@@ -17,19 +17,13 @@
 #include <string>
 #include <zmq.hpp>
 
+#include "client/clock.h"
 #include "client/socket_watch.h"
 #include "proto/keys.h"
 #include "proto/message.h"
 #include "proto/status.h"
 
 namespace taskq {
-
-using Clock = std::chrono::steady_clock;
-using TimePoint = Clock::time_point;
-
-// Milliseconds from now until deadline, rounded up, for zmq_poll; -1 for
-// TimePoint::max() (wait for ever).
-int PollTimeout(TimePoint deadline);
 
 // What a peer says of itself in hello.
 struct PeerInfo {
@@ -98,10 +92,13 @@ class Connection {
   // sends hello; the welcome comes later, through Receive.
   Status Reconnect(const std::vector<uint64_t>& holding = {});
 
+  // Wait's result: a set of these bits.
+  static constexpr uint32_t kMessageReady = 1;  // a message may be waiting (TryReceive says)
+  static constexpr uint32_t FdReady(std::size_t i) { return 2u << i; }  // fds[i] is readable
+
   // For loops that wait on more than this connection: waits up to
-  // timeout_ms (-1: no limit) for a message, or for one of fds to become
-  // readable, handling monitor events on the way. Bit 0 of the result: a
-  // message may be waiting (TryReceive says); bit 1 + i: fds[i] is readable.
+  // timeout_ms (-1: no limit) for a message, or for one of fds (at most 31)
+  // to become readable, handling monitor events on the way.
   // drained: the last call on the connection was a TryReceive that found
   // nothing (saves asking the socket again).
   Result<uint32_t> Wait(int timeout_ms, const std::vector<int>& fds, bool drained = false);
@@ -119,8 +116,11 @@ class Connection {
   Status OpenSocket();
   Status AwaitWelcome(TimePoint deadline);
   void RebuildWatch(const std::vector<int>& fds);
+  // Asks the port itself (client/zmtp_probe.h): kInvalid ("... is not a
+  // taskq master ...") when another program holds it, else ok. Blocking.
+  Status ProbeForMaster();
   // Handshakes failed: kAuthFailed for a taskq master holding another key,
-  // kInvalid ("... is not a taskq master ...") for any other program.
+  // kInvalid for any other program.
   Status HandshakeFailed();
   // Ends the monitoring of socket_ before either socket closes.
   void StopMonitor();

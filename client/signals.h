@@ -2,7 +2,7 @@
 // wake up on a signal through the same poll as their sockets, with no race
 // between checking a flag and blocking.
 //
-// SIGINT and SIGTERM ask to stop: StopFd() becomes readable and stays so.
+// SIGINT and SIGTERM ask to stop: SignalFd() becomes readable and stays so.
 // SIGUSR1 asks for a status report: StatusFd() becomes readable until
 // DrainStatus() reads it.
 #ifndef TASKQ_CLIENT_SIGNALS_H_

@@ -25,7 +25,8 @@ int main(int argc, char** argv) {
   for (int i = 0; i < 10; ++i) {
     int n = rng() % 10000;
     std::cout << "Put task " << n << "...\n";
-    task.Put("square", taskq::Value::Int(n));
+    taskq::Result<uint64_t> id = task.Put("square", taskq::Value::Int(n));
+    if (!id.ok()) return std::cerr << id.status().message() << "\n", 1;
   }
   std::cout << "Try get results...\n";
   for (int i = 0; i < 10; ++i) {

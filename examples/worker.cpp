@@ -32,7 +32,8 @@ int main(int argc, char** argv) {
     if (!t.ok()) break;  // Empty: "task queue is empty."
     int64_t n = t->arg.AsInt().value_or(0);
     std::cout << "run task " << n << " * " << n << "...\n";
-    (*m)->Done(*t, taskq::Value::Int(n * n));
+    taskq::Result<uint64_t> done = (*m)->Done(*t, taskq::Value::Int(n * n));
+    if (!done.ok()) std::cerr << done.status().message() << "\n";
   }
   std::cout << "worker exit.\n";
 }

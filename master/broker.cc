@@ -9,6 +9,7 @@
 #include "proto/limits.h"
 #include "proto/msgpack_reader.h"
 #include "proto/msgpack_writer.h"
+#include "proto/rid.h"
 
 namespace taskq {
 namespace {
@@ -22,17 +23,6 @@ constexpr std::string_view kNil = "\xc0";
 // failed them, Broker::Avoids; entries not for its role, MayTake), so a
 // queue full of them cannot make a get walk the whole queue.
 constexpr std::size_t kMaxSkips = 1024;
-
-uint64_t RidOf(const Message& m) {
-  return std::visit(
-      [](const auto& v) -> uint64_t {
-        if constexpr (requires { v.rid; })
-          return v.rid;
-        else
-          return 0;
-      },
-      m);
-}
 
 void AddOnce(std::vector<uint32_t>* v, uint32_t x) {
   if (std::find(v->begin(), v->end(), x) == v->end()) v->push_back(x);

@@ -24,6 +24,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "client/clock.h"
 #include "master/deadline_heap.h"
 #include "master/flow_log.h"
 #include "master/free_cells.h"
@@ -35,9 +36,6 @@
 #include "proto/role.h"
 
 namespace taskq {
-
-using Clock = std::chrono::steady_clock;
-using TimePoint = Clock::time_point;
 
 struct BrokerOptions {
   std::string name = "taskq-master";

@@ -11,7 +11,7 @@ namespace taskq {
 // The CRC-32C of n bytes at data. Crc32c("123456789") == 0xe3069283.
 uint32_t Crc32c(const void* data, std::size_t n);
 // The portable table-driven path Crc32c falls back to without SSE 4.2
-// (exposed so tests can check it against the hardware one).
+// (exposed so tests/crc32c_test.cc can check it against the hardware one).
 uint32_t Crc32cPortable(const void* data, std::size_t n);
 
 }  // namespace taskq

@@ -7,18 +7,18 @@
 #ifndef TASKQ_MASTER_DEADLINE_HEAP_H_
 #define TASKQ_MASTER_DEADLINE_HEAP_H_
 
-#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <queue>
 #include <vector>
 
+#include "client/clock.h"
+
 namespace taskq {
 
 class DeadlineHeap {
  public:
-  using TimePoint = std::chrono::steady_clock::time_point;
   struct Due {
     TimePoint deadline;
     uint32_t cell;

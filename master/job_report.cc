@@ -4,17 +4,15 @@
 #include <cstdio>
 #include <iostream>
 
+#include "proto/json.h"
 #include "proto/msgpack_reader.h"
+#include "proto/text.h"
 
 namespace taskq {
 namespace {
 
-std::string JsonStr(std::string_view s) { return PackedToJson(Value::Str(s).packed()); }
-
-std::string Clip(std::string s, std::size_t n = 120) {
-  if (s.size() > n) s = s.substr(0, n) + "...";
-  return s;
-}
+// How much of a task's argument and value a Result: line shows.
+constexpr std::size_t kArgShown = 120, kValueShown = 400;
 
 std::string Duration(double seconds) {
   char buf[32];
@@ -70,17 +68,19 @@ std::string ByWorker(const TaskOutcome& o) {
 }  // namespace
 
 std::string OutcomeJson(const Item& item) {
-  std::string line = "{\"id\": " + std::to_string(item.id) + ", \"kind\": " + JsonStr(item.kind) +
-                     ", \"arg\": " + PackedToJson(item.arg.packed());
-  if (!item.outcome) return line + "}";
+  JsonObject line;
+  line.Uint("id", item.id).Str("kind", item.kind).Packed("arg", item.arg.packed());
+  if (!item.outcome) return line.Close();
   const TaskOutcome& o = *item.outcome;
-  line += std::string(", \"ok\": ") + (o.ok ? "true" : "false");
-  line +=
-      o.ok ? ", \"value\": " + PackedToJson(o.value.packed()) : ", \"error\": " + JsonStr(o.error);
-  char ms[32];
-  std::snprintf(ms, sizeof ms, "%.3f", static_cast<double>(o.elapsed.count()) / 1000.0);
-  return line + ", \"worker\": " + JsonStr(o.worker) + ", \"elapsed_ms\": " + ms +
-         ", \"attempt\": " + std::to_string(item.attempt) + "}";
+  line.Bool("ok", o.ok);
+  if (o.ok)
+    line.Packed("value", o.value.packed());
+  else
+    line.Str("error", o.error);
+  return line.Str("worker", o.worker)
+      .Fixed("elapsed_ms", static_cast<double>(o.elapsed.count()) / 1000.0, 3)
+      .Uint("attempt", item.attempt)
+      .Close();
 }
 
 void StatusLine::Show(const std::string& text) {
@@ -135,8 +135,8 @@ void JobReport::Outcome(const Item& item) {
   if (o_.json) return;
   if (!o.ok) {  // failures show, whatever the size of the job
     ClearProgress();
-    text_ << "Result: task " << item.id << " (" << item.kind << " " << Clip(item.arg.ToText())
-          << ") failed: " << o.error << ByWorker(o) << "\n";
+    text_ << "Result: task " << item.id << " (" << item.kind << " "
+          << Clip(item.arg.ToText(), kArgShown) << ") failed: " << o.error << ByWorker(o) << "\n";
   } else if (per_task_) {
     Line(item);
   }
@@ -155,8 +155,9 @@ void JobReport::Line(const Item& item) {
           << (Field(o.value, "skipped") == "true" ? ", already there" : "") << ")" << ByWorker(o)
           << "\n";
   } else {
-    text_ << "Result: task " << item.id << " (" << item.kind << " " << Clip(item.arg.ToText())
-          << "): " << Clip(o.value.ToText(), 400) << ByWorker(o) << "\n";
+    text_ << "Result: task " << item.id << " (" << item.kind << " "
+          << Clip(item.arg.ToText(), kArgShown) << "): " << Clip(o.value.ToText(), kValueShown)
+          << ByWorker(o) << "\n";
   }
 }
 
@@ -189,31 +190,21 @@ void JobReport::Summary(uint64_t done, uint64_t total, uint64_t failed, uint64_t
   std::sort(latencies_.begin(), latencies_.end());
   const double p50 = QuantileUs(latencies_, 0.5), p99 = QuantileUs(latencies_, 0.99);
   if (o_.json) {
-    std::string j = "{\"tasks\": " + std::to_string(total) + ", \"done\": " + std::to_string(done) +
-                    ", \"failed\": " + std::to_string(failed) +
-                    ", \"skipped_lines\": " + std::to_string(skipped_lines);
-    char tail[160];
-    std::snprintf(
-        tail, sizeof tail,
-        ", \"seconds\": %.3f, \"tasks_per_s\": %.1f, \"peak_rss_kb\": %ld, \"workers\": [", secs,
-        rate, PeakRssKb());
-    j += tail;
-    bool first = true;
-    for (const auto& [name, w] : workers_) {
-      char busy[32];
-      std::snprintf(busy, sizeof busy, "%.3f", static_cast<double>(w.busy.count()) / 1e6);
-      j += std::string(first ? "" : ", ") + "{\"name\": " + JsonStr(name) +
-           ", \"tasks\": " + std::to_string(w.tasks) + ", \"failed\": " + std::to_string(w.failed) +
-           ", \"busy_s\": " + busy + "}";
-      first = false;
-    }
-    j += "]";
-    if (!latencies_.empty()) {
-      char lat[120];
-      std::snprintf(lat, sizeof lat, ", \"latency_us\": {\"p50\": %.1f, \"p99\": %.1f}", p50, p99);
-      j += lat;
-    }
-    out_ << j << "}" << std::endl;
+    std::vector<std::string> workers;
+    for (const auto& [name, w] : workers_)
+      workers.push_back(JsonObject()
+                            .Str("name", name)
+                            .Uint("tasks", w.tasks)
+                            .Uint("failed", w.failed)
+                            .Fixed("busy_s", static_cast<double>(w.busy.count()) / 1e6, 3)
+                            .Close());
+    JsonObject j;
+    j.Uint("tasks", total).Uint("done", done).Uint("failed", failed);
+    j.Uint("skipped_lines", skipped_lines).Fixed("seconds", secs, 3).Fixed("tasks_per_s", rate, 1);
+    j.Int("peak_rss_kb", PeakRssKb()).Raw("workers", JsonList(workers));
+    if (!latencies_.empty())
+      j.Raw("latency_us", JsonObject().Fixed("p50", p50, 1).Fixed("p99", p99, 1).Close());
+    out_ << j.Close() << std::endl;
     return;
   }
   if (workers_.empty()) return;

@@ -73,7 +73,7 @@ uint32_t LeaseTable::Expired(TimePoint now) {
   return d ? d->cell : kNone;
 }
 
-LeaseTable::TimePoint LeaseTable::NextDeadline() {
+TimePoint LeaseTable::NextDeadline() {
   std::optional<DeadlineHeap::Due> d =
       due_.Next([this](uint32_t l, uint32_t g) { return Current(l, g); });
   return d ? d->deadline : TimePoint::max();

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "client/clock.h"
 #include "master/deadline_heap.h"
 #include "master/free_cells.h"
 
@@ -19,7 +20,6 @@ namespace taskq {
 
 class LeaseTable {
  public:
-  using TimePoint = std::chrono::steady_clock::time_point;
   static constexpr uint32_t kNone = UINT32_MAX;
 
   struct Lease {

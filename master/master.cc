@@ -383,7 +383,7 @@ int RunMaster(const MasterOptions& o, std::ostream& out, std::ostream& err) {
   RecoveryReport recovered;
   if (Status s = server.Start(&recovered); !s.ok()) {
     err << "task_master: " << s.message() << "\n";
-    return s.message().find("cannot listen") == 0 ? kExitUnavailable : kExitError;
+    return s.code() == Code::kCannotListen ? kExitUnavailable : kExitError;
   }
   PrintHowToConnect(o, server.port(), words);
   HttpServer web(http.value_or(HttpOptions{}), &board);

@@ -23,14 +23,6 @@ constexpr int kReadsPerPass = 4096;
 // How long shutdown notices get to leave once the loop stops.
 constexpr int kShutdownLingerMs = 1000;
 
-int MillisUntil(TimePoint deadline, TimePoint now) {
-  if (deadline == TimePoint::max()) return -1;
-  if (deadline <= now) return 0;
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
-  return static_cast<int>(
-      std::min<long long>(ms + 1, 60000));  // round up: never wake early and spin
-}
-
 // Log lines for refused connections, at most one per host per 10 s: a worker
 // with the wrong key retries several times a second.
 class RefusalLog {
@@ -196,10 +188,12 @@ Result<int> ServerLoop::Bind(const std::string& control_endpoint) {
     std::string shown = (options_.bind == "*" ? "all interfaces" : options_.bind) + " port " +
                         std::to_string(options_.port);
     if (e.num() == EADDRINUSE)
-      return Status::Error(Code::kIo, "cannot listen on " + shown + ": the port is in use");
+      return Status::Error(Code::kCannotListen,
+                           "cannot listen on " + shown + ": the port is in use");
     if (e.num() == EADDRNOTAVAIL || e.num() == ENODEV)
-      return Status::Error(Code::kIo, "cannot listen on " + shown + ": no such local address");
-    return Status::Error(Code::kIo, "cannot listen on " + shown + ": " + e.what());
+      return Status::Error(Code::kCannotListen,
+                           "cannot listen on " + shown + ": no such local address");
+    return Status::Error(Code::kCannotListen, "cannot listen on " + shown + ": " + e.what());
   }
 }
 
@@ -214,7 +208,7 @@ void ServerLoop::Run() {
   const int status = options_.status_fd >= 0 ? watch.AddFd(options_.status_fd) : -1;
   for (;;) {
     const TimePoint wake = std::min({broker_.NextDeadline(), next_status_, next_publish_});
-    if (!watch.Wait(MillisUntil(wake, Clock::now()))) break;
+    if (!watch.Wait(PollTimeout(wake, std::chrono::minutes(1)))) break;
     if (watch.Ready(zap)) zap_.HandlePending();
     if (watch.Ready(monitor)) monitor_.HandlePending();
     if (watch.Ready(router)) ReadRouter();

@@ -13,9 +13,7 @@
 namespace taskq {
 namespace {
 
-using Steady = std::chrono::steady_clock;
-
-double Seconds(Steady::duration d) { return std::chrono::duration<double>(d).count(); }
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 // Workers are named HOSTNAME-PID unless told otherwise (worker/worker.h).
 std::string HostOf(const std::string& name) {
@@ -68,10 +66,9 @@ void SnapshotBoard::Close() {
 }
 
 SnapshotPublisher::SnapshotPublisher(SnapshotBoard* board)
-    : board_(board), start_(Steady::now()), next_point_(start_) {}
+    : board_(board), start_(Clock::now()), next_point_(start_) {}
 
-void SnapshotPublisher::Publish(const Broker& broker, const Journal* journal,
-                                Steady::time_point now) {
+void SnapshotPublisher::Publish(const Broker& broker, const Journal* journal, TimePoint now) {
   auto s = std::make_shared<Snapshot>();
   s->seq = ++seq_;
   s->uptime_s = Seconds(now - start_);
@@ -123,7 +120,7 @@ void SnapshotPublisher::Publish(const Broker& broker, const Journal* journal,
 }
 
 // Rates over the last ~3 s of samples: smooth enough to read, quick to follow.
-void SnapshotPublisher::Rates(Snapshot* s, Steady::time_point now) {
+void SnapshotPublisher::Rates(Snapshot* s, TimePoint now) {
   Sample cur{now, s->Counter("put"), s->Counter("accepted"), s->Counter("failed"), {}};
   for (const Snapshot::Worker& w : s->workers) cur.worker_done[w.name] = w.done;
   while (samples_.size() > 1 && now - samples_[1].at >= std::chrono::seconds(3))
@@ -142,7 +139,7 @@ void SnapshotPublisher::Rates(Snapshot* s, Steady::time_point now) {
   samples_.push_back(std::move(cur));
 }
 
-void SnapshotPublisher::AddHistory(Snapshot* s, Steady::time_point now) {
+void SnapshotPublisher::AddHistory(Snapshot* s, TimePoint now) {
   if (now >= next_point_) {
     Snapshot::Point p{s->uptime_s, 0, 0, 0, s->put_rate, s->done_rate, s->failed_rate};
     for (const Snapshot::Queue& q : s->queues) {

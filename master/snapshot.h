@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "client/clock.h"
+
 namespace taskq {
 
 class Broker;
@@ -93,25 +95,24 @@ class SnapshotPublisher {
 
   explicit SnapshotPublisher(SnapshotBoard* board);
   // journal may be null.
-  void Publish(const Broker& broker, const Journal* journal,
-               std::chrono::steady_clock::time_point now);
+  void Publish(const Broker& broker, const Journal* journal, TimePoint now);
 
  private:
   struct Sample {
-    std::chrono::steady_clock::time_point at;
+    TimePoint at;
     uint64_t put = 0, done = 0, failed = 0;
     std::unordered_map<std::string, uint64_t> worker_done;
   };
-  void Rates(Snapshot* s, std::chrono::steady_clock::time_point now);
-  void AddHistory(Snapshot* s, std::chrono::steady_clock::time_point now);
+  void Rates(Snapshot* s, TimePoint now);
+  void AddHistory(Snapshot* s, TimePoint now);
 
   SnapshotBoard* board_;
-  std::chrono::steady_clock::time_point start_;
+  TimePoint start_;
   uint64_t seq_ = 0;
   std::vector<uint64_t> peaks_;  // per counter, the highest value published
   std::deque<Sample> samples_;   // the last few seconds, for rates
   std::deque<Snapshot::Point> history_;
-  std::chrono::steady_clock::time_point next_point_;
+  TimePoint next_point_;
 };
 
 // The resident set of this process in bytes (/proc/self/statm); 0 if unknown.

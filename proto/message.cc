@@ -5,11 +5,10 @@
 #include "proto/limits.h"
 #include "proto/msgpack_reader.h"
 #include "proto/msgpack_writer.h"
+#include "proto/text.h"
 
 namespace taskq {
 namespace {
-
-constexpr std::string_view kUnknownOpPrefix = "unknown op";
 
 // --- encoding ---------------------------------------------------------------
 
@@ -378,7 +377,7 @@ class Envelope {
     return {};
   }
 
-  static std::string Clip(std::string_view s) { return std::string(s.substr(0, 64)); }
+  static std::string Clip(std::string_view s) { return taskq::Clip(s, 64, ""); }
 
  private:
   struct Field {
@@ -816,7 +815,7 @@ Result<Message> Decode(std::string_view bytes) {
     TASKQ_TRY(env.Finish());
     return m;
   }
-  return Bad(std::string(kUnknownOpPrefix) + " '" + Envelope::Clip(op) + "'");
+  return Status::Error(Code::kUnsupported, "unknown op '" + Envelope::Clip(op) + "'");
 }
 
 Status DecodePutItems(std::string_view raw, std::vector<NewTask>* items) {
@@ -845,8 +844,6 @@ uint64_t PeekRid(std::string_view bytes) {
   return 0;
 }
 
-bool IsUnknownOp(const Status& s) {
-  return s.code() == Code::kInvalid && s.message().rfind(kUnknownOpPrefix, 0) == 0;
-}
+bool IsUnknownOp(const Status& s) { return s.code() == Code::kUnsupported; }
 
 }  // namespace taskq

@@ -274,8 +274,8 @@ std::string Encode(const Message& m);
 
 // Decodes one message. Rejects truncated input, trailing bytes, wrong types,
 // and counts or nesting beyond proto/limits.h. Unknown keys are ignored;
-// missing optional keys keep the defaults above. An unknown "op" fails with a
-// message that IsUnknownOp() recognises. The result borrows from bytes.
+// missing optional keys keep the defaults above. An unknown "op" fails with
+// kUnsupported (IsUnknownOp() says so). The result borrows from bytes.
 Result<Message> Decode(std::string_view bytes);
 bool IsUnknownOp(const Status& s);
 // Decodes the items array of a put from its raw bytes (Put::raw_items), as

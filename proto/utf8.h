@@ -1,4 +1,4 @@
-// UTF-8 checking, shared by the JSON reader and writer.
+// UTF-8 checking, for the JSON writer (PackedToJson) and --exec output.
 #ifndef TASKQ_PROTO_UTF8_H_
 #define TASKQ_PROTO_UTF8_H_
 

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "proto/limits.h"
+
 namespace taskq {
 namespace {
 
@@ -47,6 +49,23 @@ TEST(Json, RefusesWhatIsNotJsonAndSaysWhere) {
   ExpectError("1e999", "out of range");
   ExpectError(std::string(40, '[') + std::string(40, ']'), "nest deeper than 32");
   ExpectError("{1: 2}", "expected a string key");
+}
+
+TEST(Json, KeepsKeyOrderRepeatedKeysAndTheLimits) {
+  EXPECT_EQ(RoundTrip(R"({"b": 1, "a": 2, "b": 3})"), R"({"b": 1, "a": 2, "b": 3})");
+  EXPECT_EQ(ParseJson("9223372036854775807")->AsInt(), INT64_MAX);
+  EXPECT_EQ(ParseJson("18446744073709551616")->type(), MsgType::kFloat);
+  EXPECT_EQ(ParseJson("-0")->AsInt(), 0);
+  EXPECT_TRUE(ParseJson(std::string(32, '[') + std::string(32, ']')).ok()) << "32 levels";
+  ExpectError(
+      "\xEF\xBB\xBF"
+      "1",
+      "expected a value");
+  ExpectError("  http://example.com/",
+              "expected a value (object, array, string, number, true, "
+              "false or null) at column 3");
+  const std::string big = "\"" + std::string(kMaxValueBytes, 'x') + "\"";
+  ExpectError(big, "the value is larger than 16 MiB");
 }
 
 }  // namespace

@@ -13,14 +13,14 @@
 #include <mutex>
 
 #include "proto/msgpack_writer.h"
+#include "proto/text.h"
 #include "worker/file_names.h"
 
 namespace taskq {
 namespace {
 
-std::string Clip(std::string_view s, std::size_t n = 200) {
-  return s.size() <= n ? std::string(s) : std::string(s.substr(0, n)) + "...";
-}
+// How much of a URL a message about it shows.
+constexpr std::size_t kUrlShown = 200;
 
 std::string Hex(const unsigned char* p, std::size_t n) {
   static const char* kDigits = "0123456789abcdef";
@@ -222,7 +222,7 @@ DownloadHandler::DownloadHandler(DownloadOptions options)
 DownloadHandler::~DownloadHandler() = default;
 
 std::string DownloadHandler::Describe(const Item& task) const {
-  return "download " + Clip(task.arg.AsStr().value_or(PackedToJson(task.arg.packed())));
+  return "download " + Clip(task.arg.AsStr().value_or(PackedToJson(task.arg.packed())), kUrlShown);
 }
 
 RunOutcome DownloadHandler::Run(const Item& task, const CancelToken& cancel) {
@@ -231,7 +231,8 @@ RunOutcome DownloadHandler::Run(const Item& task, const CancelToken& cancel) {
     return RunOutcome::Error("download needs a URL string, got " + PackedToJson(task.arg.packed()),
                              false);
   if (!SchemeAllowed(*url))
-    return RunOutcome::Error("only http and https URLs are downloaded, not " + Clip(*url), false);
+    return RunOutcome::Error(
+        "only http and https URLs are downloaded, not " + Clip(*url, kUrlShown), false);
   if (!options_.skip_existing) return Fetch(*url, cancel);
   return fetches_.Do(*url, [&] {
     std::optional<RunOutcome> earlier = FromEarlierRun(*url);
@@ -265,7 +266,7 @@ RunOutcome DownloadHandler::Fetch(const std::string& url, const CancelToken& can
   crypto_hash_sha256_init(&t.sha);
   const Response r = Perform(*c, url, options_, &t);
 
-  const std::string about = " (" + Clip(url) + ")";
+  const std::string about = " (" + Clip(url, kUrlShown) + ")";
   if (t.too_big || r.rc == CURLE_FILESIZE_EXCEEDED)
     return RunOutcome::Error("the body is larger than " + std::to_string(options_.max_bytes) +
                                  " bytes (--max-bytes)" + about,

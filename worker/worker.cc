@@ -30,6 +30,29 @@ constexpr uint32_t kMaxWindow = 8192;
 // kMaxValueBytes, so a message stays under kMaxMessageBytes.
 constexpr std::size_t kResultsPerMessage = kMaxBatch;
 constexpr std::size_t kResultBytesPerMessage = kMaxMessageBytes / 2;
+// Where the executor's wake-up fd sits among the fds the loop waits on.
+constexpr std::size_t kFinishedFd = 0;
+
+// The exit code for the status that ends the worker. connected: it had a
+// welcome; a port that then turns out not to be a taskq master's (it
+// restarted as something else) is no mistake in --server.
+int ExitCodeFor(const Status& s, bool connected) {
+  switch (s.code()) {
+    case Code::kAuthFailed:
+      return kExitAuthFailed;
+    case Code::kTimeout:  // --connect-timeout passed
+      return kExitUnavailable;
+    case Code::kInvalid:  // the address names no taskq master
+      return connected ? kExitError : kExitUsage;
+    case Code::kInterrupted:  // Ctrl-C before the master answered
+    case Code::kShutdown:
+      return kExitOk;
+    case Code::kForbidden:  // a submitter's key
+      return kExitForbidden;
+    default:
+      return kExitError;
+  }
+}
 
 std::string DefaultName() {
   char host[256] = "worker";
@@ -170,10 +193,10 @@ int WorkerLoop::Run() {
     if (!ready.ok()) return Report(ready.status());
     const TimePoint after = Clock::now();
     if (std::optional<int> code = OnSignal(after)) return *code;
-    if (*ready & 2)
+    if (*ready & Connection::FdReady(kFinishedFd))
       for (FinishedTask& t : executor_.TakeFinished()) Finish(std::move(t));
     std::optional<int> exit;
-    if (*ready & 1)
+    if (*ready & Connection::kMessageReady)
       if (Status s = ReadMaster(&exit); !s.ok()) return Report(s);
     if (exit) return *exit;
     SendResults();
@@ -206,9 +229,10 @@ Status WorkerLoop::Ask() {
   return Send(g);
 }
 
-// Bit 0: the master may have sent something; bit 1: tasks finished.
+// Waits for the master, for finished tasks (wait_fds_[kFinishedFd]) and for
+// a signal; the result as Connection::Wait's.
 Result<uint32_t> WorkerLoop::Wait(TimePoint now) {
-  wait_fds_.assign(1, executor_.wake_fd());
+  wait_fds_.assign(1, executor_.wake_fd());  // at kFinishedFd
   if (SignalFd() >= 0 && !stopping_) wait_fds_.push_back(SignalFd());
   // Wake for the next heartbeat, the master's silence check, or the grace end.
   TimePoint next = now + std::min(o_.heartbeat, master_heartbeat_);
@@ -468,26 +492,7 @@ int WorkerLoop::Exit(int code, bool goodbye) {
 
 int WorkerLoop::Report(const Status& s) {
   err_ << "task_worker: " << s.message() << "\n";
-  return s.code() == Code::kAuthFailed ? kExitAuthFailed : kExitError;
-}
-
-int ExitCodeFor(const Status& s) {
-  switch (s.code()) {
-    case Code::kAuthFailed:
-      return kExitAuthFailed;
-    case Code::kTimeout:
-      return kExitUnavailable;
-    case Code::kInvalid:  // --server names no taskq master
-      return kExitUsage;
-    case Code::kInterrupted:
-      return kExitOk;  // Ctrl-C before the master answered
-    case Code::kShutdown:
-      return kExitOk;
-    case Code::kForbidden:  // a submitter's key
-      return kExitForbidden;
-    default:
-      return kExitError;
-  }
+  return ExitCodeFor(s, /*connected=*/true);
 }
 
 // Adds the download kind if its --out can be used, after removing what
@@ -554,7 +559,7 @@ int RunWorker(const WorkerOptions& o, std::ostream& out, std::ostream& err) {
     } else {
       err << "task_worker: " << s.message() << "\n";
     }
-    return ExitCodeFor(s);
+    return ExitCodeFor(s, /*connected=*/false);
   }
   WorkerLoop loop(o, std::move(*conn), std::move(handlers), out, err);
   return loop.Run();

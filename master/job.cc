@@ -396,6 +396,10 @@ int Job::Finish(uint64_t skipped_lines) {
   if (elsewhere_ > 0)
     err_ << o_.program << ": " << elsewhere_
          << " outcome(s) of the job were collected by another connection meanwhile\n";
+  if (o_.collect_only && received_ == 0)  // the report has nothing to sum up
+    out_ << "Nothing new to collect"
+         << (o_.record ? ": the outcomes left were in " + o_.record->path() + " already" : "")
+         << std::endl;
   if (failed_ > 0) {
     err_ << o_.program << ": " << failed_ << " of " << expected_ << " task(s) failed:\n";
     for (const Failure& f : failures_)

@@ -33,14 +33,8 @@ std::string RandomJobId() {
 
 std::string ReplyQueue(const std::string& id) { return std::string(kJobQueuePrefix) + id; }
 
-const QueueStats* FindQueue(const StatsOk& s, std::string_view name) {
-  for (const QueueStats& q : s.queues)
-    if (q.name == name) return &q;
-  return nullptr;
-}
-
 // A job's queue is in use while it holds outcomes or is owed some.
-bool InUse(const QueueStats* q) { return q && q->ready + q->leased + q->owed > 0; }
+bool InUse(const QueueStats* q) { return q && Outstanding(*q) > 0; }
 
 int Usage(const std::string& what) {
   std::cerr << "taskq: " << what << "\n";
@@ -205,14 +199,14 @@ int Submit(const SubmitFlags& f) {
   Result<StatsOk> st = (*c)->Stats(kStatsWait, f.job.empty() ? "" : ReplyQueue(f.job));
   if (!st.ok()) return Fail(st.status());
   std::string id = f.job;
-  if (!id.empty() && InUse(FindQueue(*st, ReplyQueue(id))))
+  if (!id.empty() && InUse(QueueOf(*st, ReplyQueue(id))))
     return Usage("submit: job " + id + " is still running on the master (outcomes or tasks in " +
                  ReplyQueue(id) + "); pick another --job, or collect it: " +
                  ResultsCommand(id, f.server, ""));
   // A named job may reuse the queue of a finished one; a random id is new.
   if (f.job.empty())
     do id = RandomJobId();
-    while (FindQueue(*st, ReplyQueue(id)));
+    while (QueueOf(*st, ReplyQueue(id)));
 
   const std::string later = ResultsCommand(id, f.server, f.results);
   JobRun r;
@@ -255,7 +249,7 @@ int Results(const ResultsFlags& f) {
   if (!c.ok()) return Fail(c.status());
   Result<StatsOk> st = (*c)->Stats(kStatsWait, ReplyQueue(f.job));
   if (!st.ok()) return Fail(st.status());
-  const QueueStats* q = FindQueue(*st, ReplyQueue(f.job));
+  const QueueStats* q = QueueOf(*st, ReplyQueue(f.job));
   if (!q)
     return Usage("results: the master at " + (*c)->server() + " has no job " + f.job +
                  " (no queue " + ReplyQueue(f.job) +

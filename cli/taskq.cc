@@ -74,7 +74,7 @@ nlohmann::ordered_json StatsJson(const StatsOk& s) {
   // still hold outcomes or are owed some.
   j["jobs"] = nlohmann::ordered_json::array();
   for (const QueueStats& q : s.queues)
-    if (!JobIdOf(q.name).empty() && q.ready + q.leased + q.owed > 0)
+    if (!JobIdOf(q.name).empty() && Outstanding(q) > 0)
       j["jobs"].push_back({{"id", JobIdOf(q.name)},
                            {"waiting_or_running", q.owed},
                            {"to_collect", q.ready + q.leased}});
@@ -318,9 +318,7 @@ int PurgeQueue(const ServerFlags& f, const std::string& queue, bool yes) {
   if (!c.ok()) return Fail(c.status());
   Result<StatsOk> s = (*c)->Stats();
   if (!s.ok()) return FailAsAdminOnly("taskq purge", s.status());
-  const QueueStats* found = nullptr;
-  for (const QueueStats& q : s->queues)
-    if (q.name == queue) found = &q;
+  const QueueStats* found = QueueOf(*s, queue);
   if (!found) {
     std::cerr << "taskq: purge: the master has no queue '" << queue
               << "' (taskq status lists its queues)\n";

@@ -7,6 +7,7 @@
 
 #include "client/exit_codes.h"
 #include "master/outcome_file.h"
+#include "master/status.h"
 #include "proto/limits.h"
 
 namespace taskq {
@@ -143,9 +144,8 @@ Result<uint64_t> Job::LeftInMaster() {
   // put to on this connection, sees this one (taskq results, a reconnect).
   Result<StatsOk> st = client_.Stats(kStatsWait, o_.reply_to);
   if (!st.ok()) return st.status();
-  for (const QueueStats& q : st->queues)
-    if (q.name == o_.reply_to) return q.owed + q.ready + q.leased;
-  return uint64_t{0};
+  const QueueStats* q = QueueOf(*st, o_.reply_to);
+  return q ? Outstanding(*q) : 0;
 }
 
 // Every task an earlier run put is now exactly once in one of: the record
@@ -359,15 +359,11 @@ Status Job::CollectUntil(uint64_t outstanding) {
 Status Job::CheckProgress(bool* moved) {
   Result<StatsOk> st = client_.Stats(kStatsWait, o_.reply_to);  // named: see LeftInMaster
   if (!st.ok()) return st.status();
-  uint64_t leased = 0, delivered = 0;
-  uint64_t reply_left = 0;
-  for (const QueueStats& q : st->queues) {
-    if (q.name == o_.queue) leased = q.leased;
-    if (q.name == o_.reply_to) {
-      held_elsewhere_ = q.leased;  // this job holds none between takes
-      reply_left = q.owed + q.ready + q.leased;
-    }
-  }
+  uint64_t leased = 0;
+  if (const QueueStats* q = QueueOf(*st, o_.queue)) leased = q->leased;
+  const QueueStats* reply = QueueOf(*st, o_.reply_to);
+  held_elsewhere_ = reply ? reply->leased : 0;  // this job holds none between takes
+  const uint64_t reply_left = reply ? Outstanding(*reply) : 0;
   // Collecting a job, what is to come is what the master holds of it: less
   // when another collector took some, more when outcomes were added.
   bool recounted = false;
@@ -379,8 +375,7 @@ Status Job::CheckProgress(bool* moved) {
   // Collecting only, the tasks' queue is not known: any task running counts.
   if (o_.collect_only)
     for (const WorkerStats& w : st->workers) leased += w.in_flight;
-  for (const auto& [name, value] : st->counters)
-    if (name == "delivered") delivered = value;
+  const uint64_t delivered = CounterOf(*st, "delivered");
   workers_seen_ = st->workers.size();
   // A benched worker comes back (docs/PROTOCOL.md, benching): its tasks wait
   // for it or another worker, so the job waits too.

@@ -34,6 +34,12 @@ std::string_view JobIdOf(std::string_view queue) {
   return ValidJobId(id) ? id : std::string_view();
 }
 
+const QueueStats* QueueOf(const StatsOk& s, std::string_view name) {
+  for (const QueueStats& q : s.queues)
+    if (q.name == name) return &q;
+  return nullptr;
+}
+
 uint64_t CounterOf(const StatsOk& s, std::string_view name) {
   for (const auto& [k, v] : s.counters)
     if (k == name) return v;
@@ -53,7 +59,7 @@ std::string StatusReport(const StatsOk& s) {
   std::size_t running = 0, finished = 0;
   for (const QueueStats& q : s.queues) {
     if (std::string_view id = JobIdOf(q.name); !id.empty()) {  // a job's reply queue
-      if (q.ready + q.leased + q.owed == 0) {
+      if (Outstanding(q) == 0) {
         ++finished;
         continue;
       }

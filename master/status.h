@@ -23,6 +23,13 @@ std::string_view JobIdOf(std::string_view queue);
 // peer chooses (its own, its queues'), before they reach a terminal or a log.
 std::string Printable(std::string_view s);
 
+// The queue called name in s, or null.
+const QueueStats* QueueOf(const StatsOk& s, std::string_view name);
+// What a reply queue still holds of its tasks' outcomes: waiting, being
+// collected, or still to come (owed). A job is over when this is 0
+// (docs/PROTOCOL.md 7.10).
+inline uint64_t Outstanding(const QueueStats& q) { return q.ready + q.leased + q.owed; }
+
 // The counter called name in s, or 0.
 uint64_t CounterOf(const StatsOk& s, std::string_view name);
 // Several lines: queues (ready, leased, failed), jobs in progress (tasks

@@ -18,7 +18,8 @@
 //
 //  - get, stats, peek: sent again. They change nothing but leases, and a
 //    lease of the lost session ends with it (the master hands the entry
-//    back), so a get's entries are never lost by asking twice.
+//    back), so asking twice hands nothing out twice. (Entries a get without
+//    lease took are gone with a lost reply, asked again or not.)
 //  - result, ack: sent again if the welcome names the same epoch: the
 //    master takes one result per task, and an id acknowledged twice is
 //    counted unknown. Another epoch means other tasks behind the same ids

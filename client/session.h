@@ -24,6 +24,8 @@
 //    master takes one result per task, and an id acknowledged twice is
 //    counted unknown. Another epoch means other tasks behind the same ids
 //    (a master restarted without its journal): given up on, kUnavailable.
+//    (A result_ok the master held back, lazy_ack, goes with the lost
+//    session: the result is sent again, a duplicate there.)
 //  - put, retry, purge: sent again only if answered hello_required. In
 //    doubt, they are given up on (kUnavailable, words saying so): a second
 //    put would add its tasks twice. A put's fate is learned from its reply

@@ -7,8 +7,8 @@
 
 #include "client/connection.h"
 #include "client/endpoint.h"
+#include "client/session.h"
 #include "proto/limits.h"
-#include "proto/rid.h"
 
 namespace taskq {
 namespace {
@@ -43,6 +43,7 @@ Client::Client(std::unique_ptr<zmq::context_t> owned, std::unique_ptr<DerivedKey
     : owned_ctx_(std::move(owned)),
       keys_(std::move(keys)),
       conn_(std::move(conn)),
+      session_(std::make_unique<Session>(conn_->master().instance, conn_->master().epoch)),
       reply_frame_(std::make_unique<zmq::message_t>()) {}
 
 Client::~Client() {
@@ -94,47 +95,75 @@ Result<std::unique_ptr<Client>> Client::ConnectLocal(zmq::context_t& ctx,
 const std::string& Client::server() const { return conn_->display(); }
 
 Result<Message> Client::Call(Message request, std::chrono::milliseconds wait) {
-  for (int attempt = 0;; ++attempt) {
-    const uint64_t rid = next_rid_++;
-    *RidField(request) = rid;
-    TASKQ_TRY(conn_->Send(request));
-    const TimePoint deadline = Clock::now() + wait;
-    for (;;) {
-      Result<Message> m = conn_->Receive(reply_frame_.get(), deadline);
-      if (!m.ok()) {
-        if (m.status().code() == Code::kTimeout)
-          return Status::Error(Code::kUnavailable,
-                               "the master at " + conn_->display() + " did not answer");
-        return m.status();
-      }
-      if (std::holds_alternative<Shutdown>(*m))
-        return Status::Error(Code::kShutdown,
-                             "the master at " + conn_->display() + " is shutting down");
-      const uint64_t* got = RidField(*m);
-      // One request is out at a time, so an error with no rid (a message
-      // the master could not decode) is about it too.
-      const auto* err = std::get_if<ErrorMsg>(&*m);
-      if (!got || (*got != rid && !(err && *got == 0))) continue;  // a ping, or a late reply
-      if (!err) return m;
-      if (err->code == kErrHelloRequired && attempt == 0) {
-        const uint64_t epoch = conn_->master().epoch;
-        TASKQ_TRY(conn_->Rehello(deadline));
-        // Results name task ids: after a restart without journal the ids
-        // mean other tasks, so such results must not go to the new master.
-        if (conn_->master().epoch != epoch && std::holds_alternative<ResultMsg>(request))
-          return Status::Error(Code::kUnavailable,
-                               "the master at " + conn_->display() +
-                                   " restarted without its journal and no longer knows the task");
-        break;  // the master did not act on it: send it again
-      }
-      const Code code = err->code == kErrFull        ? Code::kFull
-                        : err->code == kErrForbidden ? Code::kForbidden
-                        : err->code == kErrBadRequest || err->code == kErrBadMessage
-                            ? Code::kInvalid
-                            : Code::kProtocol;
-      return Status::Error(code, "the master refused the request: " + std::string(err->message));
+  const uint64_t rid = session_->Start(&request);
+  if (session_->welcomed()) {  // else it goes with the welcome (Perform)
+    if (Status s = conn_->SendEncoded(session_->Encoded(rid)); !s.ok()) {
+      session_->Abandon(rid);
+      return s;
     }
   }
+  Result<Message> m = AwaitReply(rid, wait);
+  if (!m.ok()) return m;
+  const auto* err = std::get_if<ErrorMsg>(&*m);
+  if (!err) return m;
+  const Code code = err->code == kErrFull        ? Code::kFull
+                    : err->code == kErrForbidden ? Code::kForbidden
+                    : err->code == kErrBadRequest || err->code == kErrBadMessage
+                        ? Code::kInvalid
+                        : Code::kProtocol;
+  return Status::Error(code, "the master refused the request: " + std::string(err->message));
+}
+
+Result<Message> Client::AwaitReply(uint64_t rid, std::chrono::milliseconds wait) {
+  TimePoint deadline = Clock::now() + wait;
+  std::vector<int> fds;
+  if (conn_->options().interrupt_fd >= 0) fds.push_back(conn_->options().interrupt_fd);
+  Status s;
+  while (s.ok()) {
+    SessionActions todo;
+    Result<Message> m = conn_->TryReceive(reply_frame_.get());
+    if (m.ok()) {
+      const Session::Received got = session_->OnMessage(*m, Clock::now(), &todo);
+      if (got.kind == Session::Kind::kReply && got.rid == rid) return m;
+      if (got.kind == Session::Kind::kWelcome) conn_->NoteWelcome(std::get<Welcome>(*m));
+      if (std::holds_alternative<Shutdown>(*m))
+        s = Status::Error(Code::kShutdown,
+                          "the master at " + conn_->display() + " is shutting down");
+    } else if (m.status().code() != Code::kTimeout) {
+      s = m.status();
+    } else if (Clock::now() >= deadline) {
+      s = Status::Error(Code::kUnavailable,
+                        "the master at " + conn_->display() + " did not answer");
+    } else {
+      const TimePoint until = std::min(deadline, session_->NextTick());
+      Result<uint32_t> ready = conn_->Wait(PollTimeout(until), fds, /*drained=*/true);
+      if (!ready.ok()) {
+        s = ready.status();
+      } else if (*ready & Connection::FdReady(0)) {
+        s = Status::Error(Code::kInterrupted, "interrupted");
+      } else {
+        if (*ready & Connection::kDropped) session_->OnDisconnect(Clock::now(), &todo);
+        session_->Tick(Clock::now(), &todo);
+      }
+    }
+    if (s.ok()) s = Perform(todo, rid, &deadline, wait);
+  }
+  session_->Abandon(rid);
+  return s;
+}
+
+Status Client::Perform(const SessionActions& todo, uint64_t rid, TimePoint* deadline,
+                       std::chrono::milliseconds wait) {
+  if (todo.hello) TASKQ_TRY(conn_->SendHello());
+  for (uint64_t again : todo.resend) {
+    TASKQ_TRY(conn_->SendEncoded(session_->Encoded(again)));
+    // A master that came back: the request's time starts over.
+    if (again == rid) *deadline = Clock::now() + wait;
+  }
+  for (const auto& [ended, why] : todo.ended)
+    if (ended == rid)
+      return Status::Error(why.code(), why.message() + " (the master at " + conn_->display() + ")");
+  return Status::Ok();
 }
 
 Result<IdRange> Client::Put(const std::string& queue, const std::vector<TaskSpec>& tasks,

@@ -26,6 +26,13 @@
 // is shutting down, kForbidden when the key is a worker's or a submitter's
 // and its role may not do that.
 //
+// When the connection drops or the master restarts during a call, the
+// client says hello again and, once the master is back, sends again what is
+// safe to send twice (Get, Stats, Peek; Report and Ack if the master kept
+// its task ids), and the call goes on. A Put, Retry or Purge cut off that
+// way may or may not have been done: it fails with kUnavailable, saying so
+// (docs/PROTOCOL.md 4.5 says how a put's fate is learned).
+//
 // Thread: a Client is used by one thread at a time.
 #ifndef TASKQ_CLIENT_CLIENT_H_
 #define TASKQ_CLIENT_CLIENT_H_
@@ -52,6 +59,8 @@ namespace taskq {
 
 class Connection;
 class Queue;
+class Session;
+struct SessionActions;
 
 struct ClientOptions {
   std::string name;  // shown in the master's log; default "PROGRAM-PID"
@@ -169,15 +178,22 @@ class Client {
       zmq::context_t& ctx, std::unique_ptr<zmq::context_t> owned, const std::string& endpoint,
       const std::string& display, std::unique_ptr<DerivedKeys> keys, ClientOptions options);
   // Sends request with a fresh rid and waits up to wait for the reply with
-  // that rid. If the master forgot this client (it restarted), says hello
-  // again and resends once: the master answered without acting.
+  // that rid (an error reply becomes a Status). When the session is lost
+  // (the master restarted, or the connection dropped), the session says
+  // whether to send it again after the new welcome (client/session.h) and
+  // the wait starts over then.
   Result<Message> Call(Message request, std::chrono::milliseconds wait);
+  Result<Message> AwaitReply(uint64_t rid, std::chrono::milliseconds wait);
+  // Does what the session said; the status of request rid if it ended.
+  Status Perform(const SessionActions& todo, uint64_t rid,
+                 std::chrono::steady_clock::time_point* deadline,
+                 std::chrono::milliseconds wait);
 
   std::unique_ptr<zmq::context_t> owned_ctx_;  // destroyed last
   std::unique_ptr<DerivedKeys> keys_;          // the connection points to them
   std::unique_ptr<Connection> conn_;
+  std::unique_ptr<Session> session_;
   std::unique_ptr<zmq::message_t> reply_frame_;  // what the last reply borrows from
-  uint64_t next_rid_ = 1;
 };
 
 // A named queue on a master, as BaseManager.register gives one.

@@ -66,6 +66,7 @@ Status Connection::OpenSocket() {
                          "a tcp connection needs the keys derived from the authkey");
   failed_handshakes_ = 0;
   tcp_connected_ = false;
+  handshaken_ = false;
   watch_valid_ = false;
   try {
     socket_ = zmq::socket_t(ctx_, zmq::socket_type::dealer);
@@ -91,7 +92,8 @@ Status Connection::OpenSocket() {
       socket_.set(zmq::sockopt::curve_secretkey, options_.keys->client.secret_z85);
       const std::string mon = NextMonitorEndpoint();
       const int events = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_RETRIED |
-                         ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                         ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+                         ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
                          ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
       if (zmq_socket_monitor(socket_.handle(), mon.c_str(), events) != 0)
         return Status::Error(Code::kIo, "cannot monitor the connection");
@@ -132,6 +134,13 @@ Status Connection::HandleMonitorEvents() {
         break;
       case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
         failed_handshakes_ = 0;
+        handshaken_ = true;
+        break;
+      case ZMQ_EVENT_DISCONNECTED:
+        // Also follows every failed handshake: only a connection the master
+        // knew can have taken requests with it.
+        dropped_ = dropped_ || handshaken_;
+        handshaken_ = false;
         break;
       case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
       case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
@@ -230,23 +239,21 @@ Status Connection::AwaitWelcome(TimePoint deadline) {
   }
 }
 
-Status Connection::Rehello(TimePoint deadline) {
-  TASKQ_TRY(SendHello());
-  return AwaitWelcome(deadline);
-}
-
-Status Connection::Reconnect(const std::vector<uint64_t>& holding) {
+Status Connection::Reconnect() {
   StopMonitor();
   socket_.set(zmq::sockopt::linger, 0);
   socket_.close();
   monitor_.close();
-  TASKQ_TRY(OpenSocket());
-  return SendHello(holding);
+  return OpenSocket();
 }
 
 Status Connection::Send(const Message& m) {
   std::string bytes;
   EncodeTo(m, &bytes);
+  return SendEncoded(bytes);
+}
+
+Status Connection::SendEncoded(std::string_view bytes) {
   // A larger frame would make the master drop the connection, and the
   // message, without a word: refuse it here, where it can be explained.
   if (bytes.size() > kMaxMessageBytes)
@@ -319,6 +326,8 @@ Result<uint32_t> Connection::Wait(int timeout_ms, const std::vector<int>& fds, b
     return Status::Error(Code::kIo, std::string("poll failed: ") + std::strerror(errno));
   if (watch_monitor_ >= 0 && watch_.Ready(watch_monitor_)) TASKQ_TRY(HandleMonitorEvents());
   uint32_t ready = watch_.Ready(0) ? kMessageReady : 0;
+  if (dropped_) ready |= kDropped;
+  dropped_ = false;
   const int first_fd = watch_monitor_ >= 0 ? 2 : 1;
   for (std::size_t i = 0; i < fds.size(); ++i)
     if (watch_.Ready(first_fd + static_cast<int>(i))) ready |= FdReady(i);

@@ -70,6 +70,9 @@ class Connection {
 
   // Queues m without blocking; kUnavailable when the socket's queue is full.
   Status Send(const Message& m);
+  // Send for a message already encoded (a Session's requests): kInvalid
+  // over the 64 MiB limit, else as SendRaw.
+  Status SendEncoded(std::string_view bytes);
   // Sends bytes as they are (tests use this for malformed messages).
   Status SendRaw(std::string_view bytes);
 
@@ -86,18 +89,20 @@ class Connection {
   Status SendHello(const std::vector<uint64_t>& holding = {});
   // Records what a welcome said (for loops that read it themselves).
   void NoteWelcome(const Welcome& w);
-  // SendHello, then waits until deadline for welcome.
-  Status Rehello(TimePoint deadline);
-  // Drops the socket and connects a new one (the master went silent), then
-  // sends hello; the welcome comes later, through Receive.
-  Status Reconnect(const std::vector<uint64_t>& holding = {});
+  // Drops the socket and connects a new one (the master went silent). The
+  // owner says hello on it (its Session's OnDisconnect says so).
+  Status Reconnect();
 
   // Wait's result: a set of these bits.
   static constexpr uint32_t kMessageReady = 1;  // a message may be waiting (TryReceive says)
   static constexpr uint32_t FdReady(std::size_t i) { return 2u << i; }  // fds[i] is readable
+  // A TCP connection that had finished its handshake dropped since the last
+  // Wait: libzmq connects again by itself, and the master there does not
+  // know this peer (Session::OnDisconnect).
+  static constexpr uint32_t kDropped = 1u << 31;
 
   // For loops that wait on more than this connection: waits up to
-  // timeout_ms (-1: no limit) for a message, or for one of fds (at most 31)
+  // timeout_ms (-1: no limit) for a message, or for one of fds (at most 30)
   // to become readable, handling monitor events on the way.
   // drained: the last call on the connection was a TryReceive that found
   // nothing (saves asking the socket again).
@@ -133,6 +138,8 @@ class Connection {
   TimePoint last_heard_;
   int failed_handshakes_ = 0;
   bool tcp_connected_ = false;
+  bool handshaken_ = false;  // the current TCP connection finished its handshake
+  bool dropped_ = false;     // one that had dropped since Wait last said so
   TimePoint connected_at_;        // of the last TCP connection
   TimePoint first_connected_at_;  // of the first, for the protocol probe
   bool waiting_told_ = false;

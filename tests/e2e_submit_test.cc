@@ -1,7 +1,8 @@
 // taskq submit and taskq results against a real --serve master on
 // 127.0.0.1: two jobs at once each get exactly their own outcomes; a job
 // collected later, after its submitter was killed, or after the master was
-// killed and restarted from its data dir; a failure retried and collected;
+// killed and restarted from its data dir; a submitter carrying on across
+// that restart; a failure retried and collected;
 // bad input and a wrong key.
 #include <signal.h>
 
@@ -279,6 +280,39 @@ TEST_F(SubmitTest, ADetachedJobSurvivesAMasterRestartWithItsDataDir) {
             kExitOk)
       << out << err;
   EXPECT_EQ(ArgsIn(results), Range(30, 80));
+}
+
+// taskq submit goes on across a kill -9 and restart of its master (same
+// port, same --data-dir): what the restart lost (a parked get, an ack, a
+// stats) is asked again once the new master welcomes it, and the job ends
+// with every outcome in the file exactly once.
+TEST_F(SubmitTest, ASubmitCarriesOnAcrossAMasterRestart) {
+  const int port = ReservePort();
+  ASSERT_NE(port, 0);
+  const std::string data = dir_ + "/data";
+  const std::vector<std::string> args = {"--serve", "--data-dir", data, "--port",
+                                         std::to_string(port)};
+  int got = 0;
+  auto master = StartMaster(args, &got);
+  ASSERT_EQ(got, port);
+  auto worker = StartWorker(port, {"-j", "2"});
+  const std::string results = dir_ + "/r.jsonl";
+  auto submit = StartTaskq({"submit", "--job", "across", "--tasks",
+                            TaskFile("t.txt", "sleep", 20, 100), "--results", results, "--quiet",
+                            "--timeout", "30"},
+                           port);
+  // Every task is put, and outcomes are being collected.
+  ASSERT_TRUE(submit->WaitForLine("Try get results", kSlow)) << submit->err();
+  ASSERT_TRUE(WaitUntil([&] { return Lines(results).size() >= 10; }, kSlow)) << submit->err();
+  master->Signal(SIGKILL);
+  ASSERT_TRUE(master->Wait(kQuick));
+  master = StartMaster(args, &got);
+  ASSERT_EQ(got, port);
+  ASSERT_TRUE(master->WaitForLine("Recovered", kQuick)) << master->out() << master->err();
+
+  ASSERT_EQ(submit->Wait(kSlow), kExitOk) << submit->out() << submit->err();
+  EXPECT_EQ(ArgsIn(results), Range(20, 100));
+  EXPECT_NE(submit->out().find("Done: 100 of 100 tasks"), std::string::npos) << submit->out();
 }
 
 // The classroom's failure drill with jobs: a task fails, the job says so

@@ -17,6 +17,7 @@
 #define TASKQ_MASTER_JOB_H_
 
 #include <chrono>
+#include <functional>
 #include <iosfwd>
 #include <string>
 #include <unordered_map>
@@ -31,6 +32,11 @@ namespace taskq {
 class OutcomeFile;
 
 struct JobOptions {
+  // Waits between polls of the master (for workers to come); null: sleeps.
+  // task_master's own job runs the server loop meanwhile (master.cc), and
+  // is called with 0 now and then during long work to let the loop run
+  // what is ready.
+  std::function<void(std::chrono::milliseconds)> pause;
   std::string queue = "tasks";       // where the tasks go (workers take from it)
   std::string reply_to = "results";  // where their outcomes come
   std::string program = "task_master";  // the first word of its messages
@@ -123,6 +129,8 @@ class Job {
   // task)? Remembers what it saw for the message if the job gives up.
   Status CheckProgress(bool* moved);
   Status WaitForWorkers();
+  void Pause(std::chrono::milliseconds d);
+  void Yield();
   // Connected workers now (Stats), remembered for the messages.
   Result<std::size_t> CountWorkers();
   // Takes what outcomes are there, waiting up to wait for the first.

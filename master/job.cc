@@ -118,7 +118,7 @@ Status Job::PutBatch(const std::vector<TaskSpec>& batch) {
                                     o_.put_only ? o_.timeout : std::chrono::milliseconds(0));
     if (r.ok()) {
       expected_ += r->count;
-      mine_.push_back(*r);
+      NoteMine(*r);
       if (o_.in_flight)
         for (uint64_t i = 0; i < r->count; ++i) put_at_.emplace(r->first + i, sent);
       return Status::Ok();
@@ -274,9 +274,25 @@ Status Job::Take(std::chrono::milliseconds wait) {
 }
 
 // Ids grow: an earlier run's tasks have ids below this run's first put.
+// The master hands out ids in increasing order, so a put's range usually
+// follows the last one (merged into it) and the list stays short and
+// sorted: a lookup is a binary search, not a walk over every put (a job of
+// a million tasks with --in-flight 1 makes a million puts).
+void Job::NoteMine(IdRange r) {
+  if (r.count == 0) return;
+  auto at = std::upper_bound(mine_.begin(), mine_.end(), r.first,
+                             [](uint64_t id, const IdRange& m) { return id < m.first; });
+  if (at != mine_.begin() && std::prev(at)->first + std::prev(at)->count == r.first) {
+    std::prev(at)->count += r.count;
+    return;
+  }
+  mine_.insert(at, r);
+}
+
 bool Job::Mine(uint64_t id) const {
-  for (const IdRange& r : mine_)
-    if (id >= r.first && id - r.first < r.count) return true;
+  auto at = std::upper_bound(mine_.begin(), mine_.end(), id,
+                             [](uint64_t v, const IdRange& m) { return v < m.first; });
+  if (at != mine_.begin() && id - std::prev(at)->first < std::prev(at)->count) return true;
   return o_.collect_only || (o_.resume && (mine_.empty() || id < mine_.front().first));
 }
 

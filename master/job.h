@@ -124,6 +124,7 @@ class Job {
   Status Keep(const std::vector<Item>& got);
   // An outcome of a task this job put (this run, or an earlier one resumed).
   bool Mine(uint64_t id) const;
+  void NoteMine(IdRange r);
   void Foreign(const Item& item);
   // After a wait with no outcome: did anything else move (a worker holds a
   // task)? Remembers what it saw for the message if the job gives up.
@@ -162,7 +163,7 @@ class Job {
   uint64_t elsewhere_ = 0;       // collecting only: outcomes another connection collected
   // --in-flight: when each task still out was put.
   std::unordered_map<uint64_t, std::chrono::steady_clock::time_point> put_at_;
-  std::vector<IdRange> mine_;  // the ids this run put
+  std::vector<IdRange> mine_;  // the ids this run put, sorted, adjacent ones merged
   SeenIds kept_;               // the outcomes this run counted
   bool left_counted_ = false;  // expected_ counts what the master held (resuming)
 };

@@ -69,6 +69,7 @@ Result<std::unique_ptr<Client>> Client::Open(
   co.connect_timeout = options.connect_timeout;
   co.on_waiting = std::move(options.on_waiting);
   co.interrupt_fd = options.interrupt_fd;
+  co.pump = options.pump;
   Result<std::unique_ptr<Connection>> conn = Connection::Open(ctx, std::move(co));
   if (!conn.ok()) return conn.status();
   return std::unique_ptr<Client>(new Client(std::move(owned), std::move(keys), std::move(*conn)));

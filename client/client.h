@@ -62,6 +62,8 @@ class Queue;
 class Session;
 struct SessionActions;
 
+class SocketWatch;
+
 struct ClientOptions {
   std::string name;  // shown in the master's log; default "PROGRAM-PID"
   std::string role = "client";
@@ -73,6 +75,9 @@ struct ClientOptions {
   // Told once, with a sentence to show, while the master is not up yet.
   std::function<void(const std::string&)> on_waiting;
   int interrupt_fd = -1;  // readable fd that aborts waits (signals.h)
+  // For task_master's own job only (ConnectLocal): waits in place of
+  // poll(2), running the server loop meanwhile (client/connection.h, WaitPump).
+  std::function<Status(SocketWatch& watch, int timeout_ms)> pump;
 };
 
 // A task to put.

@@ -322,7 +322,9 @@ Result<uint32_t> Connection::Wait(int timeout_ms, const std::vector<int>& fds, b
     watch_.Drained(0);
   else
     watch_.Touch(0);  // sends and receives since the last wait
-  if (!watch_.Wait(timeout_ms))
+  if (options_.pump)
+    TASKQ_TRY(options_.pump(watch_, timeout_ms));
+  else if (!watch_.Wait(timeout_ms))
     return Status::Error(Code::kIo, std::string("poll failed: ") + std::strerror(errno));
   if (watch_monitor_ >= 0 && watch_.Ready(watch_monitor_)) TASKQ_TRY(HandleMonitorEvents());
   uint32_t ready = watch_.Ready(0) ? kMessageReady : 0;

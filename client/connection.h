@@ -44,6 +44,14 @@ struct MasterInfo {
   uint32_t max_batch = 0;
 };
 
+// Runs other work of the calling thread while a Connection waits: it must
+// wait on watch (SocketWatch::WaitWith) for at most timeout_ms, doing its own
+// work meanwhile, and return an error if that work ended (the Connection
+// gives it back). task_master's job uses it to run the server loop on its
+// own thread (Server::Pump), so a message between the job and the broker
+// needs no hand-off between threads.
+using WaitPump = std::function<Status(SocketWatch& watch, int timeout_ms)>;
+
 struct ConnectOptions {
   std::string endpoint;               // "tcp://host:port", or "inproc://..." (no CURVE)
   std::string display;                // "HOST:PORT", for messages to the user
@@ -55,6 +63,7 @@ struct ConnectOptions {
   std::function<void(const std::string&)> on_waiting;
   // Also watched while waiting: readable means stop (signals.h). -1: none.
   int interrupt_fd = -1;
+  WaitPump pump;  // waits for the Connection if set; else poll(2)
 };
 
 class Connection {

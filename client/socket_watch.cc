@@ -32,22 +32,44 @@ bool SocketWatch::Readable(Entry& e) {
   return (events & ZMQ_POLLIN) != 0;
 }
 
-bool SocketWatch::Wait(int timeout_ms) {
-  bool any = false;
+bool SocketWatch::Begin(bool* any) {
   failed_ = false;
   for (Entry& e : entries_) {
     e.ready = e.socket && e.touched && Readable(e);
     e.touched = false;
-    any |= e.ready;
+    *any |= e.ready;
   }
-  if (failed_) return false;
   for (pollfd& p : fds_) p.revents = 0;
-  if (poll(fds_.data(), fds_.size(), any ? 0 : timeout_ms) < 0 && errno != EINTR) return false;
+  return !failed_;
+}
+
+void SocketWatch::End() {
   for (std::size_t i = 0; i < entries_.size(); ++i) {
     Entry& e = entries_[i];
     e.ready |= fds_[i].revents != 0;
     e.touched = e.ready && e.socket;
   }
+}
+
+bool SocketWatch::Wait(int timeout_ms) {
+  bool any = false;
+  if (!Begin(&any)) return false;
+  if (poll(fds_.data(), fds_.size(), any ? 0 : timeout_ms) < 0 && errno != EINTR) return false;
+  End();
+  return true;
+}
+
+bool SocketWatch::WaitWith(SocketWatch& other, int timeout_ms) {
+  bool any = false;
+  if (!Begin(&any) || !other.Begin(&any)) return false;
+  both_.assign(fds_.begin(), fds_.end());
+  both_.insert(both_.end(), other.fds_.begin(), other.fds_.end());
+  if (poll(both_.data(), both_.size(), any ? 0 : timeout_ms) < 0 && errno != EINTR) return false;
+  for (std::size_t i = 0; i < fds_.size(); ++i) fds_[i].revents = both_[i].revents;
+  for (std::size_t i = 0; i < other.fds_.size(); ++i)
+    other.fds_[i].revents = both_[fds_.size() + i].revents;
+  End();
+  other.End();
   return true;
 }
 

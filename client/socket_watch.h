@@ -44,6 +44,10 @@ class SocketWatch {
   // Returns false when poll(2) failed (other than EINTR) or a socket could
   // not be asked (its context is ending).
   bool Wait(int timeout_ms);
+  // Wait on this watch's entries and other's with one poll(2): both are
+  // updated as by their own Wait. (task_master runs its job and its server
+  // loop on one thread this way: master/server.h, Server::Pump.)
+  bool WaitWith(SocketWatch& other, int timeout_ms);
   // After Wait: socket i may have a message (receive without blocking to
   // see) / fd i is readable.
   bool Ready(int i) const { return entries_[i].ready; }
@@ -55,10 +59,15 @@ class SocketWatch {
     bool ready = false;
   };
   bool Readable(Entry& e);
+  // Wait in two halves: asks the touched sockets (any: one is ready, so
+  // poll must not block), then reads the poll's results.
+  bool Begin(bool* any);
+  void End();
 
   std::vector<Entry> entries_;
   bool failed_ = false;
   std::vector<pollfd> fds_;
+  std::vector<pollfd> both_;  // WaitWith's scratch
 };
 
 }  // namespace taskq

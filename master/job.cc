@@ -19,6 +19,8 @@ constexpr std::size_t kFailuresListed = 20;
 constexpr std::chrono::milliseconds kTick{250};
 // How long a stats request may go unanswered (Client::Stats's default).
 constexpr std::chrono::milliseconds kStatsWait{30000};
+// Job::Yield after this many tasks read or outcomes written (a power of two, less one).
+constexpr std::size_t kYieldEvery = 1023;
 
 }  // namespace
 
@@ -93,6 +95,7 @@ Status Job::PutAll(TaskSource& source) {
     if (more) {
       batch.push_back(std::move(t));
       more = source.Next(&t);
+      if ((batch.size() & kYieldEvery) == 0) Yield();
     }
     if (batch.size() < per_put && more) continue;
     TASKQ_TRY(MakeRoom(batch.size()));
@@ -115,7 +118,7 @@ Status Job::PutBatch(const std::vector<TaskSpec>& batch) {
                                     o_.put_only ? o_.timeout : std::chrono::milliseconds(0));
     if (r.ok()) {
       expected_ += r->count;
-      mine_.push_back(*r);
+      NoteMine(*r);
       if (o_.in_flight)
         for (uint64_t i = 0; i < r->count; ++i) put_at_.emplace(r->first + i, sent);
       return Status::Ok();
@@ -197,6 +200,21 @@ Result<std::size_t> Job::CountWorkers() {
 // --workers N waits for N. The tutorial job waits for one, for ever, as
 // BaseManager's does (a teacher may start the worker minutes later), then
 // a moment more so that workers started together all get tasks.
+void Job::Pause(std::chrono::milliseconds d) {
+  if (o_.pause)
+    o_.pause(d);
+  else
+    std::this_thread::sleep_for(d);
+}
+
+// Reading a large batch of tasks or writing one of outcomes takes tens of
+// milliseconds: a loop that runs only while the job waits (JobOptions::pause)
+// gets a turn meanwhile, so workers are not kept waiting for their next
+// tasks.
+void Job::Yield() {
+  if (o_.pause) o_.pause(std::chrono::milliseconds(0));
+}
+
 Status Job::WaitForWorkers() {
   const std::size_t want =
       o_.wait_workers > 0 ? static_cast<std::size_t>(o_.wait_workers) : o_.wait_first_worker;
@@ -216,7 +234,7 @@ Status Job::WaitForWorkers() {
     if (o_.wait_workers == 0 && o_.first_worker_timeout.count() > 0 &&
         std::chrono::steady_clock::now() - start >= o_.first_worker_timeout)
       return Status::Error(Code::kEmpty, "no worker came");
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    Pause(std::chrono::milliseconds(20));
     const std::size_t before = *n;
     n = CountWorkers();
     if (!n.ok()) return n.status();
@@ -227,7 +245,7 @@ Status Job::WaitForWorkers() {
   if (o_.wait_workers == 0) {
     const auto until = std::chrono::steady_clock::now() + o_.gather;
     while (std::chrono::steady_clock::now() < until) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      Pause(std::chrono::milliseconds(20));
       if (Result<std::size_t> m = CountWorkers(); !m.ok()) return m.status();
     }
   }
@@ -256,9 +274,25 @@ Status Job::Take(std::chrono::milliseconds wait) {
 }
 
 // Ids grow: an earlier run's tasks have ids below this run's first put.
+// The master hands out ids in increasing order, so a put's range usually
+// follows the last one (merged into it) and the list stays short and
+// sorted: a lookup is a binary search, not a walk over every put (a job of
+// a million tasks with --in-flight 1 makes a million puts).
+void Job::NoteMine(IdRange r) {
+  if (r.count == 0) return;
+  auto at = std::upper_bound(mine_.begin(), mine_.end(), r.first,
+                             [](uint64_t id, const IdRange& m) { return id < m.first; });
+  if (at != mine_.begin() && std::prev(at)->first + std::prev(at)->count == r.first) {
+    std::prev(at)->count += r.count;
+    return;
+  }
+  mine_.insert(at, r);
+}
+
 bool Job::Mine(uint64_t id) const {
-  for (const IdRange& r : mine_)
-    if (id >= r.first && id - r.first < r.count) return true;
+  auto at = std::upper_bound(mine_.begin(), mine_.end(), id,
+                             [](uint64_t v, const IdRange& m) { return v < m.first; });
+  if (at != mine_.begin() && id - std::prev(at)->first < std::prev(at)->count) return true;
   return o_.collect_only || (o_.resume && (mine_.empty() || id < mine_.front().first));
 }
 
@@ -282,7 +316,9 @@ Status Job::Keep(const std::vector<Item>& got) {
   const auto now = std::chrono::steady_clock::now();
   std::vector<uint64_t> ids;
   ids.reserve(got.size());
-  for (const Item& item : got) {
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const Item& item = got[i];
+    if ((i & kYieldEvery) == kYieldEvery) Yield();
     if (!Mine(item.id)) {
       Foreign(item);
       continue;

@@ -17,6 +17,7 @@
 #define TASKQ_MASTER_JOB_H_
 
 #include <chrono>
+#include <functional>
 #include <iosfwd>
 #include <string>
 #include <unordered_map>
@@ -31,6 +32,11 @@ namespace taskq {
 class OutcomeFile;
 
 struct JobOptions {
+  // Waits between polls of the master (for workers to come); null: sleeps.
+  // task_master's own job runs the server loop meanwhile (master.cc), and
+  // is called with 0 now and then during long work to let the loop run
+  // what is ready.
+  std::function<void(std::chrono::milliseconds)> pause;
   std::string queue = "tasks";       // where the tasks go (workers take from it)
   std::string reply_to = "results";  // where their outcomes come
   std::string program = "task_master";  // the first word of its messages
@@ -118,11 +124,14 @@ class Job {
   Status Keep(const std::vector<Item>& got);
   // An outcome of a task this job put (this run, or an earlier one resumed).
   bool Mine(uint64_t id) const;
+  void NoteMine(IdRange r);
   void Foreign(const Item& item);
   // After a wait with no outcome: did anything else move (a worker holds a
   // task)? Remembers what it saw for the message if the job gives up.
   Status CheckProgress(bool* moved);
   Status WaitForWorkers();
+  void Pause(std::chrono::milliseconds d);
+  void Yield();
   // Connected workers now (Stats), remembered for the messages.
   Result<std::size_t> CountWorkers();
   // Takes what outcomes are there, waiting up to wait for the first.
@@ -154,7 +163,7 @@ class Job {
   uint64_t elsewhere_ = 0;       // collecting only: outcomes another connection collected
   // --in-flight: when each task still out was put.
   std::unordered_map<uint64_t, std::chrono::steady_clock::time_point> put_at_;
-  std::vector<IdRange> mine_;  // the ids this run put
+  std::vector<IdRange> mine_;  // the ids this run put, sorted, adjacent ones merged
   SeenIds kept_;               // the outcomes this run counted
   bool left_counted_ = false;  // expected_ counts what the master held (resuming)
 };

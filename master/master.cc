@@ -194,6 +194,7 @@ struct JobInputs {
   std::unique_ptr<TaskSource> source;  // null: no job (--serve alone)
   StatusLine* status = nullptr;
   std::string connect_hint;
+  std::function<void(std::chrono::milliseconds)> pause;  // JobOptions::pause
 };
 
 int RunTheJob(Client& client, const MasterOptions& o, const RecoveryReport& recovered,
@@ -249,6 +250,7 @@ int RunTheJob(Client& client, const MasterOptions& o, const RecoveryReport& reco
   jo.gather = kGatherWorkers;
   jo.connect_hint = in.connect_hint;
   jo.resumable = !o.data_dir.empty();
+  jo.pause = in.pause;
   Job job(client, jo, report, words, err);
   const int code = job.Run(*in.source);
   if (job.finished() && !o.data_dir.empty()) {
@@ -293,7 +295,10 @@ int WaitForStop(const Server& server, std::ostream& err) {
   return kExitOk;
 }
 
-int RunJob(zmq::context_t& ctx, const Server& server, const MasterOptions& o,
+// Whenever the job waits, its thread runs the server loop (Server::Pump): no
+// hand-off between threads per message. Once the job is over, --serve gives
+// the loop a thread of its own.
+int RunJob(zmq::context_t& ctx, Server& server, const MasterOptions& o,
            const RecoveryReport& recovered, JobInputs& in, std::ostream& out, std::ostream& err) {
   std::ostream& words = Words(o, out, err);
   if (!in.source) {
@@ -303,11 +308,22 @@ int RunJob(zmq::context_t& ctx, const Server& server, const MasterOptions& o,
   ClientOptions co;
   co.name = "task_master";
   co.interrupt_fd = SignalFd();
+  co.pump = [&server](SocketWatch& watch, int timeout_ms) {
+    return server.Pump(watch, timeout_ms);
+  };
+  in.pause = [&server](std::chrono::milliseconds d) {
+    SocketWatch nothing;
+    const TimePoint until = Clock::now() + d;
+    do {
+      if (!server.Pump(nothing, PollTimeout(until)).ok()) return;
+    } while (Clock::now() < until);
+  };
   Result<std::unique_ptr<Client>> client = Client::ConnectLocal(ctx, kLocalEndpoint, co);
   if (!client.ok()) return Fail(err, client.status());
   int code = RunTheJob(**client, o, recovered, in, out, err);
   if (Status s = server.failure(); !s.ok()) return Fail(err, s);
   if (o.serve && code != kExitInterrupted) {
+    server.RunInBackground();
     words << "Serving queues until Ctrl-C..." << std::endl;
     const int served = WaitForStop(server, err);
     if (code == kExitOk) code = served;
@@ -381,7 +397,9 @@ int RunMaster(const MasterOptions& o, std::ostream& out, std::ostream& err) {
   }
   Server server(ctx, so);
   RecoveryReport recovered;
-  if (Status s = server.Start(&recovered); !s.ok()) {
+  const Server::Threading threading =
+      in.source ? Server::Threading::kPumped : Server::Threading::kOwnThread;
+  if (Status s = server.Start(&recovered, threading); !s.ok()) {
     err << "task_master: " << s.message() << "\n";
     return s.code() == Code::kCannotListen ? kExitUnavailable : kExitError;
   }

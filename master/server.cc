@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <mutex>
 #include <unordered_map>
 
@@ -88,7 +90,13 @@ class ServerLoop : public Transport {
 
   Status OpenJournal(RecoveryReport* report);
   Result<int> Bind(const std::string& control_endpoint);
+  // Run: Begin, then Step until the loop ends (stopped, or a failure).
+  // Step waits (on also too, if given, with one poll) for at most most_ms
+  // (-1: until the next timer), handles what came and returns false once
+  // the loop has ended. Begin once, on the thread that steps first.
+  void Begin();
   void Run();
+  bool Step(SocketWatch* also, int most_ms);
   Status failure() {
     std::lock_guard<std::mutex> lock(failure_mu_);
     return failure_;
@@ -138,6 +146,9 @@ class ServerLoop : public Transport {
   SnapshotPublisher publisher_{options_.board};
   TimePoint next_publish_ = TimePoint::max();
   bool stopping_on_failure_ = false;
+  SocketWatch watch_;
+  int router_i_ = -1, zap_i_ = -1, monitor_i_ = -1, control_i_ = -1, status_i_ = -1;
+  bool begun_ = false;
   std::mutex failure_mu_;
   Status failure_;
 };
@@ -197,36 +208,49 @@ Result<int> ServerLoop::Bind(const std::string& control_endpoint) {
   }
 }
 
-void ServerLoop::Run() {
+void ServerLoop::Begin() {
   if (options_.status_every.count() > 0) next_status_ = Clock::now() + options_.status_every;
   if (options_.board) next_publish_ = Clock::now();
-  SocketWatch watch;
-  const int router = watch.AddSocket(router_.handle());
-  const int zap = watch.AddSocket(zap_.socket().handle());
-  const int monitor = watch.AddSocket(monitor_.socket().handle());
-  const int control = watch.AddSocket(control_.handle());
-  const int status = options_.status_fd >= 0 ? watch.AddFd(options_.status_fd) : -1;
-  for (;;) {
-    const TimePoint wake = std::min({broker_.NextDeadline(), next_status_, next_publish_});
-    if (!watch.Wait(PollTimeout(wake, std::chrono::minutes(1)))) break;
-    if (watch.Ready(zap)) zap_.HandlePending();
-    if (watch.Ready(monitor)) monitor_.HandlePending();
-    if (watch.Ready(router)) ReadRouter();
-    Pass(status >= 0 && watch.Ready(status));
-    watch.Touch(router);  // Pass may have sent on it
-    if (watch.Ready(control) && ReadControl()) return;
-    if (!failure().ok()) {
-      // Nothing unwritten is acknowledged: the replies waiting go, and only
-      // the shutdown notices leave.
-      Log(failure().message() + "; the master stops");
-      broker_.DropOutbox();
-      stopping_on_failure_ = true;
-      broker_.Shutdown("master error");
-      broker_.Flush(*this, Clock::now());
-      router_.set(zmq::sockopt::linger, kShutdownLingerMs);
-      return;
-    }
+  router_i_ = watch_.AddSocket(router_.handle());
+  zap_i_ = watch_.AddSocket(zap_.socket().handle());
+  monitor_i_ = watch_.AddSocket(monitor_.socket().handle());
+  control_i_ = watch_.AddSocket(control_.handle());
+  status_i_ = options_.status_fd >= 0 ? watch_.AddFd(options_.status_fd) : -1;
+  begun_ = true;
+}
+
+void ServerLoop::Run() {
+  if (!begun_) Begin();
+  while (Step(nullptr, -1)) {
   }
+}
+
+bool ServerLoop::Step(SocketWatch* also, int most_ms) {
+  const TimePoint wake = std::min({broker_.NextDeadline(), next_status_, next_publish_});
+  int timeout = PollTimeout(wake, std::chrono::minutes(1));
+  if (most_ms >= 0 && (timeout < 0 || timeout > most_ms)) timeout = most_ms;
+  if (!(also ? watch_.WaitWith(*also, timeout) : watch_.Wait(timeout))) {
+    Fail(Status::Error(Code::kIo, std::string("poll failed: ") + std::strerror(errno)));
+    return false;
+  }
+  if (watch_.Ready(zap_i_)) zap_.HandlePending();
+  if (watch_.Ready(monitor_i_)) monitor_.HandlePending();
+  if (watch_.Ready(router_i_)) ReadRouter();
+  Pass(status_i_ >= 0 && watch_.Ready(status_i_));
+  watch_.Touch(router_i_);  // Pass may have sent on it
+  if (watch_.Ready(control_i_) && ReadControl()) return false;
+  if (!failure().ok()) {
+    // Nothing unwritten is acknowledged: the replies waiting go, and only
+    // the shutdown notices leave.
+    Log(failure().message() + "; the master stops");
+    broker_.DropOutbox();
+    stopping_on_failure_ = true;
+    broker_.Shutdown("master error");
+    broker_.Flush(*this, Clock::now());
+    router_.set(zmq::sockopt::linger, kShutdownLingerMs);
+    return false;
+  }
+  return true;
 }
 
 // After reading: tick the timers, send, write the journal, report.
@@ -300,7 +324,7 @@ Server::~Server() {
   if (done_fd_ >= 0) close(done_fd_);
 }
 
-Status Server::Start(RecoveryReport* report) {
+Status Server::Start(RecoveryReport* report, Threading threading) {
   static std::atomic<uint64_t> n{0};
   const std::string control = "inproc://taskq-server-control-" + std::to_string(n.fetch_add(1));
   control_ = zmq::socket_t(ctx_, zmq::socket_type::pair);
@@ -314,22 +338,59 @@ Status Server::Start(RecoveryReport* report) {
     return port.status();
   }
   port_ = *port;
-  // The loop's sockets were made on this thread; starting the thread is the
-  // full memory barrier that lets them move to it.
+  if (threading == Threading::kOwnThread) {
+    RunInBackground();
+  } else {
+    loop_->Begin();
+    pumped_ = true;
+  }
+  return Status::Ok();
+}
+
+void Server::RunInBackground() {
+  if (!loop_ || thread_.joinable() || ended_) return;
+  pumped_ = false;
+  // The loop's sockets were made (or last used) on this thread; starting
+  // the thread is the full memory barrier that lets them move to it.
   thread_ = std::thread([this] {
     loop_->Run();
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t w = write(done_fd_, &one, sizeof one);
+    Ended();
   });
+}
+
+void Server::Ended() {
+  ended_ = true;
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t w = write(done_fd_, &one, sizeof one);
+}
+
+Status Server::Pump(SocketWatch& also, int timeout_ms) {
+  if (!pumped_ || ended_) return StoppedStatus();
+  if (!loop_->Step(&also, timeout_ms)) {
+    Ended();
+    return StoppedStatus();
+  }
   return Status::Ok();
+}
+
+Status Server::StoppedStatus() const {
+  Status s = failure();
+  return s.ok() ? Status::Error(Code::kShutdown, "the master is shutting down") : s;
 }
 
 Status Server::failure() const { return loop_ ? loop_->failure() : Status::Ok(); }
 
 void Server::Stop(const std::string& reason) {
-  if (!thread_.joinable()) return;
-  control_.send(zmq::buffer(reason), zmq::send_flags::dontwait);
-  thread_.join();
+  if (!loop_) return;
+  if (thread_.joinable()) {
+    control_.send(zmq::buffer(reason), zmq::send_flags::dontwait);
+    thread_.join();
+  } else if (pumped_ && !ended_) {
+    control_.send(zmq::buffer(reason), zmq::send_flags::dontwait);
+    while (loop_->Step(nullptr, 1000)) {
+    }
+    ended_ = true;
+  }
   loop_.reset();
 }
 

@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <random>
 #include <regex>
@@ -13,6 +15,7 @@
 
 #include "client/exit_codes.h"
 #include "tests/e2e_util.h"
+#include "tests/temp_dir.h"
 
 namespace taskq::testing {
 namespace {
@@ -149,6 +152,39 @@ TEST_F(E2eTest, InFlightJobsReportLatencyAndStayQuietPerTask) {
   EXPECT_EQ(CorrectResults(master->out()), 5) << master->out();
   EXPECT_EQ(master->CountLines(R"(^Try get results\.\.\.$)"), 1);
   EXPECT_EQ(w3->Wait(kQuick), kExitOk);
+}
+
+// task_master runs its job and the server loop on one thread (Server::Pump);
+// with --serve, the loop gets a thread of its own once the job is over and
+// keeps serving: the worker stays, a client's task is done, a SIGUSR1 report
+// comes, and Ctrl-C ends it.
+TEST_F(E2eTest, AJobThenServeKeepsServingOnItsOwn) {
+  const std::string dir = MakeTempDir("taskq-serve");
+  ASSERT_FALSE(dir.empty());
+  {
+    std::ofstream tasks(dir + "/tasks.txt");
+    for (int i = 0; i < 5; ++i) tasks << "square " << i << "\n";
+  }
+  int port = 0;
+  auto master = StartMaster({"--tasks", dir + "/tasks.txt", "--serve"}, &port);
+  ASSERT_NE(port, 0);
+  auto worker = StartWorker(port, {"--quiet", "--name", "stayer", "-j", "1"});
+  ASSERT_TRUE(master->WaitForLine("^Serving queues until Ctrl-C", kSlow)) << master->out();
+  EXPECT_EQ(master->CountLines(R"(^Done: 5 of 5 tasks in .*, 0 failed$)"), 1) << master->out();
+  auto client = Connect(port);
+  ASSERT_TRUE(client);
+  ASSERT_TRUE(client->GetQueue("tasks").Put("square", Value::Int(7)).ok());
+  Result<Item> r = client->GetQueue("results").Get(kQuick);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->outcome->value.AsInt(), 49);
+  master->Signal(SIGUSR1);
+  EXPECT_TRUE(
+      master->WaitForLine(R"(stayer: 0 in flight \(runs 1 at once\), 6 done)", kQuick, true))
+      << master->err();
+  master->Signal(SIGINT);
+  EXPECT_EQ(master->Wait(kQuick), kExitOk) << master->err();
+  EXPECT_EQ(worker->Wait(kQuick), kExitOk) << worker->err();
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(E2eTest, WrongAuthkeyIsRefusedQuicklyWhileGoodWorkersAreServed) {

@@ -100,5 +100,38 @@ TEST_F(SocketWatchTest, APlainFdIsReadyWhenReadable) {
   close(fd);
 }
 
+// WaitWith (task_master's job and server loop on one thread): one poll for
+// both watches, each told what is ready in it, the other's entries not.
+TEST_F(SocketWatchTest, WaitWithReportsEachWatchItsOwnReadiness) {
+  zmq::socket_t c(ctx_, zmq::socket_type::pair), d(ctx_, zmq::socket_type::pair);
+  c.bind("inproc://watch-other");
+  d.connect("inproc://watch-other");
+  SocketWatch mine, other;
+  const int b = mine.AddSocket(b_.handle());
+  const int dd = other.AddSocket(d.handle());
+  ASSERT_TRUE(mine.WaitWith(other, 0));  // asks the new sockets
+  c.send(zmq::str_buffer("x"));
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(mine.WaitWith(other, kLongMs));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(kLongMs));
+  EXPECT_FALSE(mine.Ready(b));
+  EXPECT_TRUE(other.Ready(dd));
+  zmq::message_t m;
+  ASSERT_TRUE(d.recv(m, zmq::recv_flags::dontwait));
+  ASSERT_FALSE(d.recv(m, zmq::recv_flags::dontwait));
+  other.Drained(dd);
+  a_.send(zmq::str_buffer("y"));
+  ASSERT_TRUE(mine.WaitWith(other, kLongMs));
+  EXPECT_TRUE(mine.Ready(b));
+  EXPECT_FALSE(other.Ready(dd));
+  // Nothing anywhere: it times out with neither ready.
+  ASSERT_TRUE(b_.recv(m, zmq::recv_flags::dontwait));
+  ASSERT_FALSE(b_.recv(m, zmq::recv_flags::dontwait));
+  mine.Drained(b);
+  ASSERT_TRUE(mine.WaitWith(other, 20));
+  EXPECT_FALSE(mine.Ready(b));
+  EXPECT_FALSE(other.Ready(dd));
+}
+
 }  // namespace
 }  // namespace taskq

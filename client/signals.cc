@@ -1,11 +1,13 @@
 #include "client/signals.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <thread>
 
 namespace taskq {
 namespace {
@@ -30,6 +32,22 @@ void OnStatus(int) {
   errno = saved;
 }
 
+// The signals are blocked in every thread started after InstallSignalPipe
+// (they inherit the mask) and taken here instead, so none of them is ever
+// interrupted by one: libzmq calls fail with EINTR when a handler runs on
+// their thread (cppzmq throws it), and task_master runs its server loop on
+// main during a job (master/server.h, Server::Pump).
+void TakeSignals(sigset_t set) {
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) continue;
+    if (sig == SIGUSR1)
+      OnStatus(sig);
+    else
+      OnStop(sig);
+  }
+}
+
 void Install(int sig, void (*fn)(int)) {
   struct sigaction sa = {};
   sa.sa_handler = fn;
@@ -45,10 +63,18 @@ void InstallSignalPipe(bool exit_on_second) {
   if (pipe2(g_stop, O_CLOEXEC | O_NONBLOCK) != 0 || pipe2(g_status, O_CLOEXEC | O_NONBLOCK) != 0)
     return;
   g_exit_on_second = exit_on_second;
+  // The handlers stay, for a thread started before this call (its mask lets
+  // the signals in): they do what TakeSignals does.
   Install(SIGINT, OnStop);
   Install(SIGTERM, OnStop);
   Install(SIGUSR1, OnStatus);
   signal(SIGPIPE, SIG_IGN);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGUSR1);
+  if (pthread_sigmask(SIG_BLOCK, &set, nullptr) == 0) std::thread(TakeSignals, set).detach();
 }
 
 int SignalFd() { return g_stop[0]; }

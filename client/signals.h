@@ -10,7 +10,10 @@
 
 namespace taskq {
 
-// Installs the handlers. Call once, from main, before starting threads.
+// Installs the handlers. Call once, from main, before starting threads:
+// the signals are then blocked in every thread (the mask is inherited) and
+// one thread of its own takes them (sigwait), so no other thread is ever
+// interrupted by them (EINTR).
 // With exit_on_second, a second stop signal ends the process at once with
 // code 130 (for a master, whose shutdown must not wait on anything then).
 void InstallSignalPipe(bool exit_on_second = false);

@@ -1,5 +1,5 @@
-// The Broker's message handlers and what they do to entries. Peers, parked
-// requests, time and output are in broker_peers.cc.
+// The Broker's message handlers: one per op a peer may send. Entries are
+// moved in broker_entries.cc; peers, time and output are in broker_peers.cc.
 #include "master/broker.h"
 
 #include <algorithm>
@@ -7,31 +7,22 @@
 #include "master/roles.h"
 #include "master/status.h"
 #include "proto/limits.h"
-#include "proto/msgpack_reader.h"
-#include "proto/msgpack_writer.h"
 #include "proto/rid.h"
 
 namespace taskq {
 namespace {
 
 constexpr std::size_t kMaxWaitersPerPeer = 64;
-constexpr int kMaxPendingPutsPerPeer = 4;
-// An items reply stops growing at this size; one entry (at most two values
-// of kMaxValueBytes) always fits, so a reply never exceeds kMaxMessageBytes.
-constexpr std::string_view kNil = "\xc0";
-// Most entries one get steps over (retried tasks kept from the worker that
-// failed them, Broker::Avoids; entries not for its role, MayTake), so a
-// queue full of them cannot make a get walk the whole queue.
-constexpr std::size_t kMaxSkips = 1024;
-
-void AddOnce(std::vector<uint32_t>* v, uint32_t x) {
-  if (std::find(v->begin(), v->end(), x) == v->end()) v->push_back(x);
-}
+constexpr std::size_t kMaxPendingPutsPerPeer = 4;
 
 }  // namespace
 
 Broker::Broker(BrokerOptions options, Logger logger, StateLog* log)
-    : options_(std::move(options)), logger_(std::move(logger)), log_(log) {
+    : options_(std::move(options)),
+      logger_(std::move(logger)),
+      log_(log),
+      peers_(PeerTable::Liveness{options_.heartbeat, options_.missed_heartbeats,
+                                 options_.forget_idle_client}) {
   if (options_.epoch == 0) options_.epoch = options_.instance;
 }
 
@@ -39,11 +30,9 @@ void Broker::AttachLog(StateLog* log, uint64_t epoch) {
   log_ = log;
   options_.epoch = epoch;
   std::vector<uint64_t> used_up;
-  queues_.ForEachEntry(
-      0, queues_.next_id(), SIZE_MAX, [&](uint64_t id, const Slot& s) {
-        if (s.state == SlotState::kReady && s.attempt >= options_.max_attempts)
-          used_up.push_back(id);
-      });
+  queues_.ForEachEntry(0, queues_.next_id(), SIZE_MAX, [&](uint64_t id, const Slot& s) {
+    if (s.state == SlotState::kReady && s.attempt >= options_.max_attempts) used_up.push_back(id);
+  });
   std::vector<uint32_t> touched;
   for (uint64_t id : used_up)
     Fail(id, "the master restarted during its last attempt", "", 0, &touched);
@@ -70,7 +59,7 @@ void Broker::SetTimeout(uint64_t id, uint32_t ms) {
 void Broker::Handle(std::string_view routing_id, std::string_view bytes, TimePoint now, Role role) {
   now_ = now;
   Result<Message> m = Decode(bytes);
-  const uint32_t peer = FindPeer(routing_id);
+  const uint32_t peer = peers_.Find(routing_id);
   if (!m.ok()) {
     ++counters_.bad_messages;
     SendTo(routing_id, peer,
@@ -116,7 +105,7 @@ void Broker::Handle(std::string_view routing_id, std::string_view bytes, TimePoi
 }
 
 void Broker::OnHello(std::string_view routing_id, const Hello& m, TimePoint now, Role role) {
-  uint32_t idx = FindPeer(routing_id);
+  uint32_t idx = peers_.Find(routing_id);
   if (m.version != kProtocolVersion)
     return SendTo(
         routing_id, idx,
@@ -131,18 +120,11 @@ void Broker::OnHello(std::string_view routing_id, const Hello& m, TimePoint now,
     return SendTo(routing_id, idx, ErrorMsg{0, kErrForbidden, why});
   const bool is_new = idx == kNone;
   if (is_new) {
-    idx = TakeCell(peers_, free_peers_);
-    peer_ids_.emplace(std::string(routing_id), idx);
+    idx = peers_.Add(routing_id);
     peers_[idx].streak_since = ok_seq_;  // others' successes before it joined say nothing of it
   }
+  peers_.SetIdent(idx, m.session, is_new);
   Peer& p = peers_[idx];
-  // The session names the process across its connections; without one,
-  // each connection is its own.
-  if (m.session != 0)
-    p.ident = m.session;
-  else if (is_new || p.ident == p.session)
-    p.ident = (uint64_t{1} << 63) | ++next_ident_;
-  p.routing_id = std::string(routing_id);
   // Shown in logs, stats and outcomes: no control characters (a name is
   // the peer's choice, and may be meant to forge a log line).
   p.name = m.name.empty() ? "peer-" + std::to_string(idx) : Printable(m.name);
@@ -156,12 +138,7 @@ void Broker::OnHello(std::string_view routing_id, const Hello& m, TimePoint now,
     return std::find(m.kinds.begin(), m.kinds.end(), k) != m.kinds.end();
   });
   p.last_heard = p.last_sent = now;
-  p.live = true;
-  for (uint32_t other = 0; m.session != 0 && other < peers_.size(); ++other) {
-    if (other == idx || !peers_[other].live || peers_[other].session != m.session) continue;
-    if (peers_[other].role != role) continue;  // a session never crosses keys
-    TakeOver(other, idx, m.holding);
-  }
+  for (uint32_t earlier : peers_.EarlierConnections(idx)) TakeOver(earlier, idx, m.holding);
   if (p.worker) flow_.Name(p.ident, p.name);
   if (is_new && p.worker) {
     flow_.Worker(FlowKind::kJoined, p.ident, now);
@@ -188,8 +165,7 @@ void Broker::OnPut(uint32_t peer, const Put& m, std::string_view bytes, TimePoin
     return SendError(peer, m.rid, kErrBadRequest, "queue and reply_to must not be empty");
   // Queues live as long as the master: a restricted key may not use up the
   // table (the admin may, up to QueueSet::kMaxQueues).
-  if (peers_[peer].role != Role::kAdmin &&
-      queues_.queue_count() + 2 > kMaxQueuesOfRestrictedKeys &&
+  if (peers_[peer].role != Role::kAdmin && queues_.queue_count() + 2 > kMaxQueuesOfRestrictedKeys &&
       (queues_.FindQueue(m.queue) < 0 || queues_.FindQueue(m.reply_to) < 0))
     return Forbid(peer, m.rid,
                   "a " + std::string(RoleName(peers_[peer].role)) +
@@ -217,11 +193,10 @@ void Broker::OnPut(uint32_t peer, const Put& m, std::string_view bytes, TimePoin
                        "a put of " + std::to_string(n) + " tasks is more than the queue limit of " +
                            std::to_string(options_.max_queue) + " (--max-queue): split it");
     // Puts wait in order: a new one goes behind those already waiting.
-    const bool queued_behind = std::any_of(pending_puts_.begin(), pending_puts_.end(),
-                                           [&](const PendingPut& p) { return p.queue == *q; });
-    if (queued_behind || Occupancy(*q) + n > options_.max_queue) {
-      if (m.timeout_ms > 0 && peers_[peer].pending_puts < kMaxPendingPutsPerPeer)
-        return ParkPut(peer, *q, m, bytes, now);
+    if (waiters_.PutsWaitFor(*q) || Occupancy(*q) + n > options_.max_queue) {
+      if (m.timeout_ms > 0 && waiters_.PutsOf(peer) < kMaxPendingPutsPerPeer)
+        return waiters_.ParkPut(Waiters::WaitingPut{peer, *q, n, m.rid, std::string(bytes),
+                                                    now + std::chrono::milliseconds(m.timeout_ms)});
       ++counters_.full;
       return SendError(peer, m.rid, kErrFull, "queue '" + std::string(m.queue) + "' is full");
     }
@@ -264,13 +239,12 @@ void Broker::WarnIfNobodyRuns(uint32_t queue, std::vector<std::string_view> kind
   // Failure records are for people (taskq failed), not for workers.
   if (queues_.QueueName(queue) == kFailedQueue) return;
   bool any_worker = false;
-  for (const Peer& p : peers_) {
+  for (uint32_t i = 0; i < peers_.size(); ++i) {
+    const Peer& p = peers_[i];
     if (!p.live || !p.worker) continue;
     if (p.kinds.empty()) return;
     any_worker = true;
-    std::erase_if(kinds, [&](std::string_view k) {
-      return std::find(p.kinds.begin(), p.kinds.end(), k) != p.kinds.end();
-    });
+    std::erase_if(kinds, [&](std::string_view k) { return p.Runs(k); });
   }
   if (!any_worker) return;
   for (std::string_view k : kinds) {
@@ -295,9 +269,10 @@ void Broker::OnGet(uint32_t peer, const Get& m, TimePoint now) {
   const uint32_t max = std::clamp<uint32_t>(m.max, 1, kMaxBatch);
   if (Serve(peer, m.rid, *q, max, m.lease, kinds)) return;
   if (m.timeout_ms == 0) return SendEmpty(peer, m.rid, *q);
-  if (peers_[peer].waiters.size() >= kMaxWaitersPerPeer)
+  if (waiters_.GetsOf(peer) >= kMaxWaitersPerPeer)
     return SendError(peer, m.rid, kErrBadRequest, "too many gets waiting from one connection");
-  Park(peer, m, *q, std::move(kinds), now);
+  waiters_.Park(Waiters::ParkedGet{peer, m.rid, *q, max, m.lease, std::move(kinds),
+                                   now + std::chrono::milliseconds(m.timeout_ms)});
 }
 
 void Broker::OnResult(uint32_t peer, const ResultMsg& m) {
@@ -311,7 +286,8 @@ void Broker::OnResult(uint32_t peer, const ResultMsg& m) {
   if (m.rid) {
     const ResultOk ok{m.rid, m.results.size() - dups, dups};
     if (m.lazy_ack)
-      HoldAck(peer, ok);
+      outbox_.HoldAck(peer, peers_[peer].routing_id, ok,
+                      now_ + std::chrono::milliseconds(kLazyAckMs));
     else
       Send(peer, ok);
   }
@@ -368,341 +344,8 @@ void Broker::OnAck(uint32_t peer, const Ack& m) {
 // A get withdrawn before it was answered gets its (empty) answer now; one
 // already answered needs nothing: that answer is on its way, ahead of this.
 void Broker::OnCancel(uint32_t peer, const Cancel& m) {
-  for (uint32_t w : peers_[peer].waiters) {
-    if (waiters_[w].rid != m.rid) continue;
-    SendEmpty(peer, m.rid, waiters_[w].queue);
-    Unpark(w);
-    return;
-  }
-}
-
-// --- entries ------------------------------------------------------------------
-
-// Hands up to max entries of queue to peer at once: a lone task never waits
-// for a batch to fill. False when none matched. With lease, tasks are leased
-// until their result and outcomes until an ack; without, both are taken.
-bool Broker::Serve(uint32_t peer, uint64_t rid, uint32_t queue, uint32_t max, bool lease,
-                   const std::vector<uint16_t>& kinds) {
-  if (peers_[peer].on_trial) {  // benched, or one task at a time after it
-    if (Benched(peers_[peer]) || leases_.CountOf(peer) > 0) return false;
-    max = 1;
-  }
-  const Role role = peers_[peer].role;
-  Delivery d;
-  std::vector<uint64_t> leased, taken, skipped;
-  // Each task's slot is looked up once (by Pop) and used from there: with
-  // millions queued, every lookup is a likely cache miss.
-  std::vector<const Slot*> slots;
-  std::size_t bytes = 0;
-  while (d.ids.size() < max && bytes < kMaxReplyBytes) {
-    Slot* s = nullptr;
-    const uint64_t id = queues_.Pop(queue, kinds, &s);
-    if (id == 0) break;
-    // Not for this role (a worker's key takes no outcome, a submitter's no
-    // task): back in line below, for others.
-    if (role != Role::kAdmin && !MayTake(role, queues_.OutcomeOf(*s) != nullptr)) {
-      skipped.push_back(id);
-      if (skipped.size() == kMaxSkips) break;
-      continue;
-    }
-    if (!avoid_.empty() && s->state == SlotState::kReady && Avoids(peer, id, s->kind)) {
-      skipped.push_back(id);  // for another worker; back in line below
-      if (skipped.size() == kMaxSkips) break;
-      continue;
-    }
-    const StoredOutcome* o = queues_.OutcomeOf(*s);
-    const std::size_t size =
-        s->arg.view().size() + (o ? o->data.size() + o->worker.size() : 0) + 32;
-    if (!d.ids.empty() && bytes + size > kMaxReplyBytes) {  // for the next get
-      queues_.PushFront(id);
-      break;
-    }
-    bytes += size;
-    // Marked at once: should the same id stand twice in the lane (its
-    // outcome came back to its own queue), the second is seen as stale.
-    if (lease && s->state == SlotState::kReady) {
-      const uint32_t l = leases_.Add(id, peer, LeaseDeadline(id, now_));
-      queues_.MarkLeased(s, l);
-      if (peers_[peer].worker)
-        flow_.Task(FlowKind::kHanded, id, s->kind, s->attempt, peers_[peer].ident, 0, now_);
-      d.leases.push_back({l, leases_.Get(l).generation, false});
-      leased.push_back(id);
-    } else if (lease) {  // an outcome, kept until acked: nothing to journal yet
-      const uint32_t l = held_.Add(id, peer, TimePoint::max());
-      queues_.MarkHeld(s, l);
-      d.leases.push_back({l, held_.Get(l).generation, true});
-    } else {
-      queues_.MarkTaken(s);
-      d.leases.push_back({LeaseTable::kNone, 0, false});
-      taken.push_back(id);
-    }
-    d.ids.push_back(id);
-    slots.push_back(s);
-  }
-  // In reverse, so they lead their lanes in their old order.
-  for (auto it = skipped.rbegin(); it != skipped.rend(); ++it) queues_.PushFront(*it);
-  if (d.ids.empty()) return false;
-  Items reply;
-  reply.rid = rid;
-  reply.queue = queues_.QueueName(queue);
-  reply.items.resize(d.ids.size());
-  for (std::size_t i = 0; i < d.ids.size(); ++i) reply.items[i] = EntryOf(d.ids[i], *slots[i]);
-  if (log_) {
-    if (!leased.empty()) log_->Lease(leased);
-    if (!taken.empty()) log_->Take(taken);
-  }
-  counters_.delivered += d.ids.size();
-  OutMsg out{peer, peers_[peer].routing_id, {}, std::move(d)};
-  EncodeTo(reply, &out.bytes);
-  outbox_.push_back(std::move(out));
-  return true;
-}
-
-Entry Broker::EntryOf(uint64_t id, const Slot& s) const {
-  Entry e;
-  e.id = id;
-  e.kind = queues_.KindName(s.kind);
-  e.arg = s.arg.view();
-  e.attempt = s.attempt;
-  if (const StoredOutcome* o = queues_.OutcomeOf(s)) {
-    e.has_outcome = true;
-    e.outcome =
-        Outcome{o->ok, o->ok ? std::string_view(o->data) : std::string_view(),
-                o->ok ? std::string_view() : std::string_view(o->data), o->worker, o->elapsed_us};
-  }
-  return e;
-}
-
-// Parked gets are served oldest first, each with a fair share of what is
-// ready, so a burst of tasks spreads over every waiting worker instead of
-// filling the first one's window.
-void Broker::ServeWaiters(uint32_t queue) {
-  if (queue >= queue_waiters_.size()) return;
-  auto& list = queue_waiters_[queue];
-  for (std::size_t left = list.size(); left > 0 && queues_.CountsOf(queue).ready > 0; --left) {
-    const WaiterRef ref = list.front();
-    list.pop_front();
-    Waiter& w = waiters_[ref.index];
-    if (w.peer == kNone || w.generation != ref.generation) continue;  // stale
-    const uint64_t ready = queues_.CountsOf(queue).ready;
-    const uint64_t share =
-        std::max<uint64_t>(1, (ready + live_waiters_[queue] - 1) / live_waiters_[queue]);
-    if (Serve(w.peer, w.rid, queue, static_cast<uint32_t>(std::min<uint64_t>(w.max, share)),
-              w.lease, w.kinds)) {
-      Unpark(ref.index);
-    } else {
-      list.push_back(ref);  // none of its kinds is ready: it keeps waiting
-    }
-  }
-}
-
-void Broker::AcceptResult(uint32_t peer, const TaskResult& r, std::vector<uint32_t>* touched) {
-  Slot* s = queues_.Find(r.id);
-  // Only a task that was handed out with a lease and has no outcome yet
-  // takes one: a late duplicate (from a worker wrongly declared dead) is
-  // counted and dropped.
-  if (!s || s->attempt == 0 || (s->state != SlotState::kLeased && s->state != SlotState::kReady)) {
-    ++counters_.duplicates;
-    return;
-  }
-  // A worker's key reports only on tasks leased to its own connection: ids
-  // are easy to guess, and the key is on every student's laptop. (The
-  // authkey's late result for a task whose lease ended is still taken.)
-  if (peers_[peer].role != Role::kAdmin &&
-      (s->state != SlotState::kLeased || leases_.Get(s->aux).peer != peer)) {
-    ++counters_.duplicates;
-    return;
-  }
-  const bool was_leased = s->state == SlotState::kLeased;
-  if (was_leased) leases_.Remove(s->aux);
-  Peer& p = peers_[peer];
-  ++p.done;
-  CountResult(peer, r, s->kind);
-  const bool retry = !r.ok && (r.worker_fault || (r.retry && s->attempt < options_.max_attempts));
-  const FlowKind what = r.ok ? FlowKind::kDone : retry ? FlowKind::kRetried : FlowKind::kFailed;
-  flow_.Task(what, r.id, s->kind, s->attempt, p.ident, r.elapsed_us, now_);
-  if (!r.ok && r.worker_fault) {
-    // About the worker, not the task: as if handed back unstarted.
-    ++counters_.retried;
-    if (was_leased) {
-      if (s->attempt > 0) --s->attempt;
-      if (log_) log_->Unlease(r.id);
-      queues_.PushFront(r.id);
-    }
-    AvoidRetry(peer, r.id);
-    AddOnce(touched, s->queue);
-    return BenchWorker(
-        peer, "its last task failed because of the worker itself: " + std::string(r.error));
-  }
-  if (!r.ok && r.retry && s->attempt < options_.max_attempts) {
-    ++counters_.retried;
-    if (was_leased) queues_.PushFront(r.id);  // a ready task is already back in line
-    AvoidRetry(peer, r.id);
-    AddOnce(touched, s->queue);
-    return;
-  }
-  if (!r.ok) return Fail(r.id, std::string(r.error), p.name, r.elapsed_us, touched);
-  ++counters_.accepted;
-  AddOnce(touched, s->reply_to);
-  Forget(r.id);
-  StoredOutcome o{true, std::string(r.value.empty() ? kNil : r.value), p.name, r.elapsed_us};
-  if (log_) log_->Done(r.id, o);
-  queues_.MarkDone(r.id, std::move(o));
-}
-
-// The side tables of a task that has left for good (outcome known, or taken).
-void Broker::Forget(uint64_t id) {
-  task_timeouts_.erase(id);
-  if (!avoid_.empty()) avoid_.erase(id);
-}
-
-// A task given up on: its failure is its outcome, and a record of it goes to
-// the failed queue for whoever looks into failures later.
-void Broker::Fail(uint64_t id, std::string error, std::string_view worker, uint64_t elapsed_us,
-                  std::vector<uint32_t>* touched) {
-  Slot* s = queues_.Find(id);
-  ++counters_.failed;
-  queues_.CountFailed(s->queue);
-  if (options_.log_failures)
-    Log("task " + std::to_string(id) + " (" + std::string(queues_.KindName(s->kind)) +
-        ") failed after " + std::to_string(s->attempt) + " attempt(s): " + error);
-  AddOnce(touched, s->reply_to);
-  Forget(id);
-  StoredOutcome o{false, std::move(error), std::string(worker), elapsed_us};
-  RecordFailure(id, *s, o);
-  if (log_) log_->Done(id, o);
-  queues_.MarkDone(id, std::move(o));
-}
-
-void Broker::RecordFailure(uint64_t id, const Slot& s, const StoredOutcome& o) {
-  Result<uint32_t> q = queues_.QueueId(kFailedQueue);
-  Result<uint16_t> kind = queues_.KindId(kFailedQueue);
-  if (!q.ok() || !kind.ok()) return;  // the name tables are full: the outcome still goes out
-  std::string record;
-  MsgpackWriter w(&record);
-  w.Map(8)
-      .Key("task")
-      .Uint(id)
-      .Key("queue")
-      .Str(queues_.QueueName(s.queue))
-      .Key("kind")
-      .Str(queues_.KindName(s.kind));
-  // The record nests the argument one level deeper and adds to its size: one
-  // at the limits would make the record undeliverable, so it is named instead.
-  MsgpackReader fits(s.arg.view());
-  w.Key("arg");
-  if (s.arg.view().size() + 4096 < kMaxValueBytes && fits.Skip(nullptr, kMaxDepth - 1)) {
-    w.Raw(s.arg.view());
-  } else {
-    w.Str(std::string(kArgNotCopied) + std::to_string(id) + ")");
-  }
-  w.Key("error").Str(o.data).Key("attempts").Uint(s.attempt).Key("worker").Str(o.worker);
-  w.Key("reply_to").Str(queues_.QueueName(s.reply_to));
-  const uint64_t rec = queues_.Add(*q, *q, *kind, record);
-  if (log_)
-    log_->Entry(rec, kFailedQueue, kFailedQueue, kFailedQueue, *queues_.Find(rec), 0, nullptr);
-  ServeWaiters(*q);
-}
-
-// A leased task goes back to the front of its queue, or fails if that was
-// its last attempt.
-void Broker::Requeue(uint64_t id, const char* why, std::vector<uint32_t>* touched) {
-  Slot* s = queues_.Find(id);
-  if (!s || s->state != SlotState::kLeased) return;
-  const Peer& holder = peers_[leases_.Get(s->aux).peer];
-  const std::string worker = holder.name;
-  const bool last = s->attempt >= options_.max_attempts;
-  flow_.Task(last ? FlowKind::kFailed : FlowKind::kRequeued, id, s->kind, s->attempt, holder.ident,
-             0, now_);
-  leases_.Remove(s->aux);
-  ++counters_.requeued;
-  if (s->attempt >= options_.max_attempts)
-    return Fail(id, std::string(why) + " (worker " + worker + ")", worker, 0, touched);
-  queues_.PushFront(id);
-  AddOnce(touched, s->queue);
-}
-
-// A task the peer hands back without having started it: the delivery does
-// not count as an attempt.
-void Broker::Release(uint32_t peer, uint64_t id, std::vector<uint32_t>* touched) {
-  Slot* s = queues_.Find(id);
-  if (s && s->state == SlotState::kHeld) {
-    if (held_.Get(queues_.HeldLease(*s)).peer == peer) Unhold(id, touched);
-    return;
-  }
-  if (!s || s->state != SlotState::kLeased || leases_.Get(s->aux).peer != peer) return;
-  leases_.Remove(s->aux);
-  if (s->attempt > 0) --s->attempt;
-  if (log_) log_->Unlease(id);
-  queues_.PushFront(id);
-  AddOnce(touched, s->queue);
-}
-
-// Nothing was journaled for the lease (the outcome's take waits for its
-// ack), so nothing is to undo there: the outcome is simply ready again.
-void Broker::Unhold(uint64_t id, std::vector<uint32_t>* touched) {
-  Slot* s = queues_.Find(id);
-  held_.Remove(queues_.HeldLease(*s));
-  queues_.PushFront(id);
-  AddOnce(touched, s->queue);
-}
-
-void Broker::UnholdAll(uint32_t peer, std::vector<uint32_t>* touched) {
-  if (held_.CountOf(peer) == 0) return;
-  std::vector<uint64_t> ids = held_.TasksOf(peer);
-  std::sort(ids.rbegin(), ids.rend());  // highest first: the oldest leads again
-  for (uint64_t id : ids) Unhold(id, touched);
-}
-
-void Broker::Undeliverable(const OutMsg& m) {
-  std::vector<uint32_t> touched;
-  // Back in reverse, so the first id ends up first again.
-  for (std::size_t k = m.delivery.ids.size(); k-- > 0;) {
-    const uint64_t id = m.delivery.ids[k];
-    const auto [lease, generation, outcome] = m.delivery.leases[k];
-    Slot* s = queues_.Find(id);
-    if (!s) continue;
-    if (s->state == SlotState::kHeld) {  // unless acked or handed back and out again since
-      if (!outcome || queues_.HeldLease(*s) != lease || held_.Get(lease).generation != generation)
-        continue;
-      --counters_.delivered;
-      Unhold(id, &touched);
-      continue;
-    }
-    const bool leased = s->state == SlotState::kLeased;
-    // Moved on meanwhile: taken entries stay taken until their send, but a
-    // lease may have ended and the task gone to another peer since.
-    if (!leased && (s->state != SlotState::kTaken || lease != LeaseTable::kNone)) continue;
-    if (leased && (outcome || s->aux != lease || leases_.Get(lease).generation != generation))
-      continue;
-    const bool task = leased || s->aux == 0;  // not an outcome
-    if (leased) leases_.Remove(s->aux);
-    if (task && s->attempt > 0) --s->attempt;  // it never reached the peer
-    --counters_.delivered;
-    queues_.PushFront(id);
-    if (log_) {
-      if (leased) {
-        log_->Unlease(id);
-      } else {  // the take was recorded: record the entry again, whole
-        const Slot& back = *queues_.Find(id);
-        log_->Entry(id, queues_.QueueName(back.queue), queues_.QueueName(back.reply_to),
-                    queues_.KindName(back.kind), back, TimeoutOf(id), queues_.OutcomeOf(back));
-      }
-    }
-    AddOnce(&touched, s->queue);
-  }
-  for (uint32_t q : touched) ServeWaiters(q);
-}
-
-TimePoint Broker::LeaseDeadline(uint64_t id, TimePoint now) const {
-  std::chrono::milliseconds limit = options_.task_timeout;
-  if (uint32_t own = TimeoutOf(id)) limit = std::chrono::milliseconds(own);
-  return limit.count() > 0 ? now + limit : TimePoint::max();
-}
-
-uint64_t Broker::Occupancy(uint32_t queue) const {
-  const QueueSet::Counts c = queues_.CountsOf(queue);
-  return c.ready + c.leased;
+  if (std::optional<uint32_t> queue = waiters_.Withdraw(peer, m.rid))
+    SendEmpty(peer, m.rid, *queue);
 }
 
 }  // namespace taskq

@@ -3,6 +3,13 @@
 // leases and parked requests, and queues replies in an outbox that Flush
 // hands to a Transport. The Server wraps it in ZeroMQ; tests drive it directly.
 //
+// It coordinates: the state is in pieces with their own contracts. QueueSet
+// holds the entries, LeaseTable the leases, PeerTable the connections,
+// Waiters the parked gets and waiting puts, Outbox the replies and held acks.
+// The Broker handles each message (broker.cc), moves entries between states
+// (broker_entries.cc), answers to peers coming and going and to time
+// (broker_peers.cc), and serves the admin's requests (broker_admin.cc).
+//
 // Nothing it sends can block: replies wait in the outbox until the loop
 // flushes them, and a send the transport cannot take puts handed-out entries
 // back. Every peer must say hello before anything else, and may do only what
@@ -16,21 +23,20 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
-#include <queue>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "client/clock.h"
-#include "master/deadline_heap.h"
 #include "master/flow_log.h"
-#include "master/free_cells.h"
 #include "master/lease_table.h"
+#include "master/outbox.h"
+#include "master/peer_table.h"
 #include "master/queue_set.h"
 #include "master/state_log.h"
+#include "master/waiters.h"
 #include "proto/limits.h"
 #include "proto/message.h"
 #include "proto/role.h"
@@ -105,11 +111,7 @@ class Broker {
   void AttachLog(StateLog* log, uint64_t epoch);
   // Drops every reply not sent yet (a master whose journal failed must not
   // acknowledge what it could not write down).
-  void DropOutbox() {
-    outbox_.clear();
-    for (uint32_t i : ack_holders_) peers_[i].held_acks.clear();
-    ack_holders_.clear();
-  }
+  void DropOutbox() { outbox_.Clear(); }
 
   // One message from the peer with this routing id, whose connection holds
   // a key of this role (the Server learns it from ZAP).
@@ -121,7 +123,18 @@ class Broker {
   // When Tick next has work; TimePoint::max() when nothing is pending.
   TimePoint NextDeadline();
   // Sends the outbox. An items reply that cannot be sent puts its entries back.
+  // The same as ReadyOutbox, then TakeOutbox and Settle each message sent
+  // through transport, until the outbox stays empty.
   void Flush(Transport& transport, TimePoint now);
+  // Flush in its steps, for a caller that must do something between taking
+  // messages and sending them (the server's durability barrier):
+  // ReadyOutbox lets in the puts that fit now and adds held acks that are
+  // due or can ride with another message; TakeOutbox moves what is queued
+  // into *batch (empty: nothing to send); Settle is told how sending each
+  // message went, and may queue more (take again until empty).
+  void ReadyOutbox(TimePoint now);
+  void TakeOutbox(std::vector<OutMsg>* batch) { outbox_.TakeBatch(batch); }
+  void Settle(const OutMsg& m, SendResult result, TimePoint now);
   // Queues a shutdown notice to every peer.
   void Shutdown(std::string_view reason);
 
@@ -138,87 +151,15 @@ class Broker {
   void SetTimeout(uint64_t id, uint32_t ms);
 
  private:
-  static constexpr uint32_t kNone = UINT32_MAX;
+  static constexpr uint32_t kNone = PeerTable::kNone;
+  static_assert(PeerTable::kNone == OutMsg::kNoPeer);
+  // msgpack's nil: the arg or value of an entry that came with none.
+  static constexpr std::string_view kNil = "\xc0";
 
-  struct Peer {
-    std::string routing_id;
-    std::string name;
-    bool worker = false;
-    Role role = Role::kAdmin;  // of its connection's key
-    bool refused = false;      // a request of it was forbidden (logged once)
-    // A submitter's job queues it put tasks to (sorted ids): its stats list
-    // these, not other submitters' (master/roles.h).
-    std::vector<uint32_t> jobs;
-    uint32_t capacity = 0;
-    uint64_t session = 0;
-    std::vector<std::string> kinds;  // what it said it runs; empty: not said
-    std::chrono::milliseconds heartbeat{0};
-    TimePoint last_heard, last_sent;
-    uint64_t done = 0;
-    std::vector<uint32_t> waiters;
-    int pending_puts = 0;
-    bool live = false;
-    // result_ok replies held back (result.lazy_ack) until something else
-    // goes to this peer, or until acks_due.
-    std::vector<std::string> held_acks;
-    TimePoint acks_due;
-    uint64_t flush_stamp = 0;  // the Flush that has a message for this peer
-    // Who failed a retried task: the session, or one number per connection
-    // for a peer without one.
-    uint64_t ident = 0;
-    // Benching (broker_peers.cc). on_trial from the bench until a success:
-    // after benched_until it gets one task at a time.
-    bool on_trial = false;
-    uint32_t benches = 0;  // benched this many times in a row
-    TimePoint benched_until;
-    uint32_t fail_streak = 0;   // failed results in a row (retryable ones)
-    uint64_t streak_since = 0;  // ok_seq_ at its last success, bench or hello
-  };
-  struct Waiter {
-    uint32_t peer = kNone;  // kNone when the cell is free
-    uint64_t rid = 0;
-    uint32_t queue = 0;
-    uint32_t max = 1;
-    bool lease = false;
-    std::vector<uint16_t> kinds;
-    TimePoint deadline;
-    uint32_t generation = 0;
-  };
-  struct WaiterRef {
-    uint32_t index;
-    uint32_t generation;
-  };
-  // A put waiting for room in a full queue, kept as the bytes it came in.
-  struct PendingPut {
-    uint32_t peer;
-    uint32_t queue;
-    uint64_t count;  // tasks in it
-    uint64_t rid;
-    std::string bytes;
-    TimePoint deadline;
-  };
-  // An items reply in the outbox: what to undo if it cannot be sent.
-  struct Delivery {
-    struct Made {
-      uint32_t lease;  // index in leases_ (held_ for an outcome); kNone for a take
-      uint32_t generation;
-      bool outcome;
-    };
-    std::vector<uint64_t> ids;
-    // Per id: the lease it made. An undelivered reply undoes only that
-    // lease, not a later one.
-    std::vector<Made> leases;
-  };
   // A retried task, kept from the worker that failed it until then.
   struct Avoid {
     uint64_t ident;
     TimePoint until;
-  };
-  struct OutMsg {
-    uint32_t peer;
-    std::string routing_id;
-    std::string bytes;
-    Delivery delivery;
   };
   struct Counters {
     uint64_t put = 0, delivered = 0, accepted = 0, duplicates = 0, retried = 0, requeued = 0,
@@ -250,6 +191,7 @@ class Broker {
   bool Serve(uint32_t peer, uint64_t rid, uint32_t queue, uint32_t max, bool lease,
              const std::vector<uint16_t>& kinds);
   void ServeWaiters(uint32_t queue);
+  void ServePutsWaiting(TimePoint now);
   // The entry a reply carries for slot s (borrows from it).
   Entry EntryOf(uint64_t id, const Slot& s) const;
   void AcceptResult(uint32_t peer, const TaskResult& r, std::vector<uint32_t>* touched);
@@ -261,33 +203,27 @@ class Broker {
   // A leased outcome goes back to the front of its reply queue.
   void Unhold(uint64_t id, std::vector<uint32_t>* touched);
   void UnholdAll(uint32_t peer, std::vector<uint32_t>* touched);
-  void Undeliverable(const OutMsg& m);
+  void Undeliverable(const Delivery& d);
   void Forget(uint64_t id);  // a task's side entries, once it has left for good
   TimePoint LeaseDeadline(uint64_t id, TimePoint now) const;
   uint64_t Occupancy(uint32_t queue) const;
+  // Adds queue to the queues whose parked gets are served after a change.
+  static void Touch(std::vector<uint32_t>* touched, uint32_t queue);
 
-  // Peers and parked requests.
-  uint32_t FindPeer(std::string_view routing_id) const;
+  // Peers and time (broker_peers.cc).
   void TakeOver(uint32_t from, uint32_t to, const std::vector<uint64_t>& holding);
   void PeerGone(uint32_t peer, const char* why, bool dead = false);
-  void Park(uint32_t peer, const Get& m, uint32_t queue, std::vector<uint16_t> kinds,
-            TimePoint now);
-  void Unpark(uint32_t waiter);
-  void ParkPut(uint32_t peer, uint32_t queue, const Put& m, std::string_view bytes, TimePoint now);
-  void RetryPendingPuts(TimePoint now);
+  // Something of it waits in the master (leases, held outcomes, parked requests).
+  bool Holds(uint32_t peer) const;
   void ExpireWaiters(TimePoint now);
-  // A parked get's deadline entry still names the get in that cell.
-  bool WaiterCurrent(uint32_t waiter, uint32_t generation) const;
   void ExpireLeases(TimePoint now);
   void CheckPeers(TimePoint now);
 
   // Failing workers (broker_peers.cc).
   bool Avoids(uint32_t peer, uint64_t id, uint16_t kind);
-  bool OtherWorkerRuns(uint32_t peer, uint16_t kind) const;
   void AvoidRetry(uint32_t peer, uint64_t id);
   void CountResult(uint32_t peer, const TaskResult& r, uint16_t kind);
   void BenchWorker(uint32_t peer, const std::string& why);
-  bool Benched(const Peer& p) const { return p.on_trial && now_ < p.benched_until; }
   void WakeAt(TimePoint t) { wake_at_ = std::min(wake_at_, t); }
   void Wake();
   void ServePeerWaiters(uint32_t peer);
@@ -297,10 +233,6 @@ class Broker {
   void SendTo(std::string_view routing_id, uint32_t peer, const Message& m);
   void SendError(uint32_t peer, uint64_t rid, std::string_view code, const std::string& message);
   void SendEmpty(uint32_t peer, uint64_t rid, uint32_t queue);
-  void HoldAck(uint32_t peer, const ResultOk& m);
-  // Moves held acks into the outbox: a peer's when something else goes to
-  // it or its time is up; every peer's when all is true.
-  void ReleaseAcks(TimePoint now, bool all);
   void Log(const std::string& line) const;
 
   BrokerOptions options_;
@@ -315,23 +247,13 @@ class Broker {
   std::unordered_map<uint64_t, Avoid> avoid_;  // retried tasks only
   std::vector<uint64_t> last_ok_;              // per kind: ok_seq_ of its latest success
   uint64_t ok_seq_ = 0;                        // successful results so far
-  uint64_t next_ident_ = 0;
-  TimePoint wake_at_ = TimePoint::max();  // a bench or an avoidance ends: serve the waiters
-  std::vector<Peer> peers_;
-  std::vector<uint32_t> free_peers_;
-  std::unordered_map<std::string, uint32_t> peer_ids_;
-  std::vector<Waiter> waiters_;
-  std::vector<uint32_t> free_waiters_;
-  std::vector<std::deque<WaiterRef>>
-      queue_waiters_;                   // per queue, oldest first (stale refs skipped)
-  std::vector<uint32_t> live_waiters_;  // per queue
-  DeadlineHeap waiter_due_;  // parked gets' deadlines (cells of waiters_)
-  std::deque<PendingPut> pending_puts_;
+  TimePoint wake_at_ = TimePoint::max();       // a bench or an avoidance ends: serve the waiters
+  PeerTable peers_;
+  Waiters waiters_;
   std::unordered_map<uint64_t, uint32_t> task_timeouts_;  // id -> ms, when set per task
   std::vector<std::string> warned_kinds_;  // kinds said to have no worker, until one joins
-  std::vector<OutMsg> outbox_;
-  std::vector<uint32_t> ack_holders_;  // peers with held acks, each once
-  uint64_t flush_stamp_ = 0;
+  Outbox outbox_;
+  std::vector<OutMsg> batch_;  // Flush's, kept for its capacity
   Counters counters_;
   FlowLog flow_;
   TimePoint next_check_ = TimePoint::min();

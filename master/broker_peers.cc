@@ -1,4 +1,5 @@
-// The Broker's peers, parked requests, timers and output.
+// The Broker's peers coming and going, its timers, failing workers and
+// output: what it does with the PeerTable, the Waiters and the Outbox.
 #include <algorithm>
 #include <cstdio>
 
@@ -21,11 +22,6 @@ std::string BenchTime(std::chrono::milliseconds d) {
 }
 
 }  // namespace
-
-uint32_t Broker::FindPeer(std::string_view routing_id) const {
-  auto it = peer_ids_.find(std::string(routing_id));
-  return it == peer_ids_.end() ? kNone : it->second;
-}
 
 // The same process on a new connection (it lost the old one). The leases of
 // tasks it says it holds follow it, so results it is still computing are not
@@ -54,18 +50,7 @@ void Broker::TakeOver(uint32_t from, uint32_t to, const std::vector<uint64_t>& h
     else
       Unhold(id, &touched);
   }
-  // A bench follows the process, not the connection.
-  const Peer& before = peers_[from];
-  Peer& after = peers_[to];
-  after.on_trial = before.on_trial;
-  after.benches = before.benches;
-  after.benched_until = before.benched_until;
-  after.fail_streak = before.fail_streak;
-  after.streak_since = before.streak_since;
-  // So do the job queues it put to, which its stats list.
-  after.jobs.insert(after.jobs.end(), before.jobs.begin(), before.jobs.end());
-  std::sort(after.jobs.begin(), after.jobs.end());
-  after.jobs.erase(std::unique(after.jobs.begin(), after.jobs.end()), after.jobs.end());
+  peers_.CarryOver(from, to);
   PeerGone(from, "reconnected");
   for (uint32_t q : touched) ServeWaiters(q);
 }
@@ -85,104 +70,19 @@ void Broker::PeerGone(uint32_t peer, const char* why, bool dead) {
       line += "; " + std::to_string(ids.size()) + " of its task(s) go back to their queue";
     Log(line);
   }
-  for (uint32_t w : std::vector<uint32_t>(p.waiters)) Unpark(w);
-  std::erase_if(pending_puts_, [peer](const PendingPut& put) { return put.peer == peer; });
-  peer_ids_.erase(p.routing_id);
-  if (!p.held_acks.empty()) std::erase(ack_holders_, peer);
-  p = Peer();
-  free_peers_.push_back(peer);
+  waiters_.DropPeer(peer);
+  outbox_.ForgetPeer(peer);
+  peers_.Remove(peer);
   for (uint32_t q : touched) ServeWaiters(q);
 }
 
-void Broker::Park(uint32_t peer, const Get& m, uint32_t queue, std::vector<uint16_t> kinds,
-                  TimePoint now) {
-  const uint32_t idx = TakeCell(waiters_, free_waiters_);
-  Waiter& w = waiters_[idx];
-  w.peer = peer;
-  w.rid = m.rid;
-  w.queue = queue;
-  w.max = std::clamp<uint32_t>(m.max, 1, kMaxBatch);
-  w.lease = m.lease;
-  w.kinds = std::move(kinds);
-  w.deadline = now + std::chrono::milliseconds(m.timeout_ms);
-  peers_[peer].waiters.push_back(idx);
-  if (queue >= queue_waiters_.size()) {
-    queue_waiters_.resize(queues_.queue_count());
-    live_waiters_.resize(queues_.queue_count(), 0);
-  }
-  auto& list = queue_waiters_[queue];
-  // Stale refs pile up where gets time out and nothing is put: sweep them
-  // when the list has grown well past the gets really waiting.
-  if (list.size() >= 64 && list.size() >= 2 * live_waiters_[queue]) {
-    std::erase_if(list, [this](const WaiterRef& r) {
-      return waiters_[r.index].peer == kNone || waiters_[r.index].generation != r.generation;
-    });
-  }
-  list.push_back(WaiterRef{idx, w.generation});
-  ++live_waiters_[queue];
-  waiter_due_.Push(w.deadline, idx, w.generation);
-}
-
-void Broker::Unpark(uint32_t waiter) {
-  Waiter& w = waiters_[waiter];
-  auto& mine = peers_[w.peer].waiters;
-  mine.erase(std::find(mine.begin(), mine.end(), waiter));
-  --live_waiters_[w.queue];
-  w.peer = kNone;
-  w.kinds.clear();
-  ++w.generation;
-  free_waiters_.push_back(waiter);
-}
-
-void Broker::ParkPut(uint32_t peer, uint32_t queue, const Put& m, std::string_view bytes,
-                     TimePoint now) {
-  ++peers_[peer].pending_puts;
-  pending_puts_.push_back(PendingPut{peer, queue, m.items.size(), m.rid, std::string(bytes),
-                                     now + std::chrono::milliseconds(m.timeout_ms)});
-}
-
-// Puts waiting for room, oldest first per queue: each goes in when it fits,
-// or gets "full" when its time is up.
-void Broker::RetryPendingPuts(TimePoint now) {
-  std::vector<uint32_t> blocked;  // queues whose oldest waiting put does not fit yet
-  for (auto it = pending_puts_.begin(); it != pending_puts_.end();) {
-    const bool expired = it->deadline <= now;
-    const bool behind = std::find(blocked.begin(), blocked.end(), it->queue) != blocked.end();
-    if (!expired && (behind || Occupancy(it->queue) + it->count > options_.max_queue)) {
-      blocked.push_back(it->queue);
-      ++it;
-      continue;
-    }
-    PendingPut p = std::move(*it);
-    pending_puts_.erase(it);
-    --peers_[p.peer].pending_puts;
-    if (expired) {
-      ++counters_.full;
-      SendError(p.peer, p.rid, kErrFull,
-                "queue '" + std::string(queues_.QueueName(p.queue)) + "' stayed full");
-    } else {
-      Result<Message> m = Decode(p.bytes);  // it decoded once: it decodes again
-      const Put& put = std::get<Put>(*m);
-      std::vector<uint16_t> kinds;
-      for (const NewTask& t : put.items) kinds.push_back(*queues_.KindId(t.kind));
-      AddTasks(p.peer, put, p.queue, *queues_.QueueId(put.reply_to), kinds);
-    }
-    it = pending_puts_.begin();  // what changed may let an earlier one in: look again
-    blocked.clear();
-  }
-}
-
-bool Broker::WaiterCurrent(uint32_t waiter, uint32_t generation) const {
-  return waiters_[waiter].peer != kNone && waiters_[waiter].generation == generation;
+bool Broker::Holds(uint32_t peer) const {
+  return leases_.CountOf(peer) > 0 || held_.CountOf(peer) > 0 || waiters_.Holds(peer);
 }
 
 void Broker::ExpireWaiters(TimePoint now) {
-  auto current = [this](uint32_t w, uint32_t g) { return WaiterCurrent(w, g); };
-  while (std::optional<DeadlineHeap::Due> d = waiter_due_.PopDue(now, current)) {
-    const Waiter& w = waiters_[d->cell];
-    SendEmpty(w.peer, w.rid, w.queue);
-    Unpark(d->cell);
-  }
+  while (std::optional<Waiters::ParkedGet> g = waiters_.PopExpired(now))
+    SendEmpty(g->peer, g->rid, g->queue);
 }
 
 void Broker::ExpireLeases(TimePoint now) {
@@ -197,29 +97,26 @@ void Broker::ExpireLeases(TimePoint now) {
   for (uint32_t q : touched) ServeWaiters(q);
 }
 
-// Peers that promised heartbeats and went silent are dead. Peers are pinged
-// when the master has not written to them for a heartbeat: those that
-// promised heartbeats (so they know the master lives), and those that hold
-// something (leases, parked gets), so that a vanished one is found: the send
-// fails once libzmq has dropped its connection.
+// What to do about each live peer is the PeerTable's to say (Check).
 void Broker::CheckPeers(TimePoint now) {
   for (uint32_t i = 0; i < peers_.size(); ++i) {
-    Peer& p = peers_[i];
-    if (!p.live) continue;
-    const auto silent = now - p.last_heard;
-    const bool holds =
-        !p.waiters.empty() || leases_.CountOf(i) > 0 || held_.CountOf(i) > 0 || p.pending_puts > 0;
-    if (p.heartbeat.count() > 0 && silent > p.heartbeat * options_.missed_heartbeats) {
-      ++counters_.dead_peers;
-      PeerGone(i, ("silent for " + Seconds(silent) + ", presumed dead").c_str(), /*dead=*/true);
-      continue;
+    if (!peers_[i].live) continue;
+    switch (peers_.Check(i, now, Holds(i))) {
+      case PeerTable::Verdict::kDead:
+        ++counters_.dead_peers;
+        PeerGone(i,
+                 ("silent for " + Seconds(now - peers_[i].last_heard) + ", presumed dead").c_str(),
+                 /*dead=*/true);
+        break;
+      case PeerTable::Verdict::kIdle:
+        PeerGone(i, "idle");
+        break;
+      case PeerTable::Verdict::kPing:
+        Send(i, Ping{});
+        break;
+      case PeerTable::Verdict::kFine:
+        break;
     }
-    if (p.heartbeat.count() == 0 && !holds && silent > options_.forget_idle_client) {
-      PeerGone(i, "idle");
-      continue;
-    }
-    if ((p.heartbeat.count() > 0 || holds) && now - p.last_sent >= options_.heartbeat)
-      Send(i, Ping{});
   }
 }
 
@@ -236,14 +133,10 @@ void Broker::Tick(TimePoint now) {
 }
 
 TimePoint Broker::NextDeadline() {
-  TimePoint next = leases_.NextDeadline();
-  if (std::optional<DeadlineHeap::Due> d = waiter_due_.Next(
-          [this](uint32_t w, uint32_t g) { return WaiterCurrent(w, g); }))
-    next = std::min(next, d->deadline);
-  for (const PendingPut& p : pending_puts_) next = std::min(next, p.deadline);
-  if (!peer_ids_.empty()) next = std::min(next, next_check_);
-  for (uint32_t i : ack_holders_) next = std::min(next, peers_[i].acks_due);
-  return std::min(next, wake_at_);
+  TimePoint next =
+      std::min({leases_.NextDeadline(), waiters_.NextDeadline(), outbox_.NextAckDue(), wake_at_});
+  if (!peers_.empty()) next = std::min(next, next_check_);
+  return next;
 }
 
 // --- failing workers ----------------------------------------------------------
@@ -258,21 +151,11 @@ bool Broker::Avoids(uint32_t peer, uint64_t id, uint16_t kind) {
     avoid_.erase(it);
     return false;
   }
-  if (it->second.ident != peers_[peer].ident || !OtherWorkerRuns(peer, kind)) return false;
+  if (it->second.ident != peers_[peer].ident ||
+      !peers_.OtherWorkerRuns(peer, queues_.KindName(kind), now_))
+    return false;
   WakeAt(it->second.until);  // if nobody else takes it by then, this peer may
   return true;
-}
-
-// A connected worker, other than this process and not benched, that runs
-// kind (one that did not say what it runs might).
-bool Broker::OtherWorkerRuns(uint32_t peer, uint16_t kind) const {
-  const std::string_view name = queues_.KindName(kind);
-  for (const Peer& p : peers_) {
-    if (!p.live || !p.worker || p.ident == peers_[peer].ident || Benched(p)) continue;
-    if (p.kinds.empty() || std::find(p.kinds.begin(), p.kinds.end(), name) != p.kinds.end())
-      return true;
-  }
-  return false;
 }
 
 void Broker::AvoidRetry(uint32_t peer, uint64_t id) {
@@ -293,7 +176,7 @@ void Broker::CountResult(uint32_t peer, const TaskResult& r, uint16_t kind) {
     p.fail_streak = 0;
     p.streak_since = ok_seq_;
     // It works again; a task it began before its bench says less.
-    if (p.on_trial && !Benched(p)) {
+    if (p.on_trial && !p.Benched(now_)) {
       p.on_trial = false;
       p.benches = 0;
     }
@@ -313,7 +196,7 @@ void Broker::CountResult(uint32_t peer, const TaskResult& r, uint16_t kind) {
 // task at a time until one succeeds. Its running tasks carry on.
 void Broker::BenchWorker(uint32_t peer, const std::string& why) {
   Peer& p = peers_[peer];
-  if (Benched(p)) return;
+  if (p.Benched(now_)) return;
   auto d = options_.bench;
   for (uint32_t i = 0; i < p.benches && d < options_.max_bench; ++i) d *= 2;
   d = std::min(d, options_.max_bench);
@@ -330,26 +213,19 @@ void Broker::BenchWorker(uint32_t peer, const std::string& why) {
 // A bench or an avoidance ended: parked gets may now be served.
 void Broker::Wake() {
   wake_at_ = TimePoint::max();
-  for (const Peer& p : peers_)
-    if (p.live && Benched(p)) WakeAt(p.benched_until);
-  for (uint32_t q = 0; q < queue_waiters_.size(); ++q)
-    if (live_waiters_[q] > 0) ServeWaiters(q);
+  for (uint32_t i = 0; i < peers_.size(); ++i)
+    if (peers_[i].live && peers_[i].Benched(now_)) WakeAt(peers_[i].benched_until);
+  for (uint32_t q : waiters_.BusyQueues()) ServeWaiters(q);
 }
 
 void Broker::ServePeerWaiters(uint32_t peer) {
-  std::vector<uint32_t> queues;
-  for (uint32_t w : peers_[peer].waiters)
-    if (std::find(queues.begin(), queues.end(), waiters_[w].queue) == queues.end())
-      queues.push_back(waiters_[w].queue);
-  for (uint32_t q : queues) ServeWaiters(q);
+  for (uint32_t q : waiters_.QueuesOf(peer)) ServeWaiters(q);
 }
 
 // --- output -------------------------------------------------------------------
 
 void Broker::SendTo(std::string_view routing_id, uint32_t peer, const Message& m) {
-  OutMsg out{peer, std::string(routing_id), {}, {}};
-  EncodeTo(m, &out.bytes);
-  outbox_.push_back(std::move(out));
+  outbox_.Push(peer, routing_id, m);
 }
 
 void Broker::Send(uint32_t peer, const Message& m) { SendTo(peers_[peer].routing_id, peer, m); }
@@ -366,66 +242,61 @@ void Broker::SendEmpty(uint32_t peer, uint64_t rid, uint32_t queue) {
   Send(peer, empty);
 }
 
-// Why lazy acks: in lock-step (one task at a time) a worker's result_ok
-// and its next task each woke the worker (two context switches on each
-// side); sent together they cost one. Under load they ride with the next
-// items reply for free. Held acks cost nothing else: a worker needs them
-// only to stop, or to know what to send again after a reconnect.
-void Broker::HoldAck(uint32_t peer, const ResultOk& m) {
-  Peer& p = peers_[peer];
-  if (p.held_acks.empty()) {
-    p.acks_due = now_ + std::chrono::milliseconds(kLazyAckMs);
-    ack_holders_.push_back(peer);
-  }
-  std::string bytes;
-  EncodeTo(m, &bytes);
-  p.held_acks.push_back(std::move(bytes));
-}
-
-void Broker::ReleaseAcks(TimePoint now, bool all) {
-  if (ack_holders_.empty()) return;
-  ++flush_stamp_;
-  for (const OutMsg& m : outbox_)
-    if (m.peer != kNone) peers_[m.peer].flush_stamp = flush_stamp_;
-  std::erase_if(ack_holders_, [&](uint32_t i) {
-    Peer& p = peers_[i];
-    if (!(all || now >= p.acks_due || p.flush_stamp == flush_stamp_)) return false;
-    for (std::string& bytes : p.held_acks)
-      outbox_.push_back(OutMsg{i, p.routing_id, std::move(bytes), {}});
-    p.held_acks.clear();
-    return true;
+// Puts waiting for room go in when they fit, or get "full" when their time
+// is up.
+void Broker::ServePutsWaiting(TimePoint now) {
+  auto fits = [this](const Waiters::WaitingPut& p) {
+    return Occupancy(p.queue) + p.count <= options_.max_queue;
+  };
+  waiters_.RetryPuts(now, fits, [this](Waiters::WaitingPut p, bool expired) {
+    if (expired) {
+      ++counters_.full;
+      return SendError(p.peer, p.rid, kErrFull,
+                       "queue '" + std::string(queues_.QueueName(p.queue)) + "' stayed full");
+    }
+    Result<Message> m = Decode(p.bytes);  // it decoded once: it decodes again
+    const Put& put = std::get<Put>(*m);
+    std::vector<uint16_t> kinds;
+    for (const NewTask& t : put.items) kinds.push_back(*queues_.KindId(t.kind));
+    AddTasks(p.peer, put, p.queue, *queues_.QueueId(put.reply_to), kinds);
   });
 }
 
-void Broker::Flush(Transport& transport, TimePoint now) {
+void Broker::ReadyOutbox(TimePoint now) {
   now_ = now;
   // Room may have been made since the puts parked (results, takes).
-  if (!pending_puts_.empty()) RetryPendingPuts(now);
-  ReleaseAcks(now, /*all=*/false);
-  // Undeliverable and PeerGone may queue more while this runs: index, not iterators.
-  for (std::size_t i = 0; i < outbox_.size(); ++i) {
-    OutMsg m = std::move(outbox_[i]);
-    const SendResult r = transport.Send(m.routing_id, m.bytes);
-    const bool same_peer =
-        m.peer != kNone && peers_[m.peer].live && peers_[m.peer].routing_id == m.routing_id;
-    if (r == SendResult::kSent) {
-      if (same_peer) peers_[m.peer].last_sent = now;
-      for (uint64_t id : m.delivery.ids) {  // taken entries are gone for good once sent
-        if (Slot* s = queues_.Find(id); s && s->state == SlotState::kTaken) {
-          queues_.Free(id);
-          Forget(id);
-        }
+  if (waiters_.AnyPuts()) ServePutsWaiting(now);
+  outbox_.ReleaseAcks(now, /*all=*/false);
+}
+
+void Broker::Settle(const OutMsg& m, SendResult result, TimePoint now) {
+  now_ = now;
+  const bool same_peer =
+      m.peer != kNone && peers_[m.peer].live && peers_[m.peer].routing_id == m.routing_id;
+  if (result == SendResult::kSent) {
+    if (same_peer) peers_[m.peer].last_sent = now;
+    for (uint64_t id : m.delivery.ids) {  // taken entries are gone for good once sent
+      if (Slot* s = queues_.Find(id); s && s->state == SlotState::kTaken) {
+        queues_.Free(id);
+        Forget(id);
       }
-      continue;
     }
-    if (!m.delivery.ids.empty()) Undeliverable(m);
-    if (r == SendResult::kGone && same_peer) PeerGone(m.peer, "disconnected");
+    return;
   }
-  outbox_.clear();
+  if (!m.delivery.ids.empty()) Undeliverable(m.delivery);
+  if (result == SendResult::kGone && same_peer) PeerGone(m.peer, "disconnected");
+}
+
+void Broker::Flush(Transport& transport, TimePoint now) {
+  ReadyOutbox(now);
+  // Settle may queue more (entries back to parked gets, a peer gone): those
+  // go in the next batch.
+  for (TakeOutbox(&batch_); !batch_.empty(); TakeOutbox(&batch_))
+    for (const OutMsg& m : batch_) Settle(m, transport.Send(m.routing_id, m.bytes), now);
 }
 
 void Broker::Shutdown(std::string_view reason) {
-  ReleaseAcks(now_, /*all=*/true);
+  outbox_.ReleaseAcks(now_, /*all=*/true);
   for (uint32_t i = 0; i < peers_.size(); ++i)
     if (peers_[i].live) Send(i, taskq::Shutdown{reason});
 }
@@ -444,7 +315,7 @@ StatsOk Broker::Snapshot(TimePoint now) const {
     const auto idle =
         std::chrono::duration_cast<std::chrono::milliseconds>(now - p.last_heard).count();
     const auto benched =
-        p.on_trial && now < p.benched_until
+        p.Benched(now)
             ? std::chrono::duration_cast<std::chrono::milliseconds>(p.benched_until - now).count()
             : 0;
     s.workers.push_back(WorkerStats{p.name, leases_.CountOf(i), p.capacity, p.done,

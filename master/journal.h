@@ -10,10 +10,12 @@
 //
 // Group commit: the Broker's changes of a loop pass pile up in memory and
 // go to the file in one write() before any reply that depends on them is
-// sent (the Server calls Commit first). --fsync chooses when they reach the
-// disk: always (fdatasync before those replies), interval (a thread syncs
-// every few ms), never (the kernel decides). A write() survives a kill -9 of
-// the process whatever the mode; only a crash of the machine needs fsync.
+// sent (ServerLoop::SendReplies in master/server.cc calls Commit as its
+// durability barrier before each batch of replies). --fsync chooses when
+// they reach the disk: always (fdatasync before those replies), interval (a
+// thread syncs every few ms), never (the kernel decides). A write()
+// survives a kill -9 of the process whatever the mode; only a crash of the
+// machine needs fsync.
 //
 // Compaction, as it goes: the master always appends to a fresh segment.
 // When the segments hold well more than the live entries need, the oldest

@@ -68,7 +68,7 @@ Role RoleOf(zmq::message_t& msg) {
 
 // Owns the sockets, the Broker and the journal; lives on the loop thread
 // once started.
-class ServerLoop : public Transport {
+class ServerLoop {
  public:
   ServerLoop(zmq::context_t& ctx, const ServerOptions& options)
       : options_(options),
@@ -84,7 +84,7 @@ class ServerLoop : public Transport {
   // libzmq sends monitor events from its I/O thread with a blocking send:
   // once the reading end (monitor_, destroyed before router_) is gone, the
   // next event could block that thread for ever. Stop monitoring first.
-  ~ServerLoop() override {
+  ~ServerLoop() {
     if (router_) zmq_socket_monitor(router_.handle(), nullptr, 0);
   }
 
@@ -102,24 +102,12 @@ class ServerLoop : public Transport {
     return failure_;
   }
 
-  // Sends never block. The journal's pending records go to the file first:
-  // nothing is announced before it is written down.
-  SendResult Send(std::string_view routing_id, std::string_view bytes) override {
-    if (journal_ && !stopping_on_failure_ && journal_->pending() && !Fail(journal_->Commit()))
-      return SendResult::kFull;
-    try {
-      if (!router_.send(zmq::buffer(routing_id),
-                        zmq::send_flags::sndmore | zmq::send_flags::dontwait))
-        return SendResult::kFull;
-      router_.send(zmq::buffer(bytes), zmq::send_flags::dontwait);
-      return SendResult::kSent;
-    } catch (const zmq::error_t&) {  // EHOSTUNREACH: ROUTER_MANDATORY says the peer is gone
-      return SendResult::kGone;
-    }
-  }
-
  private:
   void Pass(bool status_asked);
+  void SendReplies(TimePoint now);
+  bool DurabilityBarrier();
+  void SendShutdownAfterFailure(TimePoint now);
+  SendResult SendOnRouter(const OutMsg& m);
   void ReadRouter();
   bool ReadControl();
   void Report(TimePoint now);
@@ -145,10 +133,10 @@ class ServerLoop : public Transport {
   TimePoint next_status_ = TimePoint::max();
   SnapshotPublisher publisher_{options_.board};
   TimePoint next_publish_ = TimePoint::max();
-  bool stopping_on_failure_ = false;
   SocketWatch watch_;
   int router_i_ = -1, zap_i_ = -1, monitor_i_ = -1, control_i_ = -1, status_i_ = -1;
   bool begun_ = false;
+  std::vector<OutMsg> batch_;  // SendReplies', kept for its capacity
   std::mutex failure_mu_;
   Status failure_;
 };
@@ -243,22 +231,21 @@ bool ServerLoop::Step(SocketWatch* also, int most_ms) {
     // Nothing unwritten is acknowledged: the replies waiting go, and only
     // the shutdown notices leave.
     Log(failure().message() + "; the master stops");
-    broker_.DropOutbox();
-    stopping_on_failure_ = true;
-    broker_.Shutdown("master error");
-    broker_.Flush(*this, Clock::now());
+    SendShutdownAfterFailure(Clock::now());
     router_.set(zmq::sockopt::linger, kShutdownLingerMs);
     return false;
   }
   return true;
 }
 
-// After reading: tick the timers, send, write the journal, report.
+// After reading: tick the timers, send (behind the durability barrier),
+// write the journal, report.
 void ServerLoop::Pass(bool status_asked) {
   const TimePoint now = Clock::now();
   broker_.Tick(now);
-  broker_.Flush(*this, now);
+  SendReplies(now);
   if (journal_) {
+    // Changes no reply followed (a lease that expired with nobody waiting).
     Fail(journal_->Commit());
     Fail(journal_->Compact());
   }
@@ -266,6 +253,55 @@ void ServerLoop::Pass(bool status_asked) {
   if (now >= next_publish_) {
     publisher_.Publish(broker_, journal_.get(), now);
     next_publish_ = now + options_.publish_every;
+  }
+}
+
+// The broker's replies leave in batches, each only once the journal holds
+// every change the broker made before it (DurabilityBarrier): a reply that
+// acknowledges a change (put_ok, result_ok, ack_ok, an items reply whose
+// take or lease is recorded) never leaves before that change is written
+// down. Settling a batch may make changes and queue replies (entries back
+// from a reply that could not be sent go to parked gets; a peer gone gives
+// its tasks back): those come with the next batch, behind the barrier again.
+void ServerLoop::SendReplies(TimePoint now) {
+  broker_.ReadyOutbox(now);
+  for (broker_.TakeOutbox(&batch_); !batch_.empty(); broker_.TakeOutbox(&batch_)) {
+    const bool durable = DurabilityBarrier();
+    for (const OutMsg& m : batch_)
+      broker_.Settle(m, durable ? SendOnRouter(m) : SendResult::kFull, now);
+  }
+}
+
+// The journal's pending records go to its file, all at once, and with
+// --fsync always to the disk (Journal::Commit). False when that failed: the
+// journal keeps failing, no reply of the batch leaves (an items reply's
+// entries go back) and the loop stops after this pass.
+bool ServerLoop::DurabilityBarrier() {
+  if (!journal_ || !journal_->pending()) return true;
+  return Fail(journal_->Commit());
+}
+
+// The journal failed: nothing unwritten is acknowledged. The replies
+// waiting are dropped and only the shutdown notices leave (they acknowledge
+// nothing, so no barrier); what settling them queues stays unsent.
+void ServerLoop::SendShutdownAfterFailure(TimePoint now) {
+  broker_.DropOutbox();
+  broker_.Shutdown("master error");
+  broker_.TakeOutbox(&batch_);
+  for (const OutMsg& m : batch_) broker_.Settle(m, SendOnRouter(m), now);
+  broker_.DropOutbox();
+}
+
+// Never blocks: a peer whose pipe is full gets kFull.
+SendResult ServerLoop::SendOnRouter(const OutMsg& m) {
+  try {
+    if (!router_.send(zmq::buffer(m.routing_id),
+                      zmq::send_flags::sndmore | zmq::send_flags::dontwait))
+      return SendResult::kFull;
+    router_.send(zmq::buffer(m.bytes), zmq::send_flags::dontwait);
+    return SendResult::kSent;
+  } catch (const zmq::error_t&) {  // EHOSTUNREACH: ROUTER_MANDATORY says the peer is gone
+    return SendResult::kGone;
   }
 }
 
@@ -310,7 +346,7 @@ bool ServerLoop::ReadControl() {
   zmq::message_t reason;
   if (!control_.recv(reason, zmq::recv_flags::dontwait)) return false;
   broker_.Shutdown(reason.to_string_view());
-  broker_.Flush(*this, Clock::now());
+  SendReplies(Clock::now());
   if (journal_) Fail(journal_->Commit());
   router_.set(zmq::sockopt::linger, kShutdownLingerMs);
   return true;

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 
+#include "proto/envelope.h"
 #include "proto/limits.h"
 #include "proto/msgpack_reader.h"
 #include "proto/msgpack_writer.h"
-#include "proto/text.h"
 
 namespace taskq {
 namespace {
@@ -242,12 +242,17 @@ struct Encoder {
     Ids(m.ids);
   }
   void operator()(const RetryOk& m) {
-    Op(3, "retry_ok").Key("rid").Uint(m.rid).Key("retried").Array(
-        static_cast<uint32_t>(m.retried.size()));
+    Op(3, "retry_ok")
+        .Key("rid")
+        .Uint(m.rid)
+        .Key("retried")
+        .Array(static_cast<uint32_t>(m.retried.size()));
     for (const auto& [record, task] : m.retried) w.Array(2).Uint(record).Uint(task);
     w.Key("skipped").Uint(m.skipped);
   }
-  void operator()(const Purge& m) { Op(2, "purge").Key("rid").Uint(m.rid).Key("queue").Str(m.queue); }
+  void operator()(const Purge& m) {
+    Op(2, "purge").Key("rid").Uint(m.rid).Key("queue").Str(m.queue);
+  }
   void operator()(const PurgeOk& m) {
     Op(2, "purge_ok").Key("rid").Uint(m.rid).Key("removed").Uint(m.removed);
   }
@@ -258,210 +263,6 @@ struct Encoder {
 };
 
 // --- decoding ---------------------------------------------------------------
-
-Status Bad(std::string what) { return Status::Error(Code::kInvalid, std::move(what)); }
-
-// The top-level map, read once: each key with the bytes of its value.
-class Envelope {
- public:
-  Status Parse(std::string_view bytes) {
-    MsgpackReader r(bytes);
-    uint32_t n;
-    if (r.Peek() != MsgType::kMap) return Bad("a message must be a msgpack map");
-    if (!r.ReadMapHeader(&n)) return Bad("the message is truncated");
-    if (n > kMaxEnvelopeFields) return Bad("the message has too many fields");
-    for (uint32_t i = 0; i < n; ++i) {
-      Field& f = fields_[i];
-      if (!r.ReadStr(&f.key))
-        return Bad(r.truncated() ? "the message is truncated" : "map keys must be strings");
-      // The last value runs to the end of the message, so finding the keys
-      // needs no walk through it. Encoders put the batch last, and walking
-      // a batch twice (here, then to decode it) was a third of a reader's
-      // time per task: its check waits for Finish, or the batch decoder
-      // does it on the way.
-      if (i + 1 == n && !r.at_end()) {
-        f.raw = r.Rest();
-        last_unchecked_ = true;
-        break;
-      }
-      if (!r.Skip(&f.raw, kMaxDepth + kEnvelopeDepth)) {
-        return Bad(r.truncated()
-                       ? "the message is truncated"
-                       : "field '" + Clip(f.key) + "' is not valid msgpack or nests too deeply");
-      }
-    }
-    count_ = n;
-    if (!last_unchecked_ && !r.at_end()) return Bad("the message has trailing bytes after the map");
-    return Status::Ok();
-  }
-
-  // After decoding: checks the last value if no decoder did (it must be one
-  // valid value, with nothing after it).
-  Status Finish() const {
-    if (!last_unchecked_) return Status::Ok();
-    const Field& f = fields_[count_ - 1];
-    MsgpackReader r(f.raw);
-    if (!r.Skip(nullptr, kMaxDepth + kEnvelopeDepth))
-      return Bad(r.truncated() ? "the message is truncated"
-                               : "field '" + Clip(f.key) + "' is not valid msgpack or nests too deeply");
-    if (!r.at_end()) return Bad("the message has trailing bytes after the map");
-    return Status::Ok();
-  }
-  // A decoder read the value under key to its end, checking every byte:
-  // *r is where it stopped. Fails on trailing bytes.
-  Status Consumed(std::string_view key, const MsgpackReader& r) const {
-    if (!last_unchecked_ || fields_[count_ - 1].key != key) return Status::Ok();
-    if (!r.at_end()) return Bad("the message has trailing bytes after the map");
-    last_unchecked_ = false;
-    return Status::Ok();
-  }
-
-  // Each getter leaves *out unchanged when the key is absent and not required.
-  Status Uint(std::string_view key, uint64_t* out, bool required = false) const {
-    MsgpackReader r;
-    TASKQ_TRY(Find(key, &r, required));
-    if (r.at_end()) return Status::Ok();
-    if (!r.ReadUint(out)) return WrongType(key, "a non-negative integer");
-    return Status::Ok();
-  }
-  Status Uint32(std::string_view key, uint32_t* out, bool required = false) const {
-    uint64_t v = *out;
-    TASKQ_TRY(Uint(key, &v, required));
-    if (v > UINT32_MAX) return Bad("field '" + std::string(key) + "' is out of range");
-    *out = static_cast<uint32_t>(v);
-    return Status::Ok();
-  }
-  Status Str(std::string_view key, std::string_view* out, bool required = false,
-             std::size_t max = kMaxNameBytes) const {
-    MsgpackReader r;
-    TASKQ_TRY(Find(key, &r, required));
-    if (r.at_end()) return Status::Ok();
-    if (!r.ReadStr(out)) return WrongType(key, "a string");
-    if (out->size() > max)
-      return Bad("field '" + std::string(key) + "' is longer than " + std::to_string(max) +
-                 " bytes");
-    return Status::Ok();
-  }
-  Status Bool(std::string_view key, bool* out) const {
-    MsgpackReader r;
-    TASKQ_TRY(Find(key, &r, false));
-    if (r.at_end()) return Status::Ok();
-    if (!r.ReadBool(out)) return WrongType(key, "a boolean");
-    return Status::Ok();
-  }
-  // The array under key: *r is left positioned on its first element. An
-  // absent key gives count 0 unless required.
-  Status Array(std::string_view key, MsgpackReader* r, uint32_t* count, uint32_t limit,
-               bool required) const {
-    *count = 0;
-    TASKQ_TRY(Find(key, r, required));
-    if (r->at_end()) return Status::Ok();
-    if (r->Peek() != MsgType::kArray) return WrongType(key, "an array");
-    if (!r->ReadArrayHeader(count, limit))
-      return Bad("field '" + std::string(key) + "' has more than " + std::to_string(limit) +
-                 " elements");
-    return Status::Ok();
-  }
-  Status Map(std::string_view key, MsgpackReader* r, uint32_t* count) const {
-    *count = 0;
-    TASKQ_TRY(Find(key, r, false));
-    if (r->at_end()) return Status::Ok();
-    if (!r->ReadMapHeader(count)) return WrongType(key, "a map");
-    return Status::Ok();
-  }
-
-  // The bytes of key's value as received; empty when absent.
-  std::string_view Raw(std::string_view key) const {
-    for (uint32_t i = count_; i-- > 0;)
-      if (fields_[i].key == key) return fields_[i].raw;
-    return {};
-  }
-
-  static std::string Clip(std::string_view s) { return taskq::Clip(s, 64, ""); }
-
- private:
-  struct Field {
-    std::string_view key;
-    std::string_view raw;
-  };
-
-  // Positions *r on the value of key (the last one if repeated); an absent
-  // key leaves *r empty (at_end) or fails when required.
-  Status Find(std::string_view key, MsgpackReader* r, bool required) const {
-    for (uint32_t i = count_; i-- > 0;) {
-      if (fields_[i].key == key) {
-        *r = MsgpackReader(fields_[i].raw);
-        return Status::Ok();
-      }
-    }
-    *r = MsgpackReader(std::string_view());
-    if (required) return Bad("field '" + std::string(key) + "' is missing");
-    return Status::Ok();
-  }
-  static Status WrongType(std::string_view key, const char* want) {
-    return Bad("field '" + std::string(key) + "' must be " + want);
-  }
-
-  Field fields_[kMaxEnvelopeFields];
-  uint32_t count_ = 0;
-  mutable bool last_unchecked_ = false;  // the last value has not been walked yet
-};
-
-// Reads one positional array item: its header, then its elements in order.
-// Elements beyond those a reader knows are skipped (room to grow).
-class ItemReader {
- public:
-  ItemReader(MsgpackReader& r, const char* what) : r_(r), what_(what) {}
-
-  Status Open(uint32_t min_elements) {
-    if (!r_.ReadArrayHeader(&count_, kMaxContainer) || count_ < min_elements)
-      return Bad(std::string("each ") + what_ + " must be an array of at least " +
-                 std::to_string(min_elements) + " elements");
-    return Status::Ok();
-  }
-  bool Has(uint32_t index) const { return index < count_; }
-  Status Uint(uint64_t* out) { return Next(r_.ReadUint(out), "a non-negative integer"); }
-  Status Bool(bool* out) { return Next(r_.ReadBool(out), "a boolean"); }
-  Status Str(std::string_view* out, std::size_t max) {
-    TASKQ_TRY(Next(r_.ReadStr(out), "a string"));
-    if (out->size() > max) return Bad(std::string("a string in a ") + what_ + " is too long");
-    return Status::Ok();
-  }
-  // Structure around values (options, an outcome). An element sits two
-  // levels into its envelope field (the batch, the item), and the field may
-  // nest kMaxDepth + kEnvelopeDepth in all: the batch is checked here, not
-  // by the envelope (Envelope::Parse).
-  Status Any(std::string_view* raw) {
-    return Next(r_.Skip(raw, kMaxDepth + kEnvelopeDepth - 2), "a valid msgpack value");
-  }
-  // A task argument or result value: one value within kMaxDepth and kMaxValueBytes.
-  Status Payload(std::string_view* raw) {
-    TASKQ_TRY(Next(r_.Skip(raw, kMaxDepth), "a valid msgpack value nested at most 32 deep"));
-    if (raw->size() > kMaxValueBytes)
-      return Bad(std::string("a value in a ") + what_ + " is larger than 16 MiB");
-    return Status::Ok();
-  }
-  // Skips the elements not read.
-  Status Close() {
-    for (; read_ < count_; ++read_)
-      if (!r_.Skip()) return Bad(std::string("a ") + what_ + " is not valid msgpack");
-    return Status::Ok();
-  }
-
- private:
-  Status Next(bool ok, const char* want) {
-    if (!ok)
-      return Bad(std::string("element ") + std::to_string(read_) + " of a " + what_ + " must be " +
-                 want);
-    ++read_;
-    return Status::Ok();
-  }
-
-  MsgpackReader& r_;
-  const char* what_;
-  uint32_t count_ = 0;
-  uint32_t read_ = 0;
-};
 
 // Task options: nil or a map; unknown options are ignored.
 Status DecodeTaskOptions(std::string_view raw, NewTask* t) {
@@ -663,15 +464,15 @@ bool StatsUint(MsgpackReader& r, std::string_view name,
 
 Status DecodeBody(const Envelope& f, StatsOk* m) {
   TASKQ_TRY(f.Uint("rid", &m->rid));
-  TASKQ_TRY(DecodeStatsArray(
-      f, "queues", &m->queues, [](MsgpackReader& r, std::string_view k, QueueStats* q) {
-        if (k == "name") return r.ReadStr(&q->name);
-        return StatsUint(r, k,
-                         {{"ready", &q->ready},
-                          {"leased", &q->leased},
-                          {"failed", &q->failed},
-                          {"owed", &q->owed}});
-      }));
+  TASKQ_TRY(DecodeStatsArray(f, "queues", &m->queues,
+                             [](MsgpackReader& r, std::string_view k, QueueStats* q) {
+                               if (k == "name") return r.ReadStr(&q->name);
+                               return StatsUint(r, k,
+                                                {{"ready", &q->ready},
+                                                 {"leased", &q->leased},
+                                                 {"failed", &q->failed},
+                                                 {"owed", &q->owed}});
+                             }));
   TASKQ_TRY(DecodeStatsArray(f, "workers", &m->workers,
                              [](MsgpackReader& r, std::string_view k, WorkerStats* w) {
                                if (k == "name") return r.ReadStr(&w->name);

@@ -40,11 +40,8 @@ class Envelope {
 
   // Each getter leaves *out unchanged when the key is absent and not required.
   Status Uint(std::string_view key, uint64_t* out, bool required = false) const {
-    MsgpackReader r;
-    TASKQ_TRY(Find(key, &r, required));
-    if (r.at_end()) return Status::Ok();
-    if (!r.ReadUint(out)) return WrongType(key, "a non-negative integer");
-    return Status::Ok();
+    return Scalar(key, required, "a non-negative integer",
+                  [out](MsgpackReader& r) { return r.ReadUint(out); });
   }
   Status Uint32(std::string_view key, uint32_t* out, bool required = false) const {
     uint64_t v = *out;
@@ -55,21 +52,15 @@ class Envelope {
   }
   Status Str(std::string_view key, std::string_view* out, bool required = false,
              std::size_t max = kMaxNameBytes) const {
-    MsgpackReader r;
-    TASKQ_TRY(Find(key, &r, required));
-    if (r.at_end()) return Status::Ok();
-    if (!r.ReadStr(out)) return WrongType(key, "a string");
+    TASKQ_TRY(
+        Scalar(key, required, "a string", [out](MsgpackReader& r) { return r.ReadStr(out); }));
     if (out->size() > max)
       return Bad("field '" + std::string(key) + "' is longer than " + std::to_string(max) +
                  " bytes");
     return Status::Ok();
   }
   Status Bool(std::string_view key, bool* out, bool required = false) const {
-    MsgpackReader r;
-    TASKQ_TRY(Find(key, &r, required));
-    if (r.at_end()) return Status::Ok();
-    if (!r.ReadBool(out)) return WrongType(key, "a boolean");
-    return Status::Ok();
+    return Scalar(key, required, "a boolean", [out](MsgpackReader& r) { return r.ReadBool(out); });
   }
   // The array under key: *r is left positioned on its first element. An
   // absent key gives count 0 unless required.
@@ -120,6 +111,15 @@ class Envelope {
     *r = MsgpackReader(std::string_view());
     if (required) return Bad("field '" + std::string(key) + "' is missing");
     return Status::Ok();
+  }
+  // Reads the value under key with read (a MsgpackReader::Read* of the
+  // type want names); nothing when the key is absent and not required.
+  template <class Read>
+  Status Scalar(std::string_view key, bool required, const char* want, Read read) const {
+    MsgpackReader r;
+    TASKQ_TRY(Find(key, &r, required));
+    if (r.at_end() || read(r)) return Status::Ok();
+    return WrongType(key, want);
   }
   static Status WrongType(std::string_view key, const char* want) {
     return Bad("field '" + std::string(key) + "' must be " + want);

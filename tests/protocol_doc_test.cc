@@ -234,20 +234,18 @@ const std::string kElementHeader = "| # | name | type | meaning |";
 
 // --- the checks ---------------------------------------------------------------------
 
-void ExpectFieldsMatch(const std::string& op, const std::vector<FieldDoc>& schema,
-                       const Section& section) {
+void ExpectFieldsMatch(const std::vector<FieldDoc>& schema, const Section& section) {
   const auto rows = Table(section.body, kFieldHeader);
   std::vector<std::string> doc_keys, schema_keys;
   for (const auto& row : rows) doc_keys.push_back(Plain(row.at(0)));
   for (const FieldDoc& f : schema) schema_keys.push_back(f.key);
-  ASSERT_EQ(doc_keys, schema_keys)
-      << "the fields of '" << op << "' (in order) in docs/PROTOCOL.md \"" << section.heading
-      << "\" and in proto/message_schema.h differ";
+  ASSERT_EQ(doc_keys, schema_keys) << "the fields (in order) in docs/PROTOCOL.md \""
+                                   << section.heading << "\" and in proto/message_schema.h differ";
   std::string text;
   for (const std::string& line : section.body) text += line + "\n";
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const FieldDoc& f = schema[i];
-    const std::string where = op + "." + f.key;
+    const std::string& where = f.key;
     ASSERT_GE(rows[i].size(), 4u) << where;
     EXPECT_EQ(Plain(rows[i][1]), f.type) << where << ": type";
     EXPECT_EQ(Plain(rows[i][2]), f.default_text) << where << ": default (or req.)";
@@ -263,6 +261,24 @@ void ExpectFieldsMatch(const std::string& op, const std::vector<FieldDoc>& schem
   }
 }
 
+// Fails for each name of what in one map and not the other, and calls
+// check(schema's, document's) for each name in both.
+template <class S, class D, class Check>
+void ExpectBothWays(const std::map<std::string, S>& schema, const std::map<std::string, D>& doc,
+                    const std::string& what, Check check) {
+  for (const auto& [name, d] : doc)
+    EXPECT_TRUE(schema.count(name)) << "docs/PROTOCOL.md has " << what << " '" << name
+                                    << "', which proto/message_schema.h does not have";
+  for (const auto& [name, s] : schema) {
+    SCOPED_TRACE(name);
+    auto it = doc.find(name);
+    if (it == doc.end())
+      ADD_FAILURE() << what << " '" << name << "' is not in docs/PROTOCOL.md";
+    else
+      check(s, it->second);
+  }
+}
+
 TEST(ProtocolDoc, EveryMessageHasTheFieldsOfTheSchema) {
   const SchemaDoc schema = DescribeSchema();
   const std::regex heading(R"(^### 5\.\d+ (\S+) \(.*\)$)");
@@ -273,18 +289,10 @@ TEST(ProtocolDoc, EveryMessageHasTheFieldsOfTheSchema) {
     if (std::regex_match(s.heading, m, heading)) documented[m[1]] = &s;
   }
   ASSERT_FALSE(documented.empty()) << "no \"### 5.N op (...)\" headings in docs/PROTOCOL.md";
-  for (const auto& [op, section] : documented)
-    EXPECT_TRUE(schema.messages.count(op))
-        << "docs/PROTOCOL.md describes '" << op << "', which proto/message_schema.h does not have";
-  for (const auto& [op, fields] : schema.messages) {
-    SCOPED_TRACE(op);
-    auto it = documented.find(op);
-    if (it == documented.end()) {
-      ADD_FAILURE() << "'" << op << "' has no section in docs/PROTOCOL.md section 5";
-      continue;
-    }
-    ExpectFieldsMatch(op, fields, *it->second);
-  }
+  ExpectBothWays(schema.messages, documented, "the message (section 5)",
+                 [](const std::vector<FieldDoc>& fields, const Section* section) {
+                   ExpectFieldsMatch(fields, *section);
+                 });
 }
 
 // The lines that introduce an item layout: "### 6.1 Put item (in `put.items`)"
@@ -352,25 +360,16 @@ TEST(ProtocolDoc, EveryItemLayoutHasTheElementsOfTheSchema) {
   const SchemaDoc schema = DescribeSchema();
   const std::vector<Section> sections = Sections(DocLines());
   std::map<std::string, LayoutAt> documented;
-  for (const LayoutAt& l : Layouts(sections)) {
-    EXPECT_TRUE(schema.items.count(l.item)) << "docs/PROTOCOL.md lays out a '" << l.item
-                                            << "', which proto/message_schema.h does not have";
-    documented.emplace(l.item, l);
-  }
-  for (const auto& [name, item] : schema.items) {
-    SCOPED_TRACE(name);
-    auto it = documented.find(name);
-    if (it == documented.end()) {
-      ADD_FAILURE() << "the " << name << " has no layout in docs/PROTOCOL.md section 6";
-      continue;
-    }
-    if (!it->second.carrier.empty()) {
-      auto carrier = schema.item_carrier.find(name);
-      ASSERT_NE(carrier, schema.item_carrier.end()) << name << " is carried by no batch";
-      EXPECT_EQ(it->second.carrier, carrier->second) << "the field that carries a " << name;
-    }
-    ExpectItemMatches(item, it->second);
-  }
+  for (const LayoutAt& l : Layouts(sections)) documented.emplace(l.item, l);
+  ExpectBothWays(schema.items, documented, "the item layout (section 6)",
+                 [&](const ItemDoc& item, const LayoutAt& at) {
+                   if (!at.carrier.empty()) {
+                     auto carrier = schema.item_carrier.find(at.item);
+                     ASSERT_NE(carrier, schema.item_carrier.end()) << "no batch carries it";
+                     EXPECT_EQ(at.carrier, carrier->second) << "the field that carries it";
+                   }
+                   ExpectItemMatches(item, at);
+                 });
 }
 
 }  // namespace

@@ -46,6 +46,20 @@ Status Envelope::NotValid(const Field& f, const MsgpackReader& r) {
                  : "field '" + Clip(f.key) + "' is not valid msgpack or nests too deeply");
 }
 
+Status ItemReader::TooShort(uint32_t min_elements) const {
+  return Bad(std::string("each ") + what_ + " must be an array of at least " +
+             std::to_string(min_elements) + " elements");
+}
+
+Status ItemReader::NotA(const char* want) const {
+  return Bad(std::string("element ") + std::to_string(read_) + " of a " + what_ + " must be " +
+             want);
+}
+
+Status ItemReader::Said(const char* before, const char* after) const {
+  return Bad(before + std::string(what_) + after);
+}
+
 std::string Envelope::Clip(std::string_view s) { return taskq::Clip(s, 64, ""); }
 
 }  // namespace taskq

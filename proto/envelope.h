@@ -139,8 +139,7 @@ class ItemReader {
 
   Status Open(uint32_t min_elements) {
     if (!r_.ReadArrayHeader(&count_, kMaxContainer) || count_ < min_elements)
-      return Bad(std::string("each ") + what_ + " must be an array of at least " +
-                 std::to_string(min_elements) + " elements");
+      return TooShort(min_elements);
     return Status::Ok();
   }
   bool Has(uint32_t index) const { return index < count_; }
@@ -149,7 +148,7 @@ class ItemReader {
   Status Bool(bool* out) { return Next(r_.ReadBool(out), "a boolean"); }
   Status Str(std::string_view* out, std::size_t max) {
     TASKQ_TRY(Next(r_.ReadStr(out), "a string"));
-    if (out->size() > max) return Bad(std::string("a string in a ") + what_ + " is too long");
+    if (out->size() > max) return Said("a string in a ", " is too long");
     return Status::Ok();
   }
   // Structure around values (options, an outcome). An element sits two
@@ -162,25 +161,27 @@ class ItemReader {
   // A task argument or result value: one value within kMaxDepth and kMaxValueBytes.
   Status Payload(std::string_view* raw) {
     TASKQ_TRY(Next(r_.Skip(raw, kMaxDepth), "a valid msgpack value nested at most 32 deep"));
-    if (raw->size() > kMaxValueBytes)
-      return Bad(std::string("a value in a ") + what_ + " is larger than 16 MiB");
+    if (raw->size() > kMaxValueBytes) return Said("a value in a ", " is larger than 16 MiB");
     return Status::Ok();
   }
   // Skips the elements not read.
   Status Close() {
     for (; read_ < count_; ++read_)
-      if (!r_.Skip()) return Bad(std::string("a ") + what_ + " is not valid msgpack");
+      if (!r_.Skip()) return Said("a ", " is not valid msgpack");
     return Status::Ok();
   }
 
  private:
   Status Next(bool ok, const char* want) {
-    if (!ok)
-      return Bad(std::string("element ") + std::to_string(read_) + " of a " + what_ + " must be " +
-                 want);
+    if (!ok) return NotA(want);
     ++read_;
     return Status::Ok();
   }
+  // The failures, out of line and cold: the item decoders inline everything
+  // else they call (proto/message_codec.h).
+  [[gnu::cold, gnu::noinline]] Status TooShort(uint32_t min_elements) const;
+  [[gnu::cold, gnu::noinline]] Status NotA(const char* want) const;
+  [[gnu::cold, gnu::noinline]] Status Said(const char* before, const char* after) const;
 
   MsgpackReader& r_;
   const char* what_;

@@ -10,6 +10,10 @@
 // The C++ type of a member gives its wire type: uint64_t, uint32_t, bool,
 // std::string_view (str, or raw msgpack where an element says so), vectors of
 // those, of items, or of the small maps of stats_ok.
+//
+// Longer than a file here usually is, and on purpose: it is the whole table
+// of the protocol, one line per field, and splitting it would make a reader
+// look in two places for one message.
 #ifndef TASKQ_PROTO_MESSAGE_SCHEMA_H_
 #define TASKQ_PROTO_MESSAGE_SCHEMA_H_
 

@@ -13,6 +13,8 @@ namespace taskq {
 constexpr std::size_t kMaxMessageBytes = 64u << 20;
 // Most items one put, items or result message carries.
 constexpr uint32_t kMaxBatch = 65536;
+// Most kinds a hello or a get lists.
+constexpr uint32_t kMaxKinds = 256;
 // Most entries in any other array or map (message envelopes, values).
 constexpr uint32_t kMaxContainer = 1u << 20;
 // Deepest nesting of arrays and maps inside one task argument or result

@@ -11,7 +11,7 @@
 #include "master/job.h"
 #include "master/job_report.h"
 #include "master/outcome_file.h"
-#include "master/status.h"
+#include "master/status_report.h"
 #include "master/task_source.h"
 
 namespace taskq {

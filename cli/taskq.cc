@@ -39,7 +39,7 @@
 #include "client/endpoint.h"
 #include "client/exit_codes.h"
 #include "client/signals.h"
-#include "master/status.h"
+#include "master/status_report.h"
 
 namespace taskq {
 namespace {

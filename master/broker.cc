@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "master/roles.h"
-#include "master/status.h"
+#include "master/status_report.h"
 #include "proto/limits.h"
 #include "proto/rid.h"
 
@@ -35,7 +35,7 @@ void Broker::AttachLog(StateLog* log, uint64_t epoch) {
   });
   std::vector<uint32_t> touched;
   for (uint64_t id : used_up)
-    Fail(id, "the master restarted during its last attempt", "", 0, &touched);
+    GiveUp(id, "the master restarted during its last attempt", "", 0, &touched);
 }
 
 void Broker::Log(const std::string& line) const {
@@ -320,7 +320,7 @@ void Broker::OnRelease(uint32_t peer, const std::vector<uint64_t>& ids) {
   // Highest id first, so after the front-pushes the oldest task leads.
   std::vector<uint64_t> release = ids;
   std::sort(release.rbegin(), release.rend());
-  for (uint64_t id : release) Release(peer, id, &touched);
+  for (uint64_t id : release) GiveBack(peer, id, &touched);
   for (uint32_t q : touched) ServeWaiters(q);
 }
 

@@ -195,11 +195,11 @@ class Broker {
   // The entry a reply carries for slot s (borrows from it).
   Entry EntryOf(uint64_t id, const Slot& s) const;
   void AcceptResult(uint32_t peer, const TaskResult& r, std::vector<uint32_t>* touched);
-  void Fail(uint64_t id, std::string error, std::string_view worker, uint64_t elapsed_us,
+  void GiveUp(uint64_t id, std::string error, std::string_view worker, uint64_t elapsed_us,
             std::vector<uint32_t>* touched);
   void RecordFailure(uint64_t id, const Slot& s, const StoredOutcome& o);
   void Requeue(uint64_t id, const char* why, std::vector<uint32_t>* touched);
-  void Release(uint32_t peer, uint64_t id, std::vector<uint32_t>* touched);
+  void GiveBack(uint32_t peer, uint64_t id, std::vector<uint32_t>* touched);
   // A leased outcome goes back to the front of its reply queue.
   void Unhold(uint64_t id, std::vector<uint32_t>* touched);
   void UnholdAll(uint32_t peer, std::vector<uint32_t>* touched);

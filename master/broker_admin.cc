@@ -99,7 +99,7 @@ void Broker::OnRetry(uint32_t peer, const Retry& m) {
     // Copies: t views the record's slot, which adding a task may move.
     const std::string arg(t.arg), queue(t.queue), reply_queue(t.reply_to), kind_name(t.kind);
     const uint64_t id = queues_.Add(*q, *reply_to, *kind, arg);
-    if (log_) log_->Entry(id, queue, reply_queue, kind_name, *queues_.Find(id), 0, nullptr);
+    if (log_) log_->Rewrite(id, queue, reply_queue, kind_name, *queues_.Find(id), 0, nullptr);
     queues_.Free(rec);
     removed.push_back(rec);
     reply.retried.emplace_back(rec, id);

@@ -164,7 +164,7 @@ void Broker::AcceptResult(uint32_t peer, const TaskResult& r, std::vector<uint32
     Touch(touched, s->queue);
     return;
   }
-  if (!r.ok) return Fail(r.id, std::string(r.error), p.name, r.elapsed_us, touched);
+  if (!r.ok) return GiveUp(r.id, std::string(r.error), p.name, r.elapsed_us, touched);
   ++counters_.accepted;
   Touch(touched, s->reply_to);
   Forget(r.id);
@@ -181,7 +181,7 @@ void Broker::Forget(uint64_t id) {
 
 // A task given up on: its failure is its outcome, and a record of it goes to
 // the failed queue for whoever looks into failures later.
-void Broker::Fail(uint64_t id, std::string error, std::string_view worker, uint64_t elapsed_us,
+void Broker::GiveUp(uint64_t id, std::string error, std::string_view worker, uint64_t elapsed_us,
                   std::vector<uint32_t>* touched) {
   Slot* s = queues_.Find(id);
   ++counters_.failed;
@@ -223,7 +223,7 @@ void Broker::RecordFailure(uint64_t id, const Slot& s, const StoredOutcome& o) {
   w.Key("reply_to").Str(queues_.QueueName(s.reply_to));
   const uint64_t rec = queues_.Add(*q, *q, *kind, record);
   if (log_)
-    log_->Entry(rec, kFailedQueue, kFailedQueue, kFailedQueue, *queues_.Find(rec), 0, nullptr);
+    log_->Rewrite(rec, kFailedQueue, kFailedQueue, kFailedQueue, *queues_.Find(rec), 0, nullptr);
   ServeWaiters(*q);
 }
 
@@ -240,14 +240,14 @@ void Broker::Requeue(uint64_t id, const char* why, std::vector<uint32_t>* touche
   leases_.Remove(s->aux);
   ++counters_.requeued;
   if (s->attempt >= options_.max_attempts)
-    return Fail(id, std::string(why) + " (worker " + worker + ")", worker, 0, touched);
+    return GiveUp(id, std::string(why) + " (worker " + worker + ")", worker, 0, touched);
   queues_.PushFront(id);
   Touch(touched, s->queue);
 }
 
 // A task the peer hands back without having started it: the delivery does
 // not count as an attempt.
-void Broker::Release(uint32_t peer, uint64_t id, std::vector<uint32_t>* touched) {
+void Broker::GiveBack(uint32_t peer, uint64_t id, std::vector<uint32_t>* touched) {
   Slot* s = queues_.Find(id);
   if (s && s->state == SlotState::kHeld) {
     if (held_.Get(queues_.HeldLease(*s)).peer == peer) Unhold(id, touched);
@@ -308,7 +308,7 @@ void Broker::Undeliverable(const Delivery& d) {
         log_->Unlease(id);
       } else {  // the take was recorded: record the entry again, whole
         const Slot& back = *queues_.Find(id);
-        log_->Entry(id, queues_.QueueName(back.queue), queues_.QueueName(back.reply_to),
+        log_->Rewrite(id, queues_.QueueName(back.queue), queues_.QueueName(back.reply_to),
                     queues_.KindName(back.kind), back, TimeoutOf(id), queues_.OutcomeOf(back));
       }
     }

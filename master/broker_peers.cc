@@ -38,7 +38,7 @@ void Broker::TakeOver(uint32_t from, uint32_t to, const std::vector<uint64_t>& h
     if (std::binary_search(held.begin(), held.end(), id)) {
       leases_.Move(s->aux, to);
     } else {
-      Release(from, id, &touched);
+      GiveBack(from, id, &touched);
     }
   }
   // Leased outcomes the same way: those it says it holds stay its own.

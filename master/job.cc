@@ -7,7 +7,7 @@
 
 #include "client/exit_codes.h"
 #include "master/outcome_file.h"
-#include "master/status.h"
+#include "master/status_report.h"
 #include "proto/limits.h"
 
 namespace taskq {

@@ -262,7 +262,7 @@ Status Journal::Compact(std::size_t budget) {
        done += 256) {
     cursor_ = qs.ForEachEntry(cursor_, boundary, 256, [&](uint64_t id, const Slot& s) {
       if (s.state == SlotState::kTaken) return;  // mid-delivery: its take (or restore) is recorded
-      Entry(id, qs.QueueName(s.queue), qs.QueueName(s.reply_to), qs.KindName(s.kind), s,
+      Rewrite(id, qs.QueueName(s.queue), qs.QueueName(s.reply_to), qs.KindName(s.kind), s,
             broker_.TimeoutOf(id), qs.OutcomeOf(s));
     });
   }
@@ -351,7 +351,7 @@ void Journal::IdsRecord(uint64_t op, const std::vector<uint64_t>& ids) {
   Frame(scratch_);
 }
 
-void Journal::Entry(uint64_t id, std::string_view queue, std::string_view reply_to,
+void Journal::Rewrite(uint64_t id, std::string_view queue, std::string_view reply_to,
                     std::string_view kind, const Slot& slot, uint32_t timeout_ms,
                     const StoredOutcome* outcome) {
   if (!Reserve(id + 1).ok()) return;  // a new entry's id (a failure record); old ones are reserved

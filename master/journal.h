@@ -160,7 +160,7 @@ class Journal : public StateLog {
   void Unlease(uint64_t id) override;
   void Done(uint64_t id, const StoredOutcome& outcome) override;
   void Take(const std::vector<uint64_t>& ids) override;
-  void Entry(uint64_t id, std::string_view queue, std::string_view reply_to, std::string_view kind,
+  void Rewrite(uint64_t id, std::string_view queue, std::string_view reply_to, std::string_view kind,
              const Slot& slot, uint32_t timeout_ms, const StoredOutcome* outcome) override;
 
  private:

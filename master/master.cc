@@ -82,7 +82,7 @@ void PrintHowToConnect(const MasterOptions& o, int port, std::ostream& out) {
   out << std::flush;
 }
 
-int Fail(std::ostream& err, const Status& s, int code = kExitError) {
+int ExitWith(std::ostream& err, const Status& s, int code = kExitError) {
   err << "task_master: " << s.message() << "\n";
   return s.code() == Code::kInterrupted ? kExitInterrupted : code;
 }
@@ -290,7 +290,7 @@ int WaitForStop(const Server& server, std::ostream& err) {
                             {nullptr, server.done_fd(), ZMQ_POLLIN, 0}};
   while (SignalCount() == 0) {
     zmq_poll(items, 2, -1);
-    if (items[1].revents & ZMQ_POLLIN) return Fail(err, server.failure());
+    if (items[1].revents & ZMQ_POLLIN) return ExitWith(err, server.failure());
   }
   return kExitOk;
 }
@@ -319,9 +319,9 @@ int RunJob(zmq::context_t& ctx, Server& server, const MasterOptions& o,
     } while (Clock::now() < until);
   };
   Result<std::unique_ptr<Client>> client = Client::ConnectLocal(ctx, kLocalEndpoint, co);
-  if (!client.ok()) return Fail(err, client.status());
+  if (!client.ok()) return ExitWith(err, client.status());
   int code = RunTheJob(**client, o, recovered, in, out, err);
-  if (Status s = server.failure(); !s.ok()) return Fail(err, s);
+  if (Status s = server.failure(); !s.ok()) return ExitWith(err, s);
   if (o.serve && code != kExitInterrupted) {
     server.RunInBackground();
     words << "Serving queues until Ctrl-C..." << std::endl;
@@ -350,23 +350,23 @@ int RunMaster(const MasterOptions& o, std::ostream& out, std::ostream& err) {
   JobInputs in;
   if (!o.serve || HasJob(o)) {
     Result<std::unique_ptr<TaskSource>> source = MakeSource(o, words, err);
-    if (!source.ok()) return Fail(err, source.status(), kExitUsage);
+    if (!source.ok()) return ExitWith(err, source.status(), kExitUsage);
     in.source = std::move(*source);
   }
-  if (Status s = CheckResultsPath(o.results); !s.ok()) return Fail(err, s, kExitUsage);
+  if (Status s = CheckResultsPath(o.results); !s.ok()) return ExitWith(err, s, kExitUsage);
   StatusLine status(err, isatty(STDERR_FILENO));
   in.status = &status;
   if (IsCredential(o.authkey))
-    return Fail(err,
+    return ExitWith(err,
                 Status::Error(Code::kInvalid,
                               "a worker or submitter key cannot run a master: give task_master "
                               "the authkey itself, from which taskq keys issued that key"),
                 kExitUsage);
   Result<DerivedKeys> keys = DeriveKeys(o.authkey);
-  if (!keys.ok()) return Fail(err, keys.status());
+  if (!keys.ok()) return ExitWith(err, keys.status());
   RaiseFileLimit();
   if (o.fresh && !o.data_dir.empty()) {
-    if (Status s = ForgetDataDir(o.data_dir); !s.ok()) return Fail(err, s);
+    if (Status s = ForgetDataDir(o.data_dir); !s.ok()) return ExitWith(err, s);
   }
   zmq::context_t ctx(1);
   ServerOptions so;
@@ -408,7 +408,7 @@ int RunMaster(const MasterOptions& o, std::ostream& out, std::ostream& err) {
   if (http) {
     if (Status s = web.Start(); !s.ok()) {
       server.Stop("master exit");
-      Fail(err, s);
+      ExitWith(err, s);
       return s.code() == Code::kInvalid ? kExitUsage : kExitUnavailable;
     }
     words << "Dashboard: " << DashboardUrl(*http, web.port()) << std::endl;

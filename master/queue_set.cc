@@ -12,7 +12,7 @@ Result<uint32_t> QueueSet::QueueId(std::string_view name) {
     return Status::Error(Code::kInvalid,
                          "the master already has " + std::to_string(kMaxQueues) + " queues");
   uint32_t id = static_cast<uint32_t>(queues_.size());
-  queues_.push_back(Queue{std::string(name), {}, 0, 0, 0, 0});
+  queues_.push_back(QueueState{std::string(name), {}, 0, 0, 0, 0});
   queue_ids_.emplace(std::string(name), id);
   if (name == record_queue_name_) record_queue_ = id;
   return id;
@@ -35,7 +35,7 @@ int64_t QueueSet::FindQueue(std::string_view name) const {
   return it == queue_ids_.end() ? -1 : static_cast<int64_t>(it->second);
 }
 
-QueueSet::Lane& QueueSet::LaneOf(Queue& q, uint16_t kind) {
+QueueSet::Lane& QueueSet::LaneOf(QueueState& q, uint16_t kind) {
   for (Lane& l : q.lanes)
     if (l.kind == kind) return l;
   q.lanes.push_back(Lane{kind, {}});
@@ -50,7 +50,7 @@ uint64_t QueueSet::Add(uint32_t q, uint32_t reply_to, uint16_t kind, std::string
   s.kind = kind;
   s.state = SlotState::kReady;
   uint64_t id = table_.Append(std::move(s));
-  Queue& qq = queues_[q];
+  QueueState& qq = queues_[q];
   LaneOf(qq, kind).ids.push_back(id);
   ++qq.ready;
   if (reply_to != record_queue_) ++queues_[reply_to].owed;
@@ -58,7 +58,7 @@ uint64_t QueueSet::Add(uint32_t q, uint32_t reply_to, uint16_t kind, std::string
 }
 
 uint64_t QueueSet::Pop(uint32_t q, const std::vector<uint16_t>& kinds, Slot** slot) {
-  Queue& qq = queues_[q];
+  QueueState& qq = queues_[q];
   while (qq.ready > 0) {
     // The matching lane whose front is oldest; requeued entries sit at the
     // front of their lane, so they win.
@@ -109,7 +109,7 @@ void QueueSet::MarkHeld(Slot* s, uint32_t lease) {
 void QueueSet::PushFront(uint64_t id) {
   Slot* s = table_.Find(id);
   assert(s);
-  Queue& qq = queues_[s->queue];
+  QueueState& qq = queues_[s->queue];
   if (s->state == SlotState::kLeased) {
     --qq.leased;
     s->aux = 0;
@@ -124,7 +124,7 @@ void QueueSet::PushFront(uint64_t id) {
 void QueueSet::MarkDone(uint64_t id, StoredOutcome outcome) {
   Slot* s = table_.Find(id);
   assert(s && (s->state == SlotState::kReady || s->state == SlotState::kLeased));
-  Queue& from = queues_[s->queue];
+  QueueState& from = queues_[s->queue];
   if (s->state == SlotState::kLeased)
     --from.leased;
   else
@@ -133,7 +133,7 @@ void QueueSet::MarkDone(uint64_t id, StoredOutcome outcome) {
   s->state = SlotState::kDone;
   s->aux = StoreOutcome(std::move(outcome)) + 1;
   s->queue = s->reply_to;
-  Queue& to = queues_[s->reply_to];
+  QueueState& to = queues_[s->reply_to];
   LaneOf(to, s->kind).ids.push_back(id);
   ++to.ready;
 }
@@ -141,7 +141,7 @@ void QueueSet::MarkDone(uint64_t id, StoredOutcome outcome) {
 void QueueSet::Free(uint64_t id) {
   Slot* s = table_.Find(id);
   if (!s) return;
-  Queue& qq = queues_[s->queue];
+  QueueState& qq = queues_[s->queue];
   switch (s->state) {
     case SlotState::kReady:
       --qq.ready;
@@ -247,12 +247,12 @@ void QueueSet::RecoverAttempt(uint64_t id, int delta) {
 
 void QueueSet::FinishRecovery() {
   table_.EvacuateSparse();
-  for (Queue& q : queues_) {
+  for (QueueState& q : queues_) {
     q.lanes.clear();
     q.ready = q.leased = q.owed = 0;
   }
   table_.ForEachLive(0, table_.next_id(), SIZE_MAX, [this](uint64_t id, Slot& s) {
-    Queue& q = queues_[s.queue];
+    QueueState& q = queues_[s.queue];
     LaneOf(q, s.kind).ids.push_back(id);
     ++q.ready;
     if (s.state == SlotState::kReady && s.reply_to != record_queue_) ++queues_[s.reply_to].owed;

@@ -125,7 +125,7 @@ class QueueSet {
     uint64_t ready = 0, leased = 0, failed = 0, owed = 0;
   };
   Counts CountsOf(uint32_t q) const {
-    const Queue& qq = queues_[q];
+    const QueueState& qq = queues_[q];
     return Counts{qq.ready, qq.leased, qq.failed, qq.owed};
   }
   // record_queue names the queue whose entries are failure records (the
@@ -138,7 +138,7 @@ class QueueSet {
     uint16_t kind;
     std::deque<uint64_t> ids;
   };
-  struct Queue {
+  struct QueueState {
     std::string name;
     std::vector<Lane> lanes;
     uint64_t ready = 0;   // entries a get can take now (tasks and outcomes)
@@ -152,7 +152,7 @@ class QueueSet {
     uint32_t lease = 0;  // while its entry is kHeld
   };
 
-  Lane& LaneOf(Queue& q, uint16_t kind);
+  Lane& LaneOf(QueueState& q, uint16_t kind);
   // A task's outcome stopped being owed to its reply queue (it came, or
   // the task went for good).
   void Settle(const Slot& s) {
@@ -162,7 +162,7 @@ class QueueSet {
   void DropOutcome(Slot& s);
 
   TaskTable table_;
-  std::vector<Queue> queues_;
+  std::vector<QueueState> queues_;
   std::unordered_map<std::string, uint32_t> queue_ids_;
   std::vector<std::string> kinds_;
   std::unordered_map<std::string, uint16_t> kind_ids_;

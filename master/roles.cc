@@ -1,7 +1,7 @@
 #include "master/roles.h"
 
 #include "master/broker.h"
-#include "master/status.h"
+#include "master/status_report.h"
 
 namespace taskq {
 namespace {

@@ -12,7 +12,7 @@
 #include "client/signals.h"
 #include "client/socket_watch.h"
 #include "master/handshake_monitor.h"
-#include "master/status.h"
+#include "master/status_report.h"
 #include "master/zap_handler.h"
 #include "proto/limits.h"
 
@@ -115,7 +115,7 @@ class ServerLoop {
     if (options_.log) options_.log(line);
   }
   // Records a fatal error; true when s is ok.
-  bool Fail(const Status& s) {
+  bool RecordIfFailed(const Status& s) {
     if (s.ok()) return true;
     std::lock_guard<std::mutex> lock(failure_mu_);
     if (failure_.ok()) failure_ = s;
@@ -218,7 +218,7 @@ bool ServerLoop::Step(SocketWatch* also, int most_ms) {
   int timeout = PollTimeout(wake, std::chrono::minutes(1));
   if (most_ms >= 0 && (timeout < 0 || timeout > most_ms)) timeout = most_ms;
   if (!(also ? watch_.WaitWith(*also, timeout) : watch_.Wait(timeout))) {
-    Fail(Status::Error(Code::kIo, std::string("poll failed: ") + std::strerror(errno)));
+    RecordIfFailed(Status::Error(Code::kIo, std::string("poll failed: ") + std::strerror(errno)));
     return false;
   }
   if (watch_.Ready(zap_i_)) zap_.HandlePending();
@@ -246,8 +246,8 @@ void ServerLoop::Pass(bool status_asked) {
   SendReplies(now);
   if (journal_) {
     // Changes no reply followed (a lease that expired with nobody waiting).
-    Fail(journal_->Commit());
-    Fail(journal_->Compact());
+    RecordIfFailed(journal_->Commit());
+    RecordIfFailed(journal_->Compact());
   }
   if (now >= next_status_ || status_asked) Report(now);
   if (now >= next_publish_) {
@@ -278,7 +278,7 @@ void ServerLoop::SendReplies(TimePoint now) {
 // entries go back) and the loop stops after this pass.
 bool ServerLoop::DurabilityBarrier() {
   if (!journal_ || !journal_->pending()) return true;
-  return Fail(journal_->Commit());
+  return RecordIfFailed(journal_->Commit());
 }
 
 // The journal failed: nothing unwritten is acknowledged. The replies
@@ -347,7 +347,7 @@ bool ServerLoop::ReadControl() {
   if (!control_.recv(reason, zmq::recv_flags::dontwait)) return false;
   broker_.Shutdown(reason.to_string_view());
   SendReplies(Clock::now());
-  if (journal_) Fail(journal_->Commit());
+  if (journal_) RecordIfFailed(journal_->Commit());
   router_.set(zmq::sockopt::linger, kShutdownLingerMs);
   return true;
 }

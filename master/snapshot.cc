@@ -8,7 +8,7 @@
 
 #include "master/broker.h"
 #include "master/journal.h"
-#include "master/status.h"
+#include "master/status_report.h"
 
 namespace taskq {
 namespace {

@@ -37,7 +37,7 @@ class StateLog {
   // The whole state of one entry, replacing whatever came before (an entry
   // put back after a failed send, a new entry made by the master, or a
   // compaction rewriting a live entry).
-  virtual void Entry(uint64_t id, std::string_view queue, std::string_view reply_to,
+  virtual void Rewrite(uint64_t id, std::string_view queue, std::string_view reply_to,
                      std::string_view kind, const Slot& slot, uint32_t timeout_ms,
                      const StoredOutcome* outcome) = 0;
 };

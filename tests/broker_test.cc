@@ -934,7 +934,7 @@ class RecordingLog : public StateLog {
   void Take(const std::vector<uint64_t>& ids) override {
     for (uint64_t id : ids) events.push_back("take " + std::to_string(id));
   }
-  void Entry(uint64_t id, std::string_view, std::string_view, std::string_view, const Slot&,
+  void Rewrite(uint64_t id, std::string_view, std::string_view, std::string_view, const Slot&,
              uint32_t, const StoredOutcome*) override {
     events.push_back("entry " + std::to_string(id));
   }

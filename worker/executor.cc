@@ -29,7 +29,7 @@ Executor::~Executor() {
 void Executor::Submit(Item task, Handler* handler, uint64_t tag) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    pending_.push_back(Job{std::move(task), handler, tag});
+    pending_.push_back(PendingTask{std::move(task), handler, tag});
   }
   cv_.notify_one();
 }
@@ -46,7 +46,7 @@ std::vector<FinishedTask> Executor::TakeFinished() {
 std::vector<std::pair<uint64_t, uint64_t>> Executor::DropPending() {
   std::vector<std::pair<uint64_t, uint64_t>> dropped;
   std::lock_guard<std::mutex> lock(mu_);
-  for (const Job& j : pending_) dropped.emplace_back(j.task.id, j.tag);
+  for (const PendingTask& j : pending_) dropped.emplace_back(j.task.id, j.tag);
   pending_.clear();
   return dropped;
 }
@@ -76,7 +76,7 @@ FinishedTask Executor::RunNow(const Item& task, Handler* handler, const CancelTo
 void Executor::Loop() {
   const CancelToken cancel(&cancel_);
   for (;;) {
-    Job job;
+    PendingTask job;
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return stop_ || !pending_.empty(); });

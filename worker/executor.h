@@ -54,7 +54,7 @@ class Executor {
   static FinishedTask RunNow(const Item& task, Handler* handler, const CancelToken& cancel);
 
  private:
-  struct Job {
+  struct PendingTask {
     Item task;
     Handler* handler;
     uint64_t tag;
@@ -63,7 +63,7 @@ class Executor {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Job> pending_;
+  std::deque<PendingTask> pending_;
   std::vector<FinishedTask> finished_;
   bool stop_ = false;
   std::atomic<bool> cancel_{false};

@@ -1,7 +1,7 @@
 // Status reports of a master, from what a stats reply carries: a table for
 // SIGUSR1, one line for --status-every.
-#ifndef TASKQ_MASTER_STATUS_H_
-#define TASKQ_MASTER_STATUS_H_
+#ifndef TASKQ_MASTER_STATUS_REPORT_H_
+#define TASKQ_MASTER_STATUS_REPORT_H_
 
 #include <string>
 #include <string_view>
@@ -41,4 +41,4 @@ std::string StatusSummary(const StatsOk& s);
 
 }  // namespace taskq
 
-#endif  // TASKQ_MASTER_STATUS_H_
+#endif  // TASKQ_MASTER_STATUS_REPORT_H_

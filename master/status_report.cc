@@ -1,4 +1,4 @@
-#include "master/status.h"
+#include "master/status_report.h"
 
 #include <cctype>
 #include <cstdio>

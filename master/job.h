@@ -104,6 +104,14 @@ class Job {
   uint64_t tasks_put() const { return expected_; }
 
  private:
+  // Failures listed one by one at the end; past this, only counted.
+  static constexpr std::size_t kFailuresListed = 20;
+  // The longest single wait, so progress keeps moving while outcomes are slow.
+  static constexpr std::chrono::milliseconds kTick{250};
+  // How long a stats request may go unanswered (Client::Stats's default).
+  static constexpr std::chrono::milliseconds kStatsWait{30000};
+  // Yield after this many tasks read or outcomes written (a power of two, less one).
+  static constexpr std::size_t kYieldEvery = 1023;
   struct Failure {
     uint64_t id;
     std::string what;

@@ -170,7 +170,8 @@ Result<uint64_t> Job::PutByEarlierRuns() {
 Status Job::SkipPut(TaskSource& source, uint64_t n) {
   TaskSpec t;
   uint64_t skipped = 0;
-  while (skipped < n && source.Next(&t)) ++skipped;
+  while (skipped < n && source.Next(&t))
+    if ((++skipped & kYieldEvery) == 0) Yield();
   if (skipped < n)
     err_ << o_.program << ": the job's input now has " << skipped << " task(s), but " << n
          << " were put before; collecting those\n";

@@ -171,7 +171,8 @@ class Job {
   uint64_t elsewhere_ = 0;       // collecting only: outcomes another connection collected
   // --in-flight: when each task still out was put.
   std::unordered_map<uint64_t, std::chrono::steady_clock::time_point> put_at_;
-  std::vector<IdRange> mine_;  // the ids this run put, sorted, adjacent ones merged
+  std::vector<IdRange> mine_;  // the ids this run put, in order, adjacent ones merged
+  bool mine_sorted_ = true;    // false once ids went back (Mine then walks mine_)
   SeenIds kept_;               // the outcomes this run counted
   bool left_counted_ = false;  // expected_ counts what the master held (resuming)
 };

@@ -40,19 +40,24 @@ Status Job::Take(std::chrono::milliseconds wait) {
 // a million tasks with --in-flight 1 makes a million puts).
 void Job::NoteMine(IdRange r) {
   if (r.count == 0) return;
-  auto at = std::upper_bound(mine_.begin(), mine_.end(), r.first,
-                             [](uint64_t id, const IdRange& m) { return id < m.first; });
-  if (at != mine_.begin() && std::prev(at)->first + std::prev(at)->count == r.first) {
-    std::prev(at)->count += r.count;
+  if (!mine_.empty() && r.first < mine_.back().first + mine_.back().count) {
+    mine_sorted_ = false;  // ids went back: a master that restarted without its journal
+  } else if (!mine_.empty() && mine_.back().first + mine_.back().count == r.first) {
+    mine_.back().count += r.count;
     return;
   }
-  mine_.insert(at, r);
+  mine_.push_back(r);
 }
 
 bool Job::Mine(uint64_t id) const {
-  auto at = std::upper_bound(mine_.begin(), mine_.end(), id,
-                             [](uint64_t v, const IdRange& m) { return v < m.first; });
-  if (at != mine_.begin() && id - std::prev(at)->first < std::prev(at)->count) return true;
+  if (mine_sorted_) {
+    auto at = std::upper_bound(mine_.begin(), mine_.end(), id,
+                               [](uint64_t v, const IdRange& m) { return v < m.first; });
+    if (at != mine_.begin() && id - std::prev(at)->first < std::prev(at)->count) return true;
+  } else {
+    for (const IdRange& m : mine_)
+      if (id - m.first < m.count) return true;
+  }
   return o_.collect_only || (o_.resume && (mine_.empty() || id < mine_.front().first));
 }
 

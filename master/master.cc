@@ -7,6 +7,7 @@
 #include <sodium.h>
 #include <sys/file.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -112,6 +113,21 @@ void PrintRecovery(const MasterOptions& o, const RecoveryReport& r, std::ostream
 
 bool HasJob(const MasterOptions& o) {
   return !o.download.empty() || !o.urls.empty() || !o.tasks.empty();
+}
+
+// Whether reading the job's tasks may wait on someone else: stdin, a pipe,
+// a FIFO. Such a job keeps the server loop on a thread of its own: a loop
+// that runs only while the job waits for the master (Server::Pump) would
+// stop serving workers, handshakes and heartbeats while the job waits for
+// its next line.
+bool TasksMayBlock(const MasterOptions& o) {
+  std::vector<std::string> files = o.download;
+  if (!o.tasks.empty()) files.push_back(o.tasks);
+  for (const std::string& f : files) {
+    struct stat st;
+    if (f == "-" || stat(f.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return true;
+  }
+  return false;
 }
 
 // The tasks of the job: --download and URL arguments, --tasks, or the
@@ -308,16 +324,18 @@ int RunJob(zmq::context_t& ctx, Server& server, const MasterOptions& o,
   ClientOptions co;
   co.name = "task_master";
   co.interrupt_fd = SignalFd();
-  co.pump = [&server](SocketWatch& watch, int timeout_ms) {
-    return server.Pump(watch, timeout_ms);
-  };
-  in.pause = [&server](std::chrono::milliseconds d) {
-    SocketWatch nothing;
-    const TimePoint until = Clock::now() + d;
-    do {
-      if (!server.Pump(nothing, PollTimeout(until)).ok()) return;
-    } while (Clock::now() < until);
-  };
+  if (server.pumped()) {
+    co.pump = [&server](SocketWatch& watch, int timeout_ms) {
+      return server.Pump(watch, timeout_ms);
+    };
+    in.pause = [&server](std::chrono::milliseconds d) {
+      SocketWatch nothing;
+      const TimePoint until = Clock::now() + d;
+      do {
+        if (!server.Pump(nothing, PollTimeout(until)).ok()) return;
+      } while (Clock::now() < until);
+    };
+  }
   Result<std::unique_ptr<Client>> client = Client::ConnectLocal(ctx, kLocalEndpoint, co);
   if (!client.ok()) return ExitWith(err, client.status());
   int code = RunTheJob(**client, o, recovered, in, out, err);
@@ -397,8 +415,9 @@ int RunMaster(const MasterOptions& o, std::ostream& out, std::ostream& err) {
   }
   Server server(ctx, so);
   RecoveryReport recovered;
-  const Server::Threading threading =
-      in.source ? Server::Threading::kPumped : Server::Threading::kOwnThread;
+  const Server::Threading threading = in.source && !TasksMayBlock(o)
+                                          ? Server::Threading::kPumped
+                                          : Server::Threading::kOwnThread;
   if (Status s = server.Start(&recovered, threading); !s.ok()) {
     err << "task_master: " << s.message() << "\n";
     return s.code() == Code::kCannotListen ? kExitUnavailable : kExitError;

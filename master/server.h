@@ -72,6 +72,8 @@ class Server {
   Status Pump(SocketWatch& also, int timeout_ms);
   // kPumped: from now on the loop runs on its own thread (Pump fails).
   void RunInBackground();
+  // The loop runs in Pump (kPumped, not yet in the background).
+  bool pumped() const { return pumped_; }
   // The TCP port bound (the one the OS chose when port was 0).
   int port() const { return port_; }
   // Tells every peer the master is shutting down, gives the notices up to

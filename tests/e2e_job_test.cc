@@ -5,7 +5,9 @@
 // TASKQ_FAULT_ROUNDS (environment) makes the kill-and-resume runs longer:
 // `make test-faults` sets it; `make test` runs a short version.
 #include <signal.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -224,6 +226,34 @@ TEST_F(JobTest, ADownloadLongerThanTimeoutCompletes) {
   auto worker = StartWorker(port, {"-q", "--out", dir_ + "/out"});
   ASSERT_EQ(master->Wait(kSlow), kExitOk) << master->err();
   EXPECT_TRUE(fs::exists(dir_ + "/out/big-file"));
+}
+
+// Tasks from a pipe may keep the job waiting on its writer for as long as it
+// likes: the master must go on serving meanwhile (its loop keeps a thread of
+// its own for such a job; one run only while the job waits on the master
+// would answer nobody, not even a handshake).
+TEST_F(JobTest, AJobWaitingOnAPipeForTasksKeepsServing) {
+  const std::string fifo = dir_ + "/tasks.fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  // Read and write: opening does not wait for the master, and the master
+  // sees no end of input until this end is closed.
+  const int w = open(fifo.c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(w, 0);
+  int port = 0;
+  auto master = StartMaster({"--tasks", fifo, "--timeout", "30"}, &port);
+  ASSERT_NE(port, 0);
+  const std::string line = "square 7\n";
+  ASSERT_EQ(write(w, line.data(), line.size()), static_cast<ssize_t>(line.size()));
+  // The job now waits for more lines; a client is served all the same.
+  auto client = Connect(port);
+  ASSERT_TRUE(client);
+  Result<StatsOk> st = client->Stats(kQuick);
+  EXPECT_TRUE(st.ok()) << st.status().message();
+  auto worker = StartWorker(port, {"--quiet"});
+  close(w);
+  ASSERT_EQ(master->Wait(kSlow), kExitOk) << master->out() << master->err();
+  EXPECT_EQ(master->CountLines(R"(^Done: 1 of 1 tasks in .*, 0 failed$)"), 1) << master->out();
+  EXPECT_EQ(worker->Wait(kQuick), kExitOk) << worker->err();
 }
 
 TEST_F(JobTest, WithNoWorkerTheJobGivesUpAndSaysWhy) {

@@ -339,7 +339,8 @@ int RunJob(zmq::context_t& ctx, Server& server, const MasterOptions& o,
   Result<std::unique_ptr<Client>> client = Client::ConnectLocal(ctx, kLocalEndpoint, co);
   if (!client.ok()) return ExitWith(err, client.status());
   int code = RunTheJob(**client, o, recovered, in, out, err);
-  if (Status s = server.failure(); !s.ok()) return ExitWith(err, s);
+  // A job stopped by the server's failure said why already.
+  if (Status s = server.failure(); !s.ok()) return code == kExitOk ? ExitWith(err, s) : kExitError;
   if (o.serve && code != kExitInterrupted) {
     server.RunInBackground();
     words << "Serving queues until Ctrl-C..." << std::endl;
@@ -426,7 +427,7 @@ int RunMaster(const MasterOptions& o, std::ostream& out, std::ostream& err) {
   HttpServer web(http.value_or(HttpOptions{}), &board);
   if (http) {
     if (Status s = web.Start(); !s.ok()) {
-      server.Stop("master exit");
+      (void)server.Stop("master exit");
       ExitWith(err, s);
       return s.code() == Code::kInvalid ? kExitUsage : kExitUnavailable;
     }
@@ -434,9 +435,11 @@ int RunMaster(const MasterOptions& o, std::ostream& out, std::ostream& err) {
   }
   PrintRecovery(o, recovered, words, err);
   in.connect_hint = HowToConnect(o, server.port());
-  const int code = RunJob(ctx, server, o, recovered, in, out, err);
+  int code = RunJob(ctx, server, o, recovered, in, out, err);
   web.Stop();
-  server.Stop("master exit");
+  // The last commit (at shutdown) may fail too: nothing is acknowledged
+  // then, and the exit code says so.
+  if (Status s = server.Stop("master exit"); !s.ok() && code == kExitOk) code = ExitWith(err, s);
   words << "master exit." << std::endl;
   return code;
 }

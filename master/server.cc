@@ -356,7 +356,7 @@ Server::Server(zmq::context_t& ctx, ServerOptions options)
     : ctx_(ctx), options_(std::move(options)), done_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
 
 Server::~Server() {
-  Stop();
+  (void)Stop();
   if (done_fd_ >= 0) close(done_fd_);
 }
 
@@ -416,8 +416,8 @@ Status Server::StoppedStatus() const {
 
 Status Server::failure() const { return loop_ ? loop_->failure() : Status::Ok(); }
 
-void Server::Stop(const std::string& reason) {
-  if (!loop_) return;
+Status Server::Stop(const std::string& reason) {
+  if (!loop_) return Status::Ok();
   if (thread_.joinable()) {
     control_.send(zmq::buffer(reason), zmq::send_flags::dontwait);
     thread_.join();
@@ -427,7 +427,9 @@ void Server::Stop(const std::string& reason) {
     }
     ended_ = true;
   }
+  Status failed = loop_->failure();
   loop_.reset();
+  return failed;
 }
 
 }  // namespace taskq

@@ -77,8 +77,9 @@ class Server {
   // The TCP port bound (the one the OS chose when port was 0).
   int port() const { return port_; }
   // Tells every peer the master is shutting down, gives the notices up to
-  // linger to leave, and stops the loop.
-  void Stop(const std::string& reason = "master exit");
+  // linger to leave, and stops the loop. Returns the loop's failure, if it
+  // had one (the journal could not be written, even in the last commit).
+  Status Stop(const std::string& reason = "master exit");
   // Readable once the loop has ended on its own (the journal could not be
   // written); failure() then says why.
   int done_fd() const { return done_fd_; }

@@ -418,11 +418,11 @@ Status Server::failure() const { return loop_ ? loop_->failure() : Status::Ok();
 
 Status Server::Stop(const std::string& reason) {
   if (!loop_) return Status::Ok();
+  const bool running = thread_.joinable() || (pumped_ && !ended_);
+  if (running) control_.send(zmq::buffer(reason), zmq::send_flags::dontwait);
   if (thread_.joinable()) {
-    control_.send(zmq::buffer(reason), zmq::send_flags::dontwait);
     thread_.join();
-  } else if (pumped_ && !ended_) {
-    control_.send(zmq::buffer(reason), zmq::send_flags::dontwait);
+  } else if (running) {  // pumped: the loop runs here until it reads the stop
     while (loop_->Step(nullptr, 1000)) {
     }
     ended_ = true;

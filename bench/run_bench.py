@@ -367,8 +367,11 @@ def targets(r):
     check('end to end >= 150x BaseManager', one_m['tasks_per_s'] >= 150 * bm['tasks_per_s'],
           '%.0fx' % (one_m['tasks_per_s'] / bm['tasks_per_s']))
     ratio = r['lockstep']['p50_us'] / r['raw_curve']['p50_us']
-    check('lone task p50 <= 2x raw CURVE round trip', ratio <= 2.0, '%.2fx (%.0f vs %.0f us)' % (
+    check('lone task p50 <= 1.2x raw CURVE round trip', ratio <= 1.2, '%.2fx (%.0f vs %.0f us)' % (
         ratio, r['lockstep']['p50_us'], r['raw_curve']['p50_us']))
+    ratio = r['lockstep']['p50_us'] / bm['p50_us']
+    check('lone task p50 <= 0.6x BaseManager', ratio <= 0.6, '%.2fx (%.0f vs %.0f us)' % (
+        ratio, r['lockstep']['p50_us'], bm['p50_us']))
     if big != small:
         s = tp[big]['tasks_per_s'] / tp[small]['tasks_per_s']
         check('tasks/s at %s within 20%% of %s (or better)' % (fmt_int(big), fmt_int(small)), s >= 0.8,

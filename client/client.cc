@@ -70,6 +70,7 @@ Result<std::unique_ptr<Client>> Client::Open(
   co.on_waiting = std::move(options.on_waiting);
   co.interrupt_fd = options.interrupt_fd;
   co.pump = options.pump;
+  co.local = options.local;
   Result<std::unique_ptr<Connection>> conn = Connection::Open(ctx, std::move(co));
   if (!conn.ok()) return conn.status();
   return std::unique_ptr<Client>(new Client(std::move(owned), std::move(keys), std::move(*conn)));

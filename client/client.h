@@ -63,6 +63,7 @@ class Session;
 struct SessionActions;
 
 class SocketWatch;
+struct LocalChannel;
 
 struct ClientOptions {
   std::string name;  // shown in the master's log; default "PROGRAM-PID"
@@ -78,6 +79,9 @@ struct ClientOptions {
   // For task_master's own job only (ConnectLocal): waits in place of
   // poll(2), running the server loop meanwhile (client/connection.h, WaitPump).
   std::function<Status(SocketWatch& watch, int timeout_ms)> pump;
+  // With pump (ConnectLocal): talk to the master through this channel, in
+  // memory, in place of the endpoint (client/local_channel.h).
+  LocalChannel* local = nullptr;
 };
 
 // A task to put.
@@ -121,7 +125,8 @@ class Client {
   static Result<std::unique_ptr<Client>> Connect(std::string_view server, std::string_view authkey,
                                                  ClientOptions options = {});
   // Connects over an inproc endpoint of a master in this process, sharing
-  // its context (task_master's own jobs use this).
+  // its context (task_master's own jobs use this), or through
+  // options.local when that is set.
   static Result<std::unique_ptr<Client>> ConnectLocal(zmq::context_t& ctx,
                                                       const std::string& endpoint,
                                                       ClientOptions options = {});

@@ -24,6 +24,15 @@ std::string NextMonitorEndpoint() {
   return "inproc://taskq-connection-monitor-" + std::to_string(n.fetch_add(1));
 }
 
+// The channel's string becomes the frame's bytes, moved, not copied.
+void TakeFromChannel(std::deque<std::string>& from, zmq::message_t* frame) {
+  auto* bytes = new std::string(std::move(from.front()));
+  from.pop_front();
+  *frame = zmq::message_t(
+      bytes->data(), bytes->size(),
+      [](void*, void* hint) { delete static_cast<std::string*>(hint); }, bytes);
+}
+
 }  // namespace
 
 Connection::Connection(zmq::context_t& ctx, ConnectOptions options)
@@ -60,6 +69,12 @@ Result<std::unique_ptr<Connection>> Connection::Open(zmq::context_t& ctx, Connec
 }
 
 Status Connection::OpenSocket() {
+  if (options_.local) {
+    if (!options_.pump)
+      return Status::Error(Code::kInvalid, "a local channel needs the master's loop to pump");
+    watch_valid_ = false;
+    return Status::Ok();
+  }
   const bool tcp = options_.endpoint.rfind("tcp://", 0) == 0;
   if (tcp && !options_.keys)
     return Status::Error(Code::kInvalid,
@@ -240,6 +255,7 @@ Status Connection::AwaitWelcome(TimePoint deadline) {
 }
 
 Status Connection::Reconnect() {
+  if (options_.local) return Status::Ok();  // nothing can drop
   StopMonitor();
   socket_.set(zmq::sockopt::linger, 0);
   socket_.close();
@@ -264,6 +280,10 @@ Status Connection::SendEncoded(std::string_view bytes) {
 }
 
 Status Connection::SendRaw(std::string_view bytes) {
+  if (options_.local) {
+    options_.local->to_master.emplace_back(bytes);
+    return Status::Ok();
+  }
   try {
     if (socket_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait))
       return Status::Ok();
@@ -275,6 +295,20 @@ Status Connection::SendRaw(std::string_view bytes) {
 }
 
 Result<Message> Connection::TryReceive(zmq::message_t* frame) {
+  if (options_.local) {
+    if (options_.local->to_client.empty()) return Status::Error(Code::kTimeout, "no message");
+    TakeFromChannel(options_.local->to_client, frame);
+  } else {
+    if (Status s = TryReceiveFrame(frame); !s.ok()) return s;
+  }
+  last_heard_ = Clock::now();
+  Result<Message> m = Decode(std::string_view(frame->data<char>(), frame->size()));
+  if (!m.ok())
+    return Status::Error(Code::kProtocol, "a bad message from the master: " + m.status().message());
+  return m;
+}
+
+Status Connection::TryReceiveFrame(zmq::message_t* frame) {
   try {
     if (!socket_.recv(*frame, zmq::recv_flags::dontwait))
       return Status::Error(Code::kTimeout, "no message");
@@ -287,11 +321,7 @@ Result<Message> Connection::TryReceive(zmq::message_t* frame) {
   } catch (const zmq::error_t& e) {
     return Status::Error(Code::kIo, std::string("cannot receive from the master: ") + e.what());
   }
-  last_heard_ = Clock::now();
-  Result<Message> m = Decode(std::string_view(frame->data<char>(), frame->size()));
-  if (!m.ok())
-    return Status::Error(Code::kProtocol, "a bad message from the master: " + m.status().message());
-  return m;
+  return Status::Ok();
 }
 
 Result<Message> Connection::Receive(zmq::message_t* frame, TimePoint deadline) {
@@ -309,7 +339,7 @@ Result<Message> Connection::Receive(zmq::message_t* frame, TimePoint deadline) {
 
 void Connection::RebuildWatch(const std::vector<int>& fds) {
   watch_ = SocketWatch();
-  watch_.AddSocket(socket_.handle());
+  watch_socket_ = socket_ ? watch_.AddSocket(socket_.handle()) : -1;
   watch_monitor_ = monitor_ ? watch_.AddSocket(monitor_.handle()) : -1;
   for (int fd : fds) watch_.AddFd(fd);
   watch_fds_ = fds;
@@ -317,20 +347,25 @@ void Connection::RebuildWatch(const std::vector<int>& fds) {
 }
 
 Result<uint32_t> Connection::Wait(int timeout_ms, const std::vector<int>& fds, bool drained) {
+  if (options_.local && !options_.local->to_client.empty()) return kMessageReady;
   if (!watch_valid_ || fds != watch_fds_) RebuildWatch(fds);
-  if (drained)
-    watch_.Drained(0);
-  else
-    watch_.Touch(0);  // sends and receives since the last wait
+  if (watch_socket_ >= 0) {
+    if (drained)
+      watch_.Drained(watch_socket_);
+    else
+      watch_.Touch(watch_socket_);  // sends and receives since the last wait
+  }
   if (options_.pump)
     TASKQ_TRY(options_.pump(watch_, timeout_ms));
   else if (!watch_.Wait(timeout_ms))
     return Status::Error(Code::kIo, std::string("poll failed: ") + std::strerror(errno));
   if (watch_monitor_ >= 0 && watch_.Ready(watch_monitor_)) TASKQ_TRY(HandleMonitorEvents());
-  uint32_t ready = watch_.Ready(0) ? kMessageReady : 0;
+  const bool message = options_.local ? !options_.local->to_client.empty()
+                                      : watch_.Ready(watch_socket_);
+  uint32_t ready = message ? kMessageReady : 0;
   if (dropped_) ready |= kDropped;
   dropped_ = false;
-  const int first_fd = watch_monitor_ >= 0 ? 2 : 1;
+  const int first_fd = (watch_socket_ >= 0 ? 1 : 0) + (watch_monitor_ >= 0 ? 1 : 0);
   for (std::size_t i = 0; i < fds.size(); ++i)
     if (watch_.Ready(first_fd + static_cast<int>(i))) ready |= FdReady(i);
   return ready;

@@ -1,6 +1,7 @@
 // Connection: one DEALER socket to a master, CURVE-secured, with hello and
 // welcome done and the socket monitor watched for failed handshakes. The
-// worker's event loop and the blocking Client are both built on it.
+// worker's event loop and the blocking Client are both built on it. (For
+// task_master's own job, a LocalChannel in place of the socket.)
 //
 // libzmq never reports a failed CURVE handshake through send or recv: with a
 // wrong key it just reconnects for ever (docs/LIBRARIES.md). So the monitor is
@@ -18,6 +19,7 @@
 #include <zmq.hpp>
 
 #include "client/clock.h"
+#include "client/local_channel.h"
 #include "client/socket_watch.h"
 #include "proto/keys.h"
 #include "proto/message.h"
@@ -64,6 +66,9 @@ struct ConnectOptions {
   // Also watched while waiting: readable means stop (signals.h). -1: none.
   int interrupt_fd = -1;
   WaitPump pump;  // waits for the Connection if set; else poll(2)
+  // In place of endpoint: messages go through this channel, in memory, to
+  // a master whose loop pump runs (required with it; client/local_channel.h).
+  LocalChannel* local = nullptr;
 };
 
 class Connection {
@@ -128,6 +133,8 @@ class Connection {
  private:
   Connection(zmq::context_t& ctx, ConnectOptions options);
   Status OpenSocket();
+  // TryReceive's read from the socket: kTimeout when nothing is there.
+  Status TryReceiveFrame(zmq::message_t* frame);
   Status AwaitWelcome(TimePoint deadline);
   void RebuildWatch(const std::vector<int>& fds);
   // Asks the port itself (client/zmtp_probe.h): kInvalid ("... is not a
@@ -153,9 +160,11 @@ class Connection {
   TimePoint first_connected_at_;  // of the first, for the protocol probe
   bool waiting_told_ = false;
   bool ever_welcomed_ = false;
-  // Wait's poll set: the socket, the monitor (if any), then watch_fds_.
+  // Wait's poll set: the socket (if any), the monitor (if any), then
+  // watch_fds_.
   SocketWatch watch_;
   bool watch_valid_ = false;
+  int watch_socket_ = -1;
   int watch_monitor_ = -1;
   std::vector<int> watch_fds_;
 };

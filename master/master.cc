@@ -312,8 +312,9 @@ int WaitForStop(const Server& server, std::ostream& err) {
 }
 
 // Whenever the job waits, its thread runs the server loop (Server::Pump): no
-// hand-off between threads per message. Once the job is over, --serve gives
-// the loop a thread of its own.
+// hand-off between threads per message, and the job's messages go to the
+// broker through memory (LocalChannel), not a socket. Once the job is over,
+// --serve gives the loop a thread of its own.
 int RunJob(zmq::context_t& ctx, Server& server, const MasterOptions& o,
            const RecoveryReport& recovered, JobInputs& in, std::ostream& out, std::ostream& err) {
   std::ostream& words = Words(o, out, err);
@@ -335,10 +336,14 @@ int RunJob(zmq::context_t& ctx, Server& server, const MasterOptions& o,
         if (!server.Pump(nothing, PollTimeout(until)).ok()) return;
       } while (Clock::now() < until);
     };
+    co.local = server.local_channel();
   }
-  Result<std::unique_ptr<Client>> client = Client::ConnectLocal(ctx, kLocalEndpoint, co);
-  if (!client.ok()) return ExitWith(err, client.status());
-  int code = RunTheJob(**client, o, recovered, in, out, err);
+  int code;
+  {
+    Result<std::unique_ptr<Client>> client = Client::ConnectLocal(ctx, kLocalEndpoint, co);
+    if (!client.ok()) return ExitWith(err, client.status());
+    code = RunTheJob(**client, o, recovered, in, out, err);
+  }  // the client (and its channel's goodbye) goes before the loop may move
   // A job stopped by the server's failure said why already.
   if (Status s = server.failure(); !s.ok()) return code == kExitOk ? ExitWith(err, s) : kExitError;
   if (o.serve && code != kExitInterrupted) {

@@ -70,8 +70,9 @@ Role RoleOf(zmq::message_t& msg) {
 // once started.
 class ServerLoop {
  public:
-  ServerLoop(zmq::context_t& ctx, const ServerOptions& options)
+  ServerLoop(zmq::context_t& ctx, const ServerOptions& options, LocalChannel* local)
       : options_(options),
+        local_(*local),
         broker_(options.broker, options.log),
         router_(ctx, zmq::socket_type::router),
         control_(ctx, zmq::socket_type::pair),
@@ -108,7 +109,8 @@ class ServerLoop {
   bool DurabilityBarrier();
   void SendShutdownAfterFailure(TimePoint now);
   SendResult SendOnRouter(const OutMsg& m);
-  void ReadRouter();
+  bool ReadRouter();
+  void ReadLocal();
   bool ReadControl();
   void Report(TimePoint now);
   void Log(const std::string& line) {
@@ -123,6 +125,7 @@ class ServerLoop {
   }
 
   const ServerOptions& options_;
+  LocalChannel& local_;
   Broker broker_;
   std::unique_ptr<Journal> journal_;
   zmq::socket_t router_;
@@ -136,6 +139,7 @@ class ServerLoop {
   SocketWatch watch_;
   int router_i_ = -1, zap_i_ = -1, monitor_i_ = -1, control_i_ = -1, status_i_ = -1;
   bool begun_ = false;
+  bool sent_on_router_ = false;  // in this pass
   std::vector<OutMsg> batch_;  // SendReplies', kept for its capacity
   std::mutex failure_mu_;
   Status failure_;
@@ -217,15 +221,22 @@ bool ServerLoop::Step(SocketWatch* also, int most_ms) {
   const TimePoint wake = std::min({broker_.NextDeadline(), next_status_, next_publish_});
   int timeout = PollTimeout(wake, std::chrono::minutes(1));
   if (most_ms >= 0 && (timeout < 0 || timeout > most_ms)) timeout = most_ms;
+  if (!local_.to_master.empty()) timeout = 0;
   if (!(also ? watch_.WaitWith(*also, timeout) : watch_.Wait(timeout))) {
     RecordIfFailed(Status::Error(Code::kIo, std::string("poll failed: ") + std::strerror(errno)));
     return false;
   }
   if (watch_.Ready(zap_i_)) zap_.HandlePending();
   if (watch_.Ready(monitor_i_)) monitor_.HandlePending();
-  if (watch_.Ready(router_i_)) ReadRouter();
+  // The ROUTER is asked for its events again before the next wait only if
+  // something may have hidden them from its fd (client/socket_watch.h): a
+  // read that stopped short of EAGAIN, or a send. Asking costs two system
+  // calls, on the way of every lone task.
+  if (watch_.Ready(router_i_) && ReadRouter()) watch_.Drained(router_i_);
+  ReadLocal();
+  sent_on_router_ = false;
   Pass(status_i_ >= 0 && watch_.Ready(status_i_));
-  watch_.Touch(router_i_);  // Pass may have sent on it
+  if (sent_on_router_) watch_.Touch(router_i_);
   if (watch_.Ready(control_i_) && ReadControl()) return false;
   if (!failure().ok()) {
     // Nothing unwritten is acknowledged: the replies waiting go, and only
@@ -294,6 +305,11 @@ void ServerLoop::SendShutdownAfterFailure(TimePoint now) {
 
 // Never blocks: a peer whose pipe is full gets kFull.
 SendResult ServerLoop::SendOnRouter(const OutMsg& m) {
+  if (m.routing_id == LocalChannel::kPeerId) {
+    local_.to_client.push_back(m.bytes);
+    return SendResult::kSent;
+  }
+  sent_on_router_ = true;
   try {
     if (!router_.send(zmq::buffer(m.routing_id),
                       zmq::send_flags::sndmore | zmq::send_flags::dontwait))
@@ -322,13 +338,20 @@ void ServerLoop::Report(TimePoint now) {
   }
 }
 
-void ServerLoop::ReadRouter() {
+// True when it read until nothing was left (the last receive processed the
+// socket's commands, so its fd tells the truth again).
+bool ServerLoop::ReadRouter() {
   zmq::message_t id, body;
   for (int i = 0; i < kReadsPerPass; ++i) {
-    if (!router_.recv(id, zmq::recv_flags::dontwait)) return;
+    if (!router_.recv(id, zmq::recv_flags::dontwait)) return true;
     if (!id.more()) continue;  // a ROUTER always prefixes the routing id
-    if (!router_.recv(body, zmq::recv_flags::dontwait)) return;
+    if (!router_.recv(body, zmq::recv_flags::dontwait)) return false;
     const std::string_view peer(id.data<char>(), id.size());
+    if (peer == LocalChannel::kPeerId) {  // a socket peer may not pose as the job
+      while (body.more() && router_.recv(body, zmq::recv_flags::dontwait)) {
+      }
+      continue;
+    }
     const Role role = RoleOf(body);
     if (!body.more()) {
       broker_.Handle(peer, std::string_view(body.data<char>(), body.size()), Clock::now(), role);
@@ -338,6 +361,16 @@ void ServerLoop::ReadRouter() {
     while (body.more() && router_.recv(body, zmq::recv_flags::dontwait)) {
     }
     broker_.Handle(peer, "\xc1", Clock::now(), role);
+  }
+  return false;
+}
+
+// task_master's job, through the LocalChannel: the admin, as over inproc.
+void ServerLoop::ReadLocal() {
+  while (!local_.to_master.empty()) {
+    const std::string bytes = std::move(local_.to_master.front());
+    local_.to_master.pop_front();
+    broker_.Handle(LocalChannel::kPeerId, bytes, Clock::now(), Role::kAdmin);
   }
 }
 
@@ -366,7 +399,7 @@ Status Server::Start(RecoveryReport* report, Threading threading) {
   control_ = zmq::socket_t(ctx_, zmq::socket_type::pair);
   control_.set(zmq::sockopt::linger, 0);
   control_.bind(control);
-  loop_ = std::make_unique<ServerLoop>(ctx_, options_);
+  loop_ = std::make_unique<ServerLoop>(ctx_, options_, &local_);
   Status s = loop_->OpenJournal(report);
   Result<int> port = s.ok() ? loop_->Bind(control) : Result<int>(s);
   if (!port.ok()) {

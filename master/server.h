@@ -21,6 +21,7 @@
 #include <thread>
 #include <zmq.hpp>
 
+#include "client/local_channel.h"
 #include "client/socket_watch.h"
 #include "master/broker.h"
 #include "master/journal.h"
@@ -74,6 +75,10 @@ class Server {
   void RunInBackground();
   // The loop runs in Pump (kPumped, not yet in the background).
   bool pumped() const { return pumped_; }
+  // kPumped: the in-memory way to the broker for a Connection on the thread
+  // that pumps (client/local_channel.h); its peer is the admin, like the
+  // inproc endpoint's. The Connection must be gone before RunInBackground.
+  LocalChannel* local_channel() { return &local_; }
   // The TCP port bound (the one the OS chose when port was 0).
   int port() const { return port_; }
   // Tells every peer the master is shutting down, gives the notices up to
@@ -91,6 +96,7 @@ class Server {
 
   zmq::context_t& ctx_;
   ServerOptions options_;
+  LocalChannel local_;  // outlives loop_, which reads it
   std::unique_ptr<ServerLoop> loop_;
   zmq::socket_t control_;  // the owner's end of the stop pipe
   std::thread thread_;

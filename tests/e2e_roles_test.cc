@@ -12,8 +12,12 @@
 #include <string>
 #include <vector>
 
+#include <zmq.hpp>
+
 #include "client/exit_codes.h"
+#include "client/local_channel.h"
 #include "proto/keys.h"
+#include "proto/message.h"
 #include "proto/value.h"
 #include "tests/e2e_util.h"
 #include "tests/temp_dir.h"
@@ -224,6 +228,43 @@ TEST_F(RolesTest, TheAdminKeyCanDoEverything) {
 // A key the master did not issue is refused in the handshake, as a wrong
 // authkey is: another authkey's keys (another master key), and a forged
 // secret next to this master's public key (ZAP says 400).
+// task_master's own job reaches the broker under a peer id of its own, in
+// memory (client/local_channel.h); a socket peer holding a key may announce
+// that id in its handshake, and must not be taken for the job (its session,
+// its results). The same hello under any other id is welcomed.
+TEST_F(RolesTest, APeerCannotPoseAsTheMastersOwnJob) {
+  Result<DerivedKeys> keys = DeriveKeys(key_);
+  ASSERT_TRUE(keys.ok());
+  zmq::context_t ctx(1);
+  auto dealer = [&](std::string_view id) {
+    zmq::socket_t s(ctx, zmq::socket_type::dealer);
+    s.set(zmq::sockopt::linger, 0);
+    if (!id.empty()) s.set(zmq::sockopt::routing_id, zmq::buffer(id.data(), id.size()));
+    s.set(zmq::sockopt::curve_serverkey, keys->master.public_z85);
+    s.set(zmq::sockopt::curve_publickey, keys->client.public_z85);
+    s.set(zmq::sockopt::curve_secretkey, keys->client.secret_z85);
+    s.connect("tcp://127.0.0.1:" + std::to_string(port_));
+    return s;
+  };
+  Hello h;
+  h.role = "client";
+  h.name = "impostor";
+  h.session = 42;
+  std::string hello;
+  EncodeTo(h, &hello);
+  zmq::socket_t impostor = dealer(LocalChannel::kPeerId);
+  zmq::socket_t control = dealer("");
+  ASSERT_TRUE(impostor.send(zmq::buffer(hello), zmq::send_flags::none));
+  ASSERT_TRUE(control.send(zmq::buffer(hello), zmq::send_flags::none));
+  auto answered = [](zmq::socket_t& s, milliseconds within) {
+    zmq::pollitem_t item{s.handle(), 0, ZMQ_POLLIN, 0};
+    return zmq::poll(&item, 1, within) > 0;
+  };
+  ASSERT_TRUE(answered(control, kQuick)) << "the same hello under another id is welcomed";
+  // Sent first, its hello has had the time the control's took, and a second.
+  EXPECT_FALSE(answered(impostor, milliseconds(1000))) << "a peer posing as the job was answered";
+}
+
 TEST_F(RolesTest, AKeyOfNoRoleIsRefusedInTheHandshake) {
   Result<Credentials> other = IssueCredentials("not-the-teachers-key");
   ASSERT_TRUE(other.ok());

@@ -186,6 +186,10 @@ Status WorkerLoop::ReadMaster(std::optional<int>* exit) {
       continue;
     }
     Dispatch(*m, exit);
+    // Tasks run in place (Instant) finished with their items: their results
+    // leave now, not after the read that finds nothing more (two system
+    // calls on the way of every lone task).
+    if (std::holds_alternative<Items>(*m) && !unsent_.empty()) SendResults();
   }
   return Status::Ok();
 }

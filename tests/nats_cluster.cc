@@ -18,8 +18,7 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 milliseconds Left(Clock::time_point end) {
-  return std::max(milliseconds(0),
-                  std::chrono::duration_cast<milliseconds>(end - Clock::now()));
+  return std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(end - Clock::now()));
 }
 
 std::string Tail(const std::string& log, std::size_t n = 1500) {
@@ -55,7 +54,7 @@ std::string NatsError(natsStatus s) {
 }
 
 NatsPtr<natsConnection> NatsConnect(const std::string& urls, milliseconds timeout,
-                                    std::string* error) {
+                                    std::string* error, natsStatus* status) {
   // natsOptions_SetURL takes one URL; a list goes to SetServers.
   std::vector<std::string> list;
   std::istringstream in(urls);
@@ -71,6 +70,7 @@ NatsPtr<natsConnection> NatsConnect(const std::string& urls, milliseconds timeou
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts.get(), 50);
   natsConnection* nc = nullptr;
   if (s == NATS_OK) s = natsConnection_Connect(&nc, opts.get());
+  if (status != nullptr) *status = s;
   if (s != NATS_OK) {
     *error = "connect to " + urls + ": " + NatsError(s);
     return nullptr;
@@ -88,14 +88,14 @@ std::string NatsServerBin() {
   return executable("/usr/sbin/nats-server") ? "/usr/sbin/nats-server" : "";
 }
 
-std::unique_ptr<NatsCluster> NatsCluster::Start(int n, milliseconds deadline,
-                                                std::string* error) {
+std::unique_ptr<NatsCluster> NatsCluster::Start(int n, milliseconds deadline, std::string* error) {
   const Clock::time_point end = Clock::now() + deadline;
   std::unique_ptr<NatsCluster> c(new NatsCluster());
   c->bin_ = NatsServerBin();
   if (c->bin_.empty()) {
-    *error = "nats-server not found ($TASKQ_NATS_SERVER, $PATH, /usr/sbin): "
-             "scripts/install-deps installs Debian's nats-server";
+    *error =
+        "nats-server not found ($TASKQ_NATS_SERVER, $PATH, /usr/sbin): "
+        "scripts/install-deps installs Debian's nats-server";
     return nullptr;
   }
   c->dir_ = MakeTempDir("taskq-nats");
@@ -151,8 +151,8 @@ int NatsCluster::IndexOf(const std::string& name) const {
 
 std::vector<std::string> NatsCluster::Argv(int i) const {
   const Server& s = servers_[i];
-  std::vector<std::string> argv = {bin_, "-a", "127.0.0.1", "-p", std::to_string(s.port),
-                                   "-n", Name(i), "-js", "-sd", s.store};
+  std::vector<std::string> argv = {bin_, "-a",    "127.0.0.1", "-p",  std::to_string(s.port),
+                                   "-n", Name(i), "-js",       "-sd", s.store};
   if (size() == 1) return argv;
   std::string routes;
   for (int j = 0; j < size(); ++j)

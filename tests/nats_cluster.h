@@ -53,9 +53,9 @@ std::string NatsError(natsStatus s);
 
 // Connects to urls ("nats://h:p,nats://h:p"), waiting at most timeout for each
 // server's INFO; reconnects after a loss every 50 ms (not libnats's 2 s).
-// Null, with *error set, on failure.
+// Null, with *error set (and *status, if given), on failure.
 NatsPtr<natsConnection> NatsConnect(const std::string& urls, std::chrono::milliseconds timeout,
-                                    std::string* error);
+                                    std::string* error, natsStatus* status = nullptr);
 
 // The path of nats-server: $TASKQ_NATS_SERVER, else the first on $PATH, else
 // /usr/sbin/nats-server; empty if none is an executable file.

@@ -64,8 +64,10 @@ class NatsFactsTest : public ::testing::Test {
   jsErrCode AddStream(const std::string& name, std::vector<const char*> subjects,
                       jsRetentionPolicy retention, jsStreamConfig* extra = nullptr) {
     jsStreamConfig cfg;
-    if (extra != nullptr) cfg = *extra;
-    else jsStreamConfig_Init(&cfg);
+    if (extra != nullptr)
+      cfg = *extra;
+    else
+      jsStreamConfig_Init(&cfg);
     cfg.Name = name.c_str();
     cfg.Subjects = subjects.data();
     cfg.SubjectsLen = static_cast<int>(subjects.size());
@@ -185,11 +187,15 @@ class NatsFactsTest : public ::testing::Test {
   // Acknowledges m from nc by publishing "+ACK" to its reply subject as a
   // request; true once the server confirmed it (as natsMsg_AckSync waits).
   static bool AckFrom(natsConnection* nc, const std::string& reply) {
-    natsMsg* raw = nullptr;
-    const natsStatus s = natsConnection_RequestString(&raw, nc, reply.c_str(), "+ACK", 2000);
-    NatsPtr<natsMsg> confirm(raw);
+    const natsStatus s = AckStatus(nc, reply);
     EXPECT_EQ(NATS_OK, s) << "ack from another connection: " << NatsError(s);
     return s == NATS_OK;
+  }
+  static natsStatus AckStatus(natsConnection* nc, const std::string& reply) {
+    natsMsg* raw = nullptr;
+    const natsStatus s = natsConnection_RequestString(&raw, nc, reply.c_str(), "+ACK", 1000);
+    NatsPtr<natsMsg> confirm(raw);
+    return s;
   }
 
   std::unique_ptr<NatsCluster> cluster_;
@@ -407,6 +413,111 @@ TEST_F(NatsFactsTest, StreamWithOneMessagePerSubjectRefusesASecondOutcome) {
   EXPECT_NE(0, code) << "refused with a JetStream error code";
   EXPECT_EQ(NATS_OK, Publish("tq.outcome.q.2", "other task", nullptr, &code));
   EXPECT_TRUE(StreamMsgsBecome("OUTCOMES", 2));
+}
+
+// (f) One server of three killed (the stream's leader) and started again:
+// the R3 stream elects another leader, takes acks and publishes again within
+// a bounded time, the server comes back current, and nothing whose publish
+// was acknowledged is lost. Publishes carry a Nats-Msg-Id, so one retried
+// after a timeout whose first try was in fact stored is not stored twice.
+TEST_F(NatsFactsTest, R3StreamLosesNothingAcknowledgedWhenItsLeaderIsKilled) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster(3));
+  AddStream("TASKS", {"tq.task.>"}, js_WorkQueuePolicy);
+  ASSERT_EQ(NATS_OK, AddConsumer("TASKS", "q", "tq.task.q"));
+  const auto publish = [&](int i) {  // retried until acknowledged, or 15 s
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    const std::string id = "t" + std::to_string(i);
+    po.MsgId = id.c_str();
+    po.MaxWait = 1000;
+    return WaitUntil([&] { return Publish("tq.task.q", id, &po) == NATS_OK; }, milliseconds(15000));
+  };
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(publish(i));
+  NatsPtr<natsSubscription> sub = Bind(js_.get(), "TASKS", "q", "tq.task.q");
+  std::vector<NatsPtr<natsMsg>> leased = Fetch(sub.get(), 10, milliseconds(2000));
+  ASSERT_EQ(10u, leased.size());
+
+  const int leader = cluster_->IndexOf(StreamInfo("TASKS")->Cluster->Leader);
+  ASSERT_NE(-1, leader);
+  // The test's own connection goes to the two that stay.
+  std::string survivors;
+  for (int i = 0; i < 3; ++i)
+    if (i != leader) survivors += (survivors.empty() ? "" : ",") + cluster_->Url(i);
+  nc_ = Connect(survivors);
+  ASSERT_TRUE(nc_);
+  js_ = JetStream(nc_.get());
+  sub = Bind(js_.get(), "TASKS", "q", "tq.task.q");
+  ASSERT_TRUE(cluster_->Kill(leader, milliseconds(5000)));
+  const auto killed = Clock::now();
+
+  // Acked through the survivors; "no responders" until the consumer has a
+  // leader again, when it was on the server killed.
+  for (NatsPtr<natsMsg>& m : leased) {
+    natsStatus s = NATS_OK;
+    const auto acked = [&] {
+      return (s = AckStatus(nc_.get(), natsMsg_GetReply(m.get()))) == NATS_OK;
+    };
+    ASSERT_TRUE(WaitUntil(acked, milliseconds(15000))) << NatsError(s);
+  }
+  const auto acks_back = Clock::now() - killed;
+  for (int i = 50; i < 100; ++i) ASSERT_TRUE(publish(i));
+  const auto publishes_back = Clock::now() - killed;
+  std::string error;
+  ASSERT_TRUE(cluster_->Restart(leader, milliseconds(15000), &error)) << error;
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        NatsPtr<jsStreamInfo> si = StreamInfo("TASKS");
+        if (!si || !si->Cluster || si->Cluster->ReplicasLen != 2) return false;
+        for (int i = 0; i < 2; ++i)
+          if (!si->Cluster->Replicas[i]->Current || si->Cluster->Replicas[i]->Offline) return false;
+        return true;
+      },
+      milliseconds(15000)))
+      << "the restarted server is a current replica again";
+
+  std::set<std::string> rest;
+  const auto end = Clock::now() + milliseconds(15000);
+  while (rest.size() < 90 && Clock::now() < end)
+    for (NatsPtr<natsMsg>& m : Fetch(sub.get(), 50, milliseconds(1000))) {
+      rest.insert(Data(m.get()));
+      EXPECT_EQ(NATS_OK, natsMsg_AckSync(m.get(), nullptr, nullptr));
+    }
+  EXPECT_EQ(90u, rest.size()) << "the 100 published less the 10 acked";
+  EXPECT_TRUE(StreamMsgsBecome("TASKS", 0));
+  const auto ms = [](Clock::duration d) {
+    return static_cast<int>(std::chrono::duration_cast<milliseconds>(d).count());
+  };
+  RecordProperty("acks_back_ms", ms(acks_back));  // in the XML report, with --gtest_output
+  RecordProperty("publishes_back_ms", ms(publishes_back));
+}
+
+// (g) Where nothing listens, a connection is refused and libnats fails at
+// once with NATS_NO_SERVER ("No server available for connection"), whatever
+// the timeout; a server that accepts but never speaks costs the connect
+// timeout (natsOptions_SetTimeout, 2 s by default) for each URL.
+TEST_F(NatsFactsTest, ConnectingWhereNoServerIsFailsWithNoServer) {
+  int fds[3];
+  std::string urls;
+  for (int& fd : fds)
+    urls += (urls.empty() ? "" : ",") + std::string("nats://127.0.0.1:") +
+            std::to_string(ReserveLoopbackPort(&fd));
+  std::string error;
+  natsStatus status = NATS_OK;
+  auto start = Clock::now();
+  EXPECT_FALSE(NatsConnect(urls, milliseconds(2000), &error, &status));
+  EXPECT_LT(Clock::now() - start, milliseconds(500)) << "refused at once";
+  EXPECT_EQ(NATS_NO_SERVER, status);
+  EXPECT_NE(std::string::npos, error.find("No server available for connection")) << error;
+
+  ASSERT_EQ(0, listen(fds[0], 8));  // accepts (the kernel does), never writes INFO
+  const std::string silent = urls.substr(0, urls.find(','));
+  start = Clock::now();
+  EXPECT_FALSE(NatsConnect(silent, milliseconds(300), &error, &status));
+  const auto waited = Clock::now() - start;
+  EXPECT_GE(waited, milliseconds(250));
+  EXPECT_LT(waited, milliseconds(2000));
+  EXPECT_EQ(NATS_TIMEOUT, status) << error;
+  for (int fd : fds) close(fd);
 }
 
 }  // namespace

@@ -1,9 +1,6 @@
 #include "tests/e2e_util.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sodium.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -150,22 +147,14 @@ int E2eTest::RunToEnd(std::vector<std::string> argv, std::string* out, std::stri
 }
 
 int E2eTest::ReservePort() {
-  // CLOEXEC: the binaries the test starts must not hold the port as well.
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  const int one = 1;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-      bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+  int fd = -1;
+  const int port = ReserveLoopbackPort(&fd);
+  if (port == 0) {
     ADD_FAILURE() << "cannot reserve a port of 127.0.0.1: " << std::strerror(errno);
-    if (fd >= 0) close(fd);
     return 0;
   }
   reserved_.push_back(fd);
-  return ntohs(a.sin_port);
+  return port;
 }
 
 }  // namespace taskq::testing

@@ -58,12 +58,8 @@ class E2eTest : public ::testing::Test {
                std::string* err = nullptr, std::vector<std::string> env = {});
   // A port of 127.0.0.1 that is this test's until it ends (0 and a failure
   // if none), for a master that must come back at the address its workers
-  // know, or a worker that must find nobody there. A master started with
-  // --port on it after another was killed cannot lose it in between, as it
-  // can a port 0 gave: the socket holding it is bound with SO_REUSEADDR and
-  // never listens, so a master (libzmq sets SO_REUSEADDR too) can listen on
-  // it, but no other bind, nor an outgoing connection's source port, can
-  // take it; with no master, a connection to it is refused.
+  // know, or a worker that must find nobody there: ReserveLoopbackPort
+  // (tests/process.h) says why nothing else can take it meanwhile.
   int ReservePort();
 
  private:

@@ -1,8 +1,11 @@
 #include "tests/process.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -158,6 +161,26 @@ std::optional<int> MasterPort(Process& master, milliseconds timeout, bool from_e
       master.WaitForLine(R"(listening on \S+:(\d+))", timeout, from_err);
   if (!port) return std::nullopt;
   return std::stoi(*port);
+}
+
+int ReserveLoopbackPort(int* fd) {
+  // CLOEXEC: the binaries the test starts must not hold the port as well.
+  *fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int one = 1;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (*fd < 0 || setsockopt(*fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+      bind(*fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      getsockname(*fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    const int saved = errno;  // for the caller's message
+    if (*fd >= 0) close(*fd);
+    *fd = -1;
+    errno = saved;
+    return 0;
+  }
+  return ntohs(a.sin_port);
 }
 
 }  // namespace taskq::testing

@@ -60,6 +60,15 @@ class Process {
   std::thread reader_;
 };
 
+// A port of 127.0.0.1 held for a test until *fd is closed (0, and *fd -1, if
+// none could be had): the socket is bound with SO_REUSEADDR and never
+// listens, so a server that sets SO_REUSEADDR too (libzmq does, and so does
+// Go's net.Listen, hence nats-server) can listen on it, while no other bind,
+// nor an outgoing connection's source port, can take it; with no server on it,
+// a connection is refused. So a server killed and started again on the same
+// port cannot lose it in between, as it can a port 0 gave.
+int ReserveLoopbackPort(int* fd);
+
 // Reads "listening on ADDR:PORT" from a master's first line (of stderr when
 // its stdout carries JSON: --json, --results -).
 std::optional<int> MasterPort(Process& master, milliseconds timeout = milliseconds(10000),

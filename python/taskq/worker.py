@@ -35,6 +35,7 @@ import concurrent.futures as cf
 import math
 import multiprocessing
 import os
+import queue
 import signal
 import sys
 import threading
@@ -49,6 +50,53 @@ EXIT_FORBIDDEN = 7  # as task_worker's: a key whose role may not run tasks (a su
 _MAX_WINDOW = 8192
 _RESULT_BYTES = codec.MAX_MESSAGE // 2  # most bytes of values in one result message
 _GET_TIMEOUT_MS = 5000
+
+
+class _DaemonThreadPool:
+    """The handlers' threads, which do not hold up the interpreter's exit.
+    concurrent.futures' own threads are joined when Python exits, so a worker
+    stopped by a second Ctrl-C would stay until every running handler
+    returned (a download, a sleep of minutes). These are daemon threads: the
+    process ends when run() has returned and the program is done."""
+
+    def __init__(self, n, name):
+        self._q = queue.SimpleQueue()
+        self._threads = [threading.Thread(target=self._work, name=f"{name}_{i}", daemon=True)
+                         for i in range(n)]
+        for t in self._threads:
+            t.start()
+
+    def submit(self, fn, *args):
+        f = cf.Future()
+        self._q.put((f, fn, args))
+        return f
+
+    def _work(self):
+        while True:
+            job = self._q.get()
+            if job is None:
+                return
+            f, fn, args = job
+            if not f.set_running_or_notify_cancel():
+                continue  # cancelled before it started
+            try:
+                f.set_result(fn(*args))
+            except BaseException as e:  # the future carries it, as cf's do
+                f.set_exception(e)
+
+    def shutdown(self, cancel_futures=False):
+        """Lets the threads end once the running handlers return (not waited
+        for); with cancel_futures the queued ones never start."""
+        if cancel_futures:
+            try:
+                while True:
+                    job = self._q.get_nowait()
+                    if job is not None:
+                        job[0].cancel()
+            except queue.Empty:
+                pass
+        for _ in self._threads:
+            self._q.put(None)
 
 
 class TaskFailed(Exception):
@@ -114,6 +162,10 @@ def _init_child(handlers):
     global _child_handlers
     _child_handlers = handlers
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    # Forked, the child has the parent's handler for SIGTERM (which asks the
+    # parent's loop to stop, and nothing here): the parent's terminate() on
+    # a second Ctrl-C must end it.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _run_chunk_in_child(chunk):
@@ -197,7 +249,7 @@ class _Loop:
                 initializer=_init_child, initargs=(w.handlers,))
             self.submit = lambda chunk: self.pool.submit(_run_chunk_in_child, chunk)
         else:
-            self.pool = cf.ThreadPoolExecutor(w.jobs, thread_name_prefix="taskq-job")
+            self.pool = _DaemonThreadPool(w.jobs, "taskq-job")
             self.submit = lambda chunk: self.pool.submit(run_chunk, w.handlers, chunk)
         self.finished = collections.deque()  # futures done, from the pool's threads
         # Tasks travel in chunks, not one by one: a result costs no more
@@ -457,6 +509,10 @@ class _Loop:
                 self.in_flight -= len(ids)
                 if epoch == self.s.epoch:
                     unstarted += ids
+        # As task_worker says it, on stderr: stdout is the program's own
+        # (handlers print there).
+        print(f"stopping: finishing {self.in_flight} running task(s); Ctrl-C again to quit now",
+              file=sys.stderr, flush=True)
         if self.welcomed and unstarted:
             self.send({"op": "release", "ids": unstarted})
         if self.welcomed and self.get_rid is not None:
@@ -469,13 +525,22 @@ class _Loop:
             and (self.get_rid is None or not self.welcomed)
 
     def leave(self, code) -> int:
-        self.close(goodbye=True)
+        self.close(goodbye=True, now=code == EXIT_INTERRUPTED)
         return code
 
-    def close(self, goodbye):
+    def close(self, goodbye, now=False):
         if goodbye and self.welcomed:
             # Unstarted tasks were released already; those still running
             # after the grace period go back with their attempt used.
             self.s.goodbye([])
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        if isinstance(self.pool, _DaemonThreadPool):
+            self.pool.shutdown(cancel_futures=True)
+        else:
+            if now:
+                # A second Ctrl-C: the children running handlers end now, or
+                # Python's exit would wait for them. (No public way before
+                # Python 3.14's terminate_workers.)
+                for p in list(getattr(self.pool, "_processes", {}).values()):
+                    p.terminate()
+            self.pool.shutdown(wait=False, cancel_futures=True)
         self.s.close_socket(1000)

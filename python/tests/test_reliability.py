@@ -3,6 +3,9 @@ import json
 import os
 import signal
 import sys
+import time
+
+import pytest
 
 import taskq
 from conftest import KEY, wait_until
@@ -10,8 +13,9 @@ from conftest import KEY, wait_until
 SLOW = os.path.join(os.path.dirname(os.path.abspath(__file__)), "slow_worker.py")
 
 
-def slow_worker(procs, address, jobs=2, heartbeat=0.3):
-    return procs([sys.executable, SLOW, address, str(jobs), str(heartbeat)])
+def slow_worker(procs, address, jobs=2, heartbeat=0.3, processes=False):
+    return procs([sys.executable, SLOW, address, str(jobs), str(heartbeat)]
+                 + (["processes"] if processes else []))
 
 
 def collect(c, n, timeout=20):
@@ -125,3 +129,24 @@ def test_master_restarted_without_journal_gets_no_old_results(serve, procs, rese
         assert c.queue("tasks").qsize() == 1  # task 1 untouched
     w.signal(signal.SIGTERM)
     assert w.wait(10) == 0
+
+
+@pytest.mark.parametrize("processes", [False, True])
+def test_a_second_ctrl_c_exits_130_without_waiting_for_running_tasks(serve, procs, processes):
+    """The first Ctrl-C waits for the running tasks (up to grace, 10 s in
+    slow_worker); a second one ends the process at once, even though two
+    handlers (threads, or child processes) are still sleeping through their
+    30 s tasks."""
+    m = serve()
+    with taskq.connect(m.address, KEY) as c:
+        c.queue("tasks").put_many([("work", [n, 30]) for n in range(2)])
+        w = slow_worker(procs, m.address, jobs=2, processes=processes)
+        w.wait_line(r"^start \d+$", count=2)
+        w.signal(signal.SIGINT)
+        wait_until(lambda: any("Ctrl-C again to quit now" in l for l in w.err_lines),
+                   what="the first Ctrl-C's line")
+        w.signal(signal.SIGINT)
+        started = time.monotonic()
+        assert w.wait(8) == 130, "\n".join(w.err_lines)
+        assert time.monotonic() - started < 5
+        assert not any("Traceback" in l for l in w.err_lines), w.err_lines

@@ -128,6 +128,14 @@ void Broker::AcceptResult(uint32_t peer, const TaskResult& r, std::vector<uint32
     ++counters_.duplicates;
     return;
   }
+  // A failure of an earlier delivery (a worker sending it again after a
+  // reconnect, once the task was handed out anew) is not this delivery's:
+  // taking it would cost the new one an attempt. A success is true
+  // whichever delivery made it.
+  if (!r.ok && r.attempt != 0 && r.attempt != s->attempt) {
+    ++counters_.duplicates;
+    return;
+  }
   // A worker's key reports only on tasks leased to its own connection: ids
   // are easy to guess, and the key is on every student's laptop. (The
   // authkey's late result for a task whose lease ended is still taken.)

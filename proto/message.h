@@ -67,6 +67,10 @@ struct TaskResult {
   // When !ok: the failure is about this worker, not the task (it cannot
   // write its --out directory, a program it needs is missing).
   bool worker_fault = false;
+  // The delivery this result reports on: the attempt of the entry as it was
+  // handed out; 0: not said. A failure for an earlier delivery than the
+  // task's current one is a duplicate (docs/PROTOCOL.md 7.5).
+  uint32_t attempt = 0;
 };
 
 struct QueueStats {

@@ -167,6 +167,10 @@ template <class M>
 void WriteElem(MsgpackWriter& w, const TrailingBool<M>& e, const M& m) {
   w.Bool(m.*e.member);
 }
+template <class M>
+void WriteElem(MsgpackWriter& w, const TrailingUint<M>& e, const M& m) {
+  w.Uint(m.*e.member);
+}
 template <class M, class T>
 void WriteElem(MsgpackWriter& w, const Nested<M, T>& e, const M& m) {
   EncodeItem(w, m.*e.member);
@@ -242,6 +246,13 @@ TASKQ_CODEC_INLINE Status ReadElem(ItemReader& it, const ValueOrError<M>& e, M* 
 template <class M>
 TASKQ_CODEC_INLINE Status ReadElem(ItemReader& it, const TrailingBool<M>& e, M* m) {
   return it.Bool(&(m->*e.member));
+}
+template <class M>
+TASKQ_CODEC_INLINE Status ReadElem(ItemReader& it, const TrailingUint<M>& e, M* m) {
+  uint64_t v;
+  TASKQ_TRY(it.Uint(&v));
+  m->*e.member = static_cast<uint32_t>(std::min<uint64_t>(v, UINT32_MAX));
+  return Status::Ok();
 }
 template <class M, class T>
 TASKQ_CODEC_INLINE Status ReadElem(ItemReader& it, const Nested<M, T>& e, M* m) {

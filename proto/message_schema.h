@@ -133,6 +133,17 @@ struct TrailingBool {
   bool (*written)(const M&);
 };
 
+// An optional trailing uint32 (read clamped from any uint64), written when
+// written(item) says so.
+template <class M>
+struct TrailingUint {
+  using Owner = M;
+  static constexpr bool kOptional = true;
+  std::string_view name;
+  uint32_t M::*member;
+  bool (*written)(const M&);
+};
+
 // An optional trailing nested item, nil or absent when *present is false.
 template <class M, class T>
 struct Nested {
@@ -191,8 +202,9 @@ struct Schema<Entry> {
   };
 };
 
-// retry is written for failures, worker_fault only when set as well (older
-// masters stop at 5 elements).
+// retry is written for failures; worker_fault when set, or when attempt
+// follows it; attempt for failures that say it (older masters stop at 5 or
+// 6 elements).
 template <>
 struct Schema<TaskResult> {
   static constexpr const char* kItem = "result";
@@ -204,8 +216,11 @@ struct Schema<TaskResult> {
       Elem("elapsed_us", &TaskResult::elapsed_us),
       TrailingBool<TaskResult>{"retry", &TaskResult::retry,
                                [](const TaskResult& r) { return !r.ok; }},
-      TrailingBool<TaskResult>{"worker_fault", &TaskResult::worker_fault,
-                               [](const TaskResult& r) { return !r.ok && r.worker_fault; }},
+      TrailingBool<TaskResult>{
+          "worker_fault", &TaskResult::worker_fault,
+          [](const TaskResult& r) { return !r.ok && (r.worker_fault || r.attempt != 0); }},
+      TrailingUint<TaskResult>{"attempt", &TaskResult::attempt,
+                               [](const TaskResult& r) { return !r.ok && r.attempt != 0; }},
   };
 };
 

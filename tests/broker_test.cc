@@ -165,6 +165,39 @@ TEST_F(BrokerTest, AFailedAttemptIsRetriedUpToMaxAttemptsThenFails) {
   EXPECT_EQ(out[0].outcome.error, "boom");
 }
 
+// A worker that sends a failed result again (after a reconnect) once its
+// task was handed out anew: the result names its delivery, and the new
+// delivery keeps its attempts (docs/PROTOCOL.md 7.5).
+TEST_F(BrokerTest, AFailureSentAgainForAnEarlierDeliveryIsADuplicate) {
+  BrokerOptions o;
+  o.max_attempts = 2;
+  Reset(o);
+  Hello("A");
+  Hello("B");
+  Hello("C", "client");
+  std::vector<uint64_t> ids = PutSquares("C", {1});
+  SendGet("A", "tasks", 1, 0, true);
+  ASSERT_EQ(Items("A")[0].attempt, 1u);
+  TaskResult failed{ids[0], false, {}, "boom", 10, true};
+  failed.attempt = 1;
+  Send("A", ResultMsg{9, {failed}});
+  ASSERT_TRUE(std::holds_alternative<ResultOk>(NextReal("A")));
+  SendGet("B", "tasks", 1, 0, true);  // a retry goes to another worker
+  ASSERT_EQ(Items("B")[0].attempt, 2u);
+  const uint64_t duplicates = Counter("duplicates");
+  Send("A", ResultMsg{10, {failed}});  // the same failure, sent again
+  ASSERT_TRUE(std::holds_alternative<ResultOk>(NextReal("A")));
+  EXPECT_EQ(Counter("duplicates"), duplicates + 1);
+  EXPECT_EQ(QueueInfo("tasks").leased, 1u) << "B's delivery goes on";
+  EXPECT_EQ(QueueInfo("tasks").failed, 0u) << "B's delivery is the last attempt, not used up";
+  Report("B", ids[0], true, 1);
+  SendGet("C", "results", 10, 0, false);
+  std::vector<Entry> out = Items("C");
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].outcome.ok);
+  EXPECT_EQ(out[0].attempt, 2u);
+}
+
 TEST_F(BrokerTest, AFailureMarkedNotRetryableFailsAtOnce) {
   Hello("W");
   Hello("C", "client");

@@ -163,6 +163,38 @@ TEST(Message, WorkerFaultIsAnOptionalSixthResultElement) {
   EXPECT_NE(bytes.find(six), std::string::npos);
 }
 
+TEST(Message, AttemptIsAnOptionalSeventhResultElementOfFailures) {
+  TaskResult failed{4, false, {}, "boom", 2, true};
+  failed.attempt = 3;
+  TaskResult done{5, true, kSeven, {}, 1, true};
+  done.attempt = 3;  // a success's delivery does not matter: not written
+  ResultMsg sent;
+  sent.results = {failed, done};
+  const std::string bytes = Encode(sent);
+  Result<Message> m = Decode(bytes);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  const std::vector<TaskResult>& back = std::get<ResultMsg>(*m).results;
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[0].attempt, 3u);
+  EXPECT_FALSE(back[0].worker_fault);
+  EXPECT_EQ(back[1].attempt, 0u);
+  EXPECT_EQ(Encode(*m), bytes);
+  // [4, false, "boom", 2, true, false, 3]: worker_fault is written (false)
+  // to keep attempt in its place.
+  std::string seven;
+  MsgpackWriter(&seven).Array(7).Uint(4).Bool(false).Str("boom").Uint(2).Bool(true).Bool(false).Uint(
+      3);
+  EXPECT_NE(bytes.find(seven), std::string::npos);
+  // A larger attempt than 2^32-1 reads clamped.
+  std::string big;
+  MsgpackWriter w(&big);
+  w.Map(3).Key("op").Str("result").Key("rid").Uint(1).Key("results").Array(1);
+  w.Array(7).Uint(4).Bool(false).Str("boom").Uint(2).Bool(true).Bool(false).Uint(uint64_t{1} << 40);
+  Result<Message> clamped = Decode(big);
+  ASSERT_TRUE(clamped.ok()) << clamped.status().message();
+  EXPECT_EQ(std::get<ResultMsg>(*clamped).results[0].attempt, UINT32_MAX);
+}
+
 // Encodes a map from key/value writers, for hand-made messages.
 std::string Map(
     std::initializer_list<std::pair<std::string, std::function<void(MsgpackWriter&)>>> fields) {

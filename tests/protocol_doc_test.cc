@@ -131,7 +131,10 @@ ElementDoc Element(const E& e, std::map<std::string, ItemDoc>* items) {
     d.type = "any when ok; str (" + std::to_string(e.max) + ") when not";
   } else if constexpr (requires { e.written; }) {
     static const typename E::Owner defaults{};
-    d.type = std::string("bool, default ") + (defaults.*e.member ? "true" : "false");
+    if constexpr (std::is_same_v<std::remove_cvref_t<decltype(defaults.*e.member)>, bool>)
+      d.type = std::string("bool, default ") + (defaults.*e.member ? "true" : "false");
+    else
+      d.type = "uint64, default " + std::to_string(defaults.*e.member);  // uint32: read clamped
   } else if constexpr (requires { e.present; }) {
     using T = typename E::Item;
     d.type = std::string("nil or ") + Schema<T>::kItem;

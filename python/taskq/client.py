@@ -77,7 +77,7 @@ class Task:
         text = str(error).encode("utf-8", "surrogateescape")[:codec.MAX_ERROR]
         return self._client._report(
             self, [self.id, False, text.decode("utf-8", "ignore"),
-                   self._elapsed_us(), bool(retry)])
+                   self._elapsed_us(), bool(retry), False, int(self.attempt)])
 
     def __repr__(self):
         return f"Task(id={self.id}, kind={self.kind!r}, arg={self.arg!r}, attempt={self.attempt})"

@@ -123,7 +123,7 @@ def run_chunk(handlers, chunk):
     (PROTOCOL 6.3), total microseconds, bytes of the results' larger values)."""
     out, big, first = [], 0, time.perf_counter()
     for e in chunk:
-        tid, kind, arg = e[0], e[1], e[2]
+        tid, kind, arg, attempt = e[0], e[1], e[2], e[3]
         start = time.perf_counter()
         fn = handlers.get(kind)
         try:
@@ -142,10 +142,12 @@ def run_chunk(handlers, chunk):
         except Exception as e:  # the task's failure, not the worker's
             us = int((time.perf_counter() - start) * 1e6)
             retry = getattr(e, "retry", True)
-            r = [tid, False, _error_text(e), us, bool(retry)]
+            # The delivery it reports on: a failure sent again after a
+            # reconnect, once the task was handed out anew, is then not
+            # taken from the new delivery's attempts (PROTOCOL 6.3, 7.5).
+            r = [tid, False, _error_text(e), us, bool(retry),
+                 bool(getattr(e, "worker_fault", False)), int(attempt)]
             big += len(r[2])
-            if getattr(e, "worker_fault", False):
-                r.append(True)
             out.append(r)
     return out, (time.perf_counter() - first) * 1e6, big
 

@@ -5,6 +5,7 @@
 
 #include <set>
 
+#include "client/exit_codes.h"
 #include "tests/e2e_util.h"
 
 namespace taskq::testing {
@@ -60,6 +61,16 @@ TEST_F(FailoverTest, AWorkerPassesAMasterThatIsNotThereAndWorksForTheNext) {
   EXPECT_TRUE(worker->Running()) << worker->err();
   EXPECT_EQ(worker->CountLines("waiting for"), 0) << "B answered in the first round:\n"
                                                   << worker->out();
+}
+
+TEST_F(FailoverTest, AListWithAnEmptyOrRepeatedMasterIsAUsageError) {
+  std::string err;
+  EXPECT_EQ(RunToEnd({WorkerBin(), "--server", "127.0.0.1,,127.0.0.1:1"}, nullptr, &err, Env()),
+            kExitUsage);
+  EXPECT_NE(err.find("'127.0.0.1,,127.0.0.1:1': master 2 is empty"), std::string::npos) << err;
+  EXPECT_EQ(RunToEnd({WorkerBin(), "--server", "127.0.0.1:1,127.0.0.1:1"}, nullptr, &err, Env()),
+            kExitUsage);
+  EXPECT_NE(err.find("it names 127.0.0.1:1 twice"), std::string::npos) << err;
 }
 
 TEST_F(FailoverTest, AWorkerWhoseMasterIsKilledMovesToTheNextAndSaysSo) {

@@ -63,8 +63,8 @@ int main(int argc, char** argv) {
   CLI::App app{kAbout};
   app.footer(kFooter + taskq::ExitCodesHelp(/*master=*/false));
   app.add_option("--server", server,
-                 "the master's address: HOST, HOST:PORT or tcp://HOST:PORT; or several, "
-                 "comma-separated, to move to the next when one goes away")
+                 "the master's address: HOST, HOST:PORT or tcp://HOST:PORT; several, "
+                 "comma-separated: the next when one is lost")
       ->default_val("127.0.0.1");
   app.add_option("--port", port, "the master's port where --server names none")
       ->default_val(taskq::kDefaultPort)

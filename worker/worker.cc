@@ -56,8 +56,10 @@ Status PauseUnlessSignalled(std::chrono::milliseconds pause) {
   return Status::Ok();
 }
 
+// Time left until t, never negative (poll(2) would take that for "for ever").
 std::chrono::milliseconds Until(TimePoint t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t - Clock::now());
+  return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(t - Clock::now()),
+                  std::chrono::milliseconds(0));
 }
 
 // Connects to the first master of the list that answers, in the order

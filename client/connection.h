@@ -61,13 +61,13 @@ struct ConnectOptions {
   std::chrono::milliseconds connect_timeout{0};
   // Told once, with a sentence to show, when the master is not reachable yet.
   std::function<void(const std::string&)> on_waiting;
-  // Also watched while waiting: readable means stop (signals.h). -1: none.
-  int interrupt_fd = -1;
-  WaitPump pump;  // waits for the Connection if set; else poll(2)
   // Open fails at once with kUnavailable when nothing listens at endpoint
   // (instead of on_waiting and waiting): a worker given several masters
   // tries the next. Only before a first welcome.
   bool give_up_if_refused = false;
+  // Also watched while waiting: readable means stop (signals.h). -1: none.
+  int interrupt_fd = -1;
+  WaitPump pump;  // waits for the Connection if set; else poll(2)
 };
 
 class Connection {

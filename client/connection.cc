@@ -142,6 +142,8 @@ Status Connection::HandleMonitorEvents() {
       case ZMQ_EVENT_CONNECT_RETRIED:
         // Also follows every failed handshake; only a master that never
         // accepted TCP is "not up yet".
+        if (!tcp_connected_ && !ever_welcomed_ && options_.give_up_if_refused)
+          return Status::Error(Code::kUnavailable, "no master listens at " + options_.display);
         if (!waiting_told_ && !tcp_connected_ && options_.on_waiting) {
           waiting_told_ = true;
           options_.on_waiting("waiting for the master at " + options_.display + " to come up...");
@@ -261,6 +263,12 @@ Status Connection::Reconnect() {
   socket_.close();
   monitor_.close();
   return OpenSocket();
+}
+
+Status Connection::MoveTo(std::string endpoint, std::string display) {
+  options_.endpoint = std::move(endpoint);
+  options_.display = std::move(display);
+  return Reconnect();
 }
 
 Status Connection::Send(const Message& m) {

@@ -63,6 +63,10 @@ struct ConnectOptions {
   std::chrono::milliseconds connect_timeout{0};
   // Told once, with a sentence to show, when the master is not reachable yet.
   std::function<void(const std::string&)> on_waiting;
+  // Open fails at once with kUnavailable when nothing listens at endpoint
+  // (instead of on_waiting and waiting): a worker given several masters
+  // tries the next. Only before a first welcome.
+  bool give_up_if_refused = false;
   // Also watched while waiting: readable means stop (signals.h). -1: none.
   int interrupt_fd = -1;
   WaitPump pump;  // waits for the Connection if set; else poll(2)
@@ -106,6 +110,8 @@ class Connection {
   // Drops the socket and connects a new one (the master went silent). The
   // owner says hello on it (its Session's OnDisconnect says so).
   Status Reconnect();
+  // Reconnect, to another master (a worker given several: worker/master_list.h).
+  Status MoveTo(std::string endpoint, std::string display);
 
   // Wait's result: a set of these bits.
   static constexpr uint32_t kMessageReady = 1;  // a message may be waiting (TryReceive says)

@@ -3,6 +3,8 @@
 #include <netdb.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 
 namespace taskq {
@@ -29,6 +31,21 @@ bool IsHostName(std::string_view h, bool v6) {
     if (!alnum && c != '-' && c != '.' && c != '_' && !(v6 && c == ':')) return false;
   }
   return true;
+}
+
+std::string_view Trimmed(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+// Host names are case-insensitive: "Lab1" and "lab1" are one master.
+bool SameMaster(const ServerAddress& a, const ServerAddress& b) {
+  return a.port == b.port &&
+         std::equal(a.host.begin(), a.host.end(), b.host.begin(), b.host.end(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
 }
 
 }  // namespace
@@ -85,6 +102,36 @@ Result<ServerAddress> ParseServerAddress(std::string_view text, int default_port
                       "HOST:PORT or tcp://HOST:PORT");
   if (a.port < 1 || a.port > 65535) return BadAddress(given, "the port must be 1..65535");
   return a;
+}
+
+Result<std::vector<ServerAddress>> ParseServerList(std::string_view text, int default_port) {
+  if (text.find(',') == std::string_view::npos) {
+    Result<ServerAddress> one = ParseServerAddress(text, default_port);  // as before lists
+    if (!one.ok()) return one.status();
+    return std::vector<ServerAddress>{*one};
+  }
+  std::vector<ServerAddress> list;
+  std::size_t n = 0;
+  for (std::string_view rest = text;;) {
+    const std::size_t comma = rest.find(',');
+    const std::string_view element = Trimmed(rest.substr(0, comma));
+    ++n;
+    if (element.empty())
+      return Status::Error(Code::kInvalid, "invalid server list '" + std::string(text) +
+                                               "': master " + std::to_string(n) +
+                                               " is empty; give HOST[:PORT],HOST[:PORT]... "
+                                               "with no empty element between the commas");
+    Result<ServerAddress> a = ParseServerAddress(element, default_port);
+    if (!a.ok()) return a.status();  // its sentence names the element
+    for (const ServerAddress& before : list)
+      if (SameMaster(before, *a))
+        return Status::Error(Code::kInvalid, "invalid server list '" + std::string(text) +
+                                                 "': it names " + a->Display() +
+                                                 " twice; give each master once");
+    list.push_back(*a);
+    if (comma == std::string_view::npos) return list;
+    rest.remove_prefix(comma + 1);
+  }
 }
 
 Status ResolveHost(const ServerAddress& address) {

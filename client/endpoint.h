@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "proto/status.h"
 
@@ -24,6 +25,13 @@ struct ServerAddress {
 // characters than a host name has); the port, when given in
 // the string, wins over default_port.
 Result<ServerAddress> ParseServerAddress(std::string_view text, int default_port);
+
+// A list of masters, "HOST[:PORT][,HOST[:PORT]...]" (task_worker --server):
+// each element as ParseServerAddress takes it, spaces around it ignored.
+// Without a comma, exactly ParseServerAddress (spaces included). kInvalid
+// names the element for an empty one ("a,,b", "a,") and for a master
+// listed twice (same host, same port once the default is applied).
+Result<std::vector<ServerAddress>> ParseServerList(std::string_view text, int default_port);
 
 // Looks the host up once (getaddrinfo): kInvalid with a sentence ("cannot
 // resolve HOST: Name or service not known; ...") when it names no machine.

@@ -28,7 +28,12 @@ constexpr const char* kFooter =
     "  task_worker --server teacher-laptop --authkey-file worker.key --name ana\n"
     "  TASKQ_AUTHKEY=abc task_worker --server master.local:6000 -j 4\n"
     "  task_worker --server 10.0.0.5 --out /data/images -j 16     # downloads, 16 at once\n"
-    "  task_worker --server 10.0.0.5 --kind sha256 --exec sha256sum {}\n\n";
+    "  task_worker --server 10.0.0.5 --kind sha256 --exec sha256sum {}\n"
+    "  task_worker --server lab1,lab2:6000 --authkey-file worker.key   # lab2 if lab1 goes away\n\n"
+    "With several masters (--server A,B,C) the worker works for the first that answers,\n"
+    "in that order. When it loses it, it tries the others in turn (and that one again),\n"
+    "and works for the next that answers. Results of tasks from the master it lost are\n"
+    "not given to another: that master runs those tasks again.\n\n";
 
 // --exec takes the rest of the command line as it is, options of the
 // command included: split it off before the flags are parsed.
@@ -57,9 +62,11 @@ int main(int argc, char** argv) {
   double download_timeout_s = 300, download_connect_timeout_s = 10;
   CLI::App app{kAbout};
   app.footer(kFooter + taskq::ExitCodesHelp(/*master=*/false));
-  app.add_option("--server", server, "the master's address: HOST, HOST:PORT or tcp://HOST:PORT")
+  app.add_option("--server", server,
+                 "the master's address: HOST, HOST:PORT or tcp://HOST:PORT; several, "
+                 "comma-separated: the next when one is lost")
       ->default_val("127.0.0.1");
-  app.add_option("--port", port, "the master's port when --server names none")
+  app.add_option("--port", port, "the master's port where --server names none")
       ->default_val(taskq::kDefaultPort)
       ->check(CLI::Range(1, 65535));
   keys.AddTo(app);
@@ -69,7 +76,7 @@ int main(int argc, char** argv) {
   app.add_option("--name", o.name, "name shown in the master's log (default HOSTNAME-PID)");
   app.add_option("--queue", o.queue, "queue to take tasks from")->default_val("tasks");
   app.add_option("--connect-timeout", connect_timeout_s,
-                 "seconds to wait for the master at start (0: for ever)")
+                 "seconds to wait for a master at start (0: for ever)")
       ->default_val(0)
       ->check(taskq::Seconds(false));
   app.add_option("--heartbeat", heartbeat_s, "seconds between heartbeats to the master")
@@ -140,16 +147,19 @@ int main(int argc, char** argv) {
               << "\n";
     return taskq::kExitUsage;
   }
-  taskq::Result<taskq::ServerAddress> addr = taskq::ParseServerAddress(server, port);
-  if (!addr.ok()) {
-    std::cerr << "task_worker: " << addr.status().message() << "\n";
+  taskq::Result<std::vector<taskq::ServerAddress>> masters = taskq::ParseServerList(server, port);
+  if (!masters.ok()) {
+    std::cerr << "task_worker: " << masters.status().message() << "\n";
     return taskq::kExitUsage;
   }
-  if (taskq::Status s = taskq::ResolveHost(*addr); !s.ok()) {
-    std::cerr << "task_worker: --server " << server << ": " << s.message() << "\n";
-    return taskq::kExitUsage;
+  for (const taskq::ServerAddress& a : *masters) {
+    if (taskq::Status s = taskq::ResolveHost(a); !s.ok()) {
+      std::cerr << "task_worker: --server " << (masters->size() > 1 ? a.Display() : server) << ": "
+                << s.message() << "\n";
+      return taskq::kExitUsage;
+    }
   }
-  o.server = *addr;
+  o.servers = std::move(*masters);
   // Downloads wait on the network: many at once. Commands use CPUs.
   const int cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   // --delay is the tutorial's worker, whose loop runs one task at a time.

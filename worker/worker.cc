@@ -1,5 +1,6 @@
 #include "worker/worker.h"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <iostream>
@@ -8,6 +9,7 @@
 #include "client/exit_codes.h"
 #include "client/signals.h"
 #include "proto/keys.h"
+#include "worker/master_list.h"
 #include "worker/out_dir.h"
 #include "worker/worker_loop.h"
 
@@ -46,6 +48,52 @@ std::optional<int> AddDownloads(const WorkerOptions& o, const std::string& name,
   return std::nullopt;
 }
 
+// Waits up to pause for a signal (signals.h): kInterrupted if one came.
+Status PauseUnlessSignalled(std::chrono::milliseconds pause) {
+  pollfd p{SignalFd(), POLLIN, 0};
+  if (poll(&p, p.fd >= 0 ? 1 : 0, static_cast<int>(pause.count())) > 0)
+    return Status::Error(Code::kInterrupted, "interrupted");
+  return Status::Ok();
+}
+
+// Time left until t, never negative (poll(2) would take that for "for ever").
+std::chrono::milliseconds Until(TimePoint t) {
+  return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(t - Clock::now()),
+                  std::chrono::milliseconds(0));
+}
+
+// Connects to the first master of the list that answers, in the order
+// given, round after round: one that refuses the connection is passed at
+// once, one that accepts it has MasterList::kStartTry to say welcome.
+// Fails as Connection::Open (kTimeout when co.connect_timeout passed).
+Result<std::unique_ptr<Connection>> OpenFirst(zmq::context_t& ctx, ConnectOptions co,
+                                              MasterList* masters, std::ostream& out) {
+  const std::size_t n = masters->size();
+  if (n == 1) return Connection::Open(ctx, co);  // as before lists: waits there
+  const TimePoint deadline =
+      co.connect_timeout.count() > 0 ? Clock::now() + co.connect_timeout : TimePoint::max();
+  co.give_up_if_refused = true;
+  for (std::size_t i = 0, round = 1;; i = (i + 1) % n) {
+    co.endpoint = masters->at(i).TcpEndpoint();
+    co.display = masters->at(i).Display();
+    co.connect_timeout = std::max(Until(std::min(deadline, Clock::now() + MasterList::kStartTry)),
+                                  std::chrono::milliseconds(1));
+    Result<std::unique_ptr<Connection>> c = Connection::Open(ctx, co);
+    if (c.ok()) {
+      masters->Start(i);
+      return c;
+    }
+    const Code code = c.status().code();
+    if (code != Code::kUnavailable && code != Code::kTimeout) return c;
+    if (Clock::now() >= deadline)
+      return Status::Error(Code::kTimeout, "no master answered at " + masters->Describe());
+    if (i + 1 < n) continue;
+    if (round++ == 1)
+      out << "waiting for a master at " << masters->Describe() << " to come up..." << std::endl;
+    TASKQ_TRY(PauseUnlessSignalled(std::min(MasterList::kStartRoundPause, Until(deadline))));
+  }
+}
+
 }  // namespace
 
 int RunWorker(const WorkerOptions& o, std::ostream& out, std::ostream& err) {
@@ -53,7 +101,8 @@ int RunWorker(const WorkerOptions& o, std::ostream& out, std::ostream& err) {
   HandlerSet handlers = HandlerSet::BuiltIn();
   if (std::optional<int> code = AddDownloads(o, name, &handlers, out, err)) return *code;
   if (!o.exec.argv.empty()) handlers.Add(o.exec_kind, std::make_unique<ExecHandler>(o.exec));
-  out << "Connect to server " << o.server.Display() << "..." << std::endl;
+  MasterList masters(o.servers);
+  out << "Connect to server " << masters.Describe() << "..." << std::endl;
   Result<DerivedKeys> keys = DeriveKeys(o.authkey);
   if (!keys.ok()) {
     err << "task_worker: " << keys.status().message() << "\n";
@@ -61,8 +110,8 @@ int RunWorker(const WorkerOptions& o, std::ostream& out, std::ostream& err) {
   }
   zmq::context_t ctx(1);
   ConnectOptions co;
-  co.endpoint = o.server.TcpEndpoint();
-  co.display = o.server.Display();
+  co.endpoint = masters.at(0).TcpEndpoint();
+  co.display = masters.at(0).Display();
   co.keys = &*keys;
   co.peer.role = "worker";
   co.peer.name = name;
@@ -72,7 +121,7 @@ int RunWorker(const WorkerOptions& o, std::ostream& out, std::ostream& err) {
   co.connect_timeout = o.connect_timeout;
   co.interrupt_fd = SignalFd();
   co.on_waiting = [&out](const std::string& line) { out << line << std::endl; };
-  Result<std::unique_ptr<Connection>> conn = Connection::Open(ctx, co);
+  Result<std::unique_ptr<Connection>> conn = OpenFirst(ctx, co, &masters, out);
   if (!conn.ok()) {
     const Status& s = conn.status();
     if (s.code() == Code::kInterrupted || s.code() == Code::kShutdown) {
@@ -85,7 +134,7 @@ int RunWorker(const WorkerOptions& o, std::ostream& out, std::ostream& err) {
     }
     return ExitCodeFor(s, /*connected=*/false);
   }
-  WorkerLoop loop(o, std::move(*conn), std::move(handlers), out, err);
+  WorkerLoop loop(o, std::move(*conn), std::move(masters), std::move(handlers), out, err);
   return loop.Run();
 }
 

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <iosfwd>
 #include <string>
+#include <vector>
 
 #include "client/endpoint.h"
 #include "worker/download_handler.h"
@@ -13,12 +14,15 @@
 namespace taskq {
 
 struct WorkerOptions {
-  ServerAddress server;
+  // The masters, in the order given (--server A,B): the worker works for
+  // the first that answers, and moves to another when it loses it
+  // (worker/master_list.h). Not empty; the same authkey for each.
+  std::vector<ServerAddress> servers;
   std::string authkey;  // already resolved (flag, file or environment)
   std::string name;     // default: HOSTNAME-PID
   int jobs = 1;         // tasks run at once (-j)
   std::string queue = "tasks";
-  std::chrono::milliseconds connect_timeout{0};  // 0: wait for the master for ever
+  std::chrono::milliseconds connect_timeout{0};  // 0: wait for a master for ever
   bool quiet = false;                            // no "run task" line per task
   std::chrono::milliseconds heartbeat{1000};     // send something at least this often
   std::chrono::milliseconds grace{30000};        // on Ctrl-C: time to finish the tasks running

@@ -42,7 +42,7 @@ int ExitCodeFor(const Status& s, bool connected) {
   }
 }
 
-WorkerLoop::WorkerLoop(const WorkerOptions& o, std::unique_ptr<Connection> conn,
+WorkerLoop::WorkerLoop(const WorkerOptions& o, std::unique_ptr<Connection> conn, MasterList masters,
                        HandlerSet handlers, std::ostream& out, std::ostream& err)
     : o_(o),
       conn_(std::move(conn)),
@@ -56,6 +56,7 @@ WorkerLoop::WorkerLoop(const WorkerOptions& o, std::unique_ptr<Connection> conn,
                 }),
       cancel_(&cancelled_),
       session_(conn_->master().instance, conn_->master().epoch),
+      masters_(std::move(masters)),
       master_heartbeat_(conn_->master().heartbeat) {}
 
 // The window is how many leased tasks the worker holds at once. Enough to
@@ -155,10 +156,10 @@ std::optional<int> WorkerLoop::OnSignal(TimePoint now) {
     // What waits for a thread goes back now, free, for other workers; a get
     // still parked at the master is withdrawn (what it brought meanwhile
     // goes back too, as it arrives).
-    for (const auto& [id, epoch] : executor_.DropPending()) {
+    for (const auto& [id, term] : executor_.DropPending()) {
       --in_flight_;
       running_.erase(id);
-      if (epoch == session_.epoch()) unstarted_.push_back(id);
+      if (term == term_) unstarted_.push_back(id);
     }
     ReleaseUnstarted();
     if (get_out_) (void)Send(Cancel{get_rid_});
@@ -202,7 +203,7 @@ void WorkerLoop::Dispatch(const Message& m, std::optional<int>* exit) {
       OnReply(m, got.rid, exit);
       break;
     case Session::Kind::kWelcome:
-      OnWelcome(std::get<Welcome>(m), got);
+      OnWelcome(std::get<Welcome>(m), got, &todo);
       watch_silence_ = true;
       break;
     case Session::Kind::kStale:
@@ -283,51 +284,74 @@ void WorkerLoop::Start(const Entry& e, TimePoint now) {
   Item task = Item::FromEntry(e);
   Handler* h = handlers_.Find(task.kind);
   ++in_flight_;
-  running_.insert(task.id);
+  running_.emplace(task.id, term_);
   if (!h) {
     // The master hands out only the kinds we announced: if this happens,
     // another worker is the one to run it.
     Finish(FinishedTask{task.id,
                         RunOutcome::WorkerFault("this worker does not run '" + task.kind +
                                                 "' tasks (commands need task_worker --exec)"),
-                        0, session_.epoch()});
+                        0, term_});
     return;
   }
   if (h->Instant() && o_.delay.count() == 0) {
     printer_.Line("run task " + h->Describe(task) + "...", now);
     FinishedTask t = Executor::RunNow(task, h, cancel_);
-    t.tag = session_.epoch();
+    t.tag = term_;
     return Finish(std::move(t));
   }
-  executor_.Submit(std::move(task), h, session_.epoch());
+  executor_.Submit(std::move(task), h, term_);
 }
 
-void WorkerLoop::OnWelcome(const Welcome& w, const Session::Received& got) {
+void WorkerLoop::OnWelcome(const Welcome& w, const Session::Received& got, SessionActions* todo) {
+  const std::string left = masters_.serving().Display();
   conn_->NoteWelcome(w);
   master_heartbeat_ = conn_->master().heartbeat;
+  if (masters_.Welcomed()) {
+    out_ << "Lost the master at " << left << "; now working for " << conn_->display() << std::endl;
+    return NewTerm("of the master at " + left + " (it runs again those it did not get)", todo);
+  }
   if (got.rejoined)
     out_ << "Reconnected to " << conn_->display()
          << (got.restarted ? " (the master restarted)" : "") << std::endl;
-  if (got.new_epoch) unstarted_.clear();  // ids of a master that is gone
+  if (got.new_epoch) NewTerm("of the master before its restart", todo);
+}
+
+void WorkerLoop::NewTerm(std::string whose, SessionActions* todo) {
+  ++term_;
+  stale_whose_ = std::move(whose);
+  unstarted_.clear();  // ids of a master that is gone
+  // Results sent and not acknowledged: the session sends them again to a
+  // master of the same epoch (PROTOCOL.md 4.5), and another master of a
+  // list has the same epoch only if started from a copy of the same journal.
+  for (const auto& [rid, batch] : unacked_) {
+    session_.Abandon(rid);
+    std::erase(todo->resend, rid);
+    dropped_ += batch.size();
+  }
+  unacked_.clear();
 }
 
 std::vector<uint64_t> WorkerLoop::Holding() const {
-  std::vector<uint64_t> ids(running_.begin(), running_.end());
+  // A hello to another master than the one whose tasks it holds: it is a
+  // new session there, holding nothing (those ids would name its tasks).
+  if (!masters_.AtServing()) return {};
+  std::vector<uint64_t> ids;
+  for (const auto& [id, term] : running_)
+    if (term == term_) ids.push_back(id);
   for (const PendingResult& r : unsent_)
-    if (r.epoch == session_.epoch()) ids.push_back(r.id);
+    if (r.term == term_) ids.push_back(r.id);
   for (const auto& [rid, batch] : unacked_) ids.insert(ids.end(), batch.begin(), batch.end());
   return ids;
 }
 
-// Results for tasks of another epoch name ids this master does not know (it
-// restarted without its journal): they must not reach it. (Those sent
-// already are the session's to give up on: Perform.)
+// Results for tasks of another term name ids this master does not know (it
+// restarted without its journal, or it is another master): they must not
+// reach it. (Those sent already: NewTerm, Perform.)
 void WorkerLoop::DropStale() {
-  dropped_ +=
-      std::erase_if(unsent_, [&](const PendingResult& r) { return r.epoch != session_.epoch(); });
+  dropped_ += std::erase_if(unsent_, [&](const PendingResult& r) { return r.term != term_; });
   if (dropped_ > 0)
-    out_ << "Dropped " << dropped_ << " result(s) for tasks of the master before its restart"
-         << std::endl;
+    out_ << "Dropped " << dropped_ << " result(s) for tasks " << stale_whose_ << std::endl;
   dropped_ = 0;
 }
 
@@ -381,20 +405,32 @@ void WorkerLoop::SendResults() {
 }
 
 // Heartbeats out, hello again while no welcome came (Session::Tick), and a
-// master that fell silent means a new connection.
+// master that fell silent means a new connection: to it again, or, given
+// several, to the next (MasterList), and so on while none says welcome.
 void WorkerLoop::CheckMaster(TimePoint now) {
   if (now - last_sent_ >= o_.heartbeat) (void)Send(Ping{});
   SessionActions todo;
   session_.Tick(now, &todo);
-  if (watch_silence_ &&
-      now - conn_->last_heard() > 3 * master_heartbeat_ + std::chrono::milliseconds(500)) {
+  const std::chrono::milliseconds silence = SilenceLimit(master_heartbeat_);
+  if (watch_silence_ && now - conn_->last_heard() > silence) {
     watch_silence_ = false;
-    out_ << "Lost contact with the master at " << conn_->display() << "; reconnecting..."
+    out_ << "Lost contact with the master at " << conn_->display();
+    if (masters_.size() > 1) masters_.Lost(now, silence);
+    out_ << (masters_.size() > 1 ? "; trying " + masters_.current().Display() + "..."
+                                 : std::string("; reconnecting..."))
          << std::endl;
-    if (Status s = conn_->Reconnect(); !s.ok()) err_ << "task_worker: " << s.message() << "\n";
-    session_.OnDisconnect(now, &todo);
+    Connect(now, &todo);
+  } else if (!session_.welcomed() && masters_.Advance(now)) {
+    Connect(now, &todo);
   }
   Perform(todo);
+}
+
+void WorkerLoop::Connect(TimePoint now, SessionActions* todo) {
+  const ServerAddress& to = masters_.current();
+  if (Status s = conn_->MoveTo(to.TcpEndpoint(), to.Display()); !s.ok())
+    err_ << "task_worker: " << s.message() << "\n";
+  session_.OnDisconnect(now, todo);
 }
 
 int WorkerLoop::Exit(int code, bool goodbye) {
@@ -402,8 +438,8 @@ int WorkerLoop::Exit(int code, bool goodbye) {
     SendResults();  // if connected: results not sent now are run again elsewhere
     Goodbye bye;
     bye.release = unstarted_;
-    for (const auto& [id, epoch] : executor_.Cancel())
-      if (epoch == session_.epoch()) bye.release.push_back(id);
+    for (const auto& [id, term] : executor_.Cancel())
+      if (term == term_) bye.release.push_back(id);
     (void)Send(bye);
   }
   printer_.Flush(Clock::now());

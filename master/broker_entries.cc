@@ -190,7 +190,7 @@ void Broker::Forget(uint64_t id) {
 // A task given up on: its failure is its outcome, and a record of it goes to
 // the failed queue for whoever looks into failures later.
 void Broker::GiveUp(uint64_t id, std::string error, std::string_view worker, uint64_t elapsed_us,
-                  std::vector<uint32_t>* touched) {
+                    std::vector<uint32_t>* touched) {
   Slot* s = queues_.Find(id);
   ++counters_.failed;
   queues_.CountFailed(s->queue);
@@ -317,7 +317,7 @@ void Broker::Undeliverable(const Delivery& d) {
       } else {  // the take was recorded: record the entry again, whole
         const Slot& back = *queues_.Find(id);
         log_->Rewrite(id, queues_.QueueName(back.queue), queues_.QueueName(back.reply_to),
-                    queues_.KindName(back.kind), back, TimeoutOf(id), queues_.OutcomeOf(back));
+                      queues_.KindName(back.kind), back, TimeoutOf(id), queues_.OutcomeOf(back));
       }
     }
     Touch(&touched, s->queue);

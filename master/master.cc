@@ -382,10 +382,10 @@ int RunMaster(const MasterOptions& o, std::ostream& out, std::ostream& err) {
   in.status = &status;
   if (IsCredential(o.authkey))
     return ExitWith(err,
-                Status::Error(Code::kInvalid,
-                              "a worker or submitter key cannot run a master: give task_master "
-                              "the authkey itself, from which taskq keys issued that key"),
-                kExitUsage);
+                    Status::Error(Code::kInvalid,
+                                  "a worker or submitter key cannot run a master: give task_master "
+                                  "the authkey itself, from which taskq keys issued that key"),
+                    kExitUsage);
   Result<DerivedKeys> keys = DeriveKeys(o.authkey);
   if (!keys.ok()) return ExitWith(err, keys.status());
   RaiseFileLimit();
@@ -421,9 +421,8 @@ int RunMaster(const MasterOptions& o, std::ostream& out, std::ostream& err) {
   }
   Server server(ctx, so);
   RecoveryReport recovered;
-  const Server::Threading threading = in.source && !TasksMayBlock(o)
-                                          ? Server::Threading::kPumped
-                                          : Server::Threading::kOwnThread;
+  const Server::Threading threading =
+      in.source && !TasksMayBlock(o) ? Server::Threading::kPumped : Server::Threading::kOwnThread;
   if (Status s = server.Start(&recovered, threading); !s.ok()) {
     err << "task_master: " << s.message() << "\n";
     return s.code() == Code::kCannotListen ? kExitUnavailable : kExitError;

@@ -140,7 +140,7 @@ class ServerLoop {
   int router_i_ = -1, zap_i_ = -1, monitor_i_ = -1, control_i_ = -1, status_i_ = -1;
   bool begun_ = false;
   bool sent_on_router_ = false;  // in this pass
-  std::vector<OutMsg> batch_;  // SendReplies', kept for its capacity
+  std::vector<OutMsg> batch_;    // SendReplies', kept for its capacity
   std::mutex failure_mu_;
   Status failure_;
 };

@@ -11,7 +11,6 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
 #include <zmq.hpp>
 
 #include "client/exit_codes.h"

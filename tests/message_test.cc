@@ -1,7 +1,8 @@
 #include "proto/message.h"
 
-#include <cstdio>
 #include <gtest/gtest.h>
+
+#include <cstdio>
 
 #include "proto/limits.h"
 #include "proto/msgpack_writer.h"
@@ -182,8 +183,15 @@ TEST(Message, AttemptIsAnOptionalSeventhResultElementOfFailures) {
   // [4, false, "boom", 2, true, false, 3]: worker_fault is written (false)
   // to keep attempt in its place.
   std::string seven;
-  MsgpackWriter(&seven).Array(7).Uint(4).Bool(false).Str("boom").Uint(2).Bool(true).Bool(false).Uint(
-      3);
+  MsgpackWriter(&seven)
+      .Array(7)
+      .Uint(4)
+      .Bool(false)
+      .Str("boom")
+      .Uint(2)
+      .Bool(true)
+      .Bool(false)
+      .Uint(3);
   EXPECT_NE(bytes.find(seven), std::string::npos);
   // A larger attempt than 2^32-1 reads clamped.
   std::string big;

@@ -44,7 +44,8 @@ struct PendingResult {
   uint64_t elapsed_us = 0;
   bool retry = true;
   bool worker_fault = false;
-  uint64_t term = 0;  // the loop's term (WorkerLoop::term_) when the task came
+  uint64_t term = 0;     // the loop's term (WorkerLoop::term_) when the task came
+  uint32_t attempt = 0;  // the delivery it reports on (result.attempt)
 };
 
 class WorkerLoop {
@@ -128,8 +129,12 @@ class WorkerLoop {
   // (not after a hello_required: that master is there).
   bool watch_silence_ = true;
 
-  uint32_t in_flight_ = 0;                          // tasks received and not finished
-  std::unordered_map<uint64_t, uint64_t> running_;  // their ids, with their terms (hello.holding)
+  uint32_t in_flight_ = 0;  // tasks received and not finished
+  struct Running {
+    uint64_t term = 0;     // for hello.holding
+    uint32_t attempt = 0;  // the entry's, for its result
+  };
+  std::unordered_map<uint64_t, Running> running_;  // by id
   uint64_t get_rid_ = 0;
   bool get_out_ = false;  // a get is waiting for its answer
   uint32_t get_max_ = 0;

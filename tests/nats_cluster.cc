@@ -45,14 +45,6 @@ bool JetStreamAnswers(const std::string& url, std::string* why) {
 
 }  // namespace
 
-std::string NatsError(natsStatus s) {
-  natsStatus last = NATS_OK;
-  const char* detail = nats_GetLastError(&last);
-  std::string text = natsStatus_GetText(s);
-  if (detail != nullptr && *detail != '\0' && text != detail) text += ": " + std::string(detail);
-  return text;
-}
-
 NatsPtr<natsConnection> NatsConnect(const std::string& urls, milliseconds timeout,
                                     std::string* error, natsStatus* status) {
   // natsOptions_SetURL takes one URL; a list goes to SetServers.

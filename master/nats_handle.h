@@ -1,0 +1,42 @@
+// Owners for libnats objects (NatsPtr<natsConnection> and so on) and the text
+// of a libnats failure, for the NATS store and its tests.
+//
+// Thread: NatsError reads libnats's last error of the calling thread, so call
+// it on the thread whose libnats call failed, before its next one.
+#ifndef TASKQ_MASTER_NATS_HANDLE_H_
+#define TASKQ_MASTER_NATS_HANDLE_H_
+
+#include <nats/nats.h>
+
+#include <memory>
+#include <string>
+
+namespace taskq {
+
+struct NatsDeleter {
+  void operator()(natsOptions* p) const { natsOptions_Destroy(p); }
+  void operator()(natsConnection* p) const { natsConnection_Destroy(p); }
+  void operator()(jsCtx* p) const { jsCtx_Destroy(p); }
+  void operator()(natsSubscription* p) const { natsSubscription_Destroy(p); }
+  void operator()(natsMsg* p) const { natsMsg_Destroy(p); }
+  void operator()(jsPubAck* p) const { jsPubAck_Destroy(p); }
+  void operator()(jsStreamInfo* p) const { jsStreamInfo_Destroy(p); }
+  void operator()(jsConsumerInfo* p) const { jsConsumerInfo_Destroy(p); }
+  void operator()(jsAccountInfo* p) const { jsAccountInfo_Destroy(p); }
+  void operator()(jsMsgMetaData* p) const { jsMsgMetaData_Destroy(p); }
+};
+template <typename T>
+using NatsPtr = std::unique_ptr<T, NatsDeleter>;
+
+// libnats's text for s, with its last error's detail when that says more.
+inline std::string NatsError(natsStatus s) {
+  natsStatus last = NATS_OK;
+  const char* detail = nats_GetLastError(&last);
+  std::string text = natsStatus_GetText(s);
+  if (detail != nullptr && *detail != '\0' && text != detail) text += ": " + std::string(detail);
+  return text;
+}
+
+}  // namespace taskq
+
+#endif  // TASKQ_MASTER_NATS_HANDLE_H_

@@ -415,6 +415,43 @@ TEST_F(NatsFactsTest, StreamWithOneMessagePerSubjectRefusesASecondOutcome) {
   EXPECT_TRUE(StreamMsgsBecome("OUTCOMES", 2));
 }
 
+// (e'') A counter kept as the one message of its subject (MaxMsgsPerSubject
+// 1) moves by compare-and-set: a publish with ExpectLastSubjectSeq = the
+// sequence its writer read is stored only if that message is still the
+// last; a writer that read before another's update is refused (10071) and
+// succeeds once it reads again. The old value's removal (one message per
+// subject) does not weaken the guard: the last message is the one compared.
+// One server: the check is the stream leader's, whatever the replicas.
+TEST_F(NatsFactsTest, CompareAndSetOnTheLastSequenceRefusesAStaleWriter) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster(1));
+  jsStreamConfig cfg;
+  jsStreamConfig_Init(&cfg);
+  cfg.MaxMsgsPerSubject = 1;
+  AddStream("META", {"tq.ids"}, js_LimitsPolicy, &cfg);
+  NatsPtr<jsPubAck> ack;
+  ASSERT_EQ(NATS_OK, Publish("tq.ids", "1", nullptr, nullptr, &ack));
+  const uint64_t read_by_both = ack->Sequence;
+
+  jsPubOptions cas;
+  jsPubOptions_Init(&cas);
+  cas.ExpectLastSubjectSeq = read_by_both;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  ASSERT_EQ(NATS_OK, Publish("tq.ids", "5 (first writer)", &cas, &code, &ack));
+  const uint64_t updated = ack->Sequence;
+  EXPECT_NE(NATS_OK, Publish("tq.ids", "9 (stale writer)", &cas, &code));
+  EXPECT_EQ(JSStreamWrongLastSequenceErr, code);
+
+  natsMsg* raw = nullptr;
+  ASSERT_EQ(NATS_OK, js_GetLastMsg(&raw, js_.get(), "META", "tq.ids", nullptr, &code));
+  NatsPtr<natsMsg> last(raw);
+  EXPECT_EQ("5 (first writer)", Data(last.get()));
+  EXPECT_EQ(updated, natsMsg_GetSequence(last.get()));
+  EXPECT_EQ(1u, StreamMsgs("META")) << "the old value is gone, one message per subject";
+
+  cas.ExpectLastSubjectSeq = updated;  // the stale writer read again
+  EXPECT_EQ(NATS_OK, Publish("tq.ids", "9 (read again)", &cas, &code));
+}
+
 // (f) One server of three killed (the stream's leader) and started again:
 // the R3 stream elects another leader, takes acks and publishes again within
 // a bounded time, the server comes back current, and nothing whose publish

@@ -1,0 +1,134 @@
+// NatsStore: task batches on their lanes (TQ_TASKS) and outcome chunks
+// chained per batch (TQ_OUT).
+#include "master/nats_store.h"
+#include "master/nats_subject.h"
+
+namespace taskq {
+namespace {
+
+int64_t Nanos(std::chrono::milliseconds ms) { return ms.count() * 1000000; }
+
+std::string_view Data(natsMsg* m) {
+  return std::string_view(natsMsg_GetData(m), static_cast<std::size_t>(natsMsg_GetDataLength(m)));
+}
+
+}  // namespace
+
+Result<PublishedBatch> NatsStore::PublishBatch(const TaskBatch& batch) {
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  const std::string msg_id = "b." + std::to_string(batch.batch());
+  po.MsgId = msg_id.c_str();
+  const Published p = Publish(TaskSubject(batch.queue, batch.kind), EncodeBatchPayload(batch), &po);
+  if (p.status != NATS_OK)
+    return Failed(
+        "cannot store batch " + std::to_string(batch.batch()) + " of queue '" + batch.queue + "'",
+        p.status, p.code);
+  return PublishedBatch{p.sequence, p.duplicate};
+}
+
+// The lane's durable consumer, created by whichever master comes first;
+// js_AddConsumer takes the same configuration again, so every master creates.
+Result<natsSubscription*> NatsStore::Lane(const std::string& queue, const std::string& kind) {
+  const std::string subject = TaskSubject(queue, kind);
+  if (auto it = lanes_.find(subject); it != lanes_.end()) return it->second.get();
+  const std::string durable = LaneConsumer(queue, kind);
+  jsConsumerConfig cc;
+  jsConsumerConfig_Init(&cc);
+  cc.Durable = durable.c_str();
+  cc.FilterSubject = subject.c_str();
+  cc.AckPolicy = js_AckExplicit;
+  cc.AckWait = Nanos(options_.ack_wait);
+  cc.MaxDeliver = -1;  // attempts are counted per task by taskq, not per batch
+  jsConsumerInfo* ci = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s = js_AddConsumer(&ci, js_.get(), kTasksStream, &cc, nullptr, &code);
+  NatsPtr<jsConsumerInfo> info(ci);
+  if (s != NATS_OK)
+    return Failed("cannot create the consumer of queue '" + queue + "', kind '" + kind + "'", s,
+                  code);
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = kTasksStream;
+  so.Consumer = durable.c_str();
+  natsSubscription* sub = nullptr;
+  s = js_PullSubscribe(&sub, js_.get(), subject.c_str(), durable.c_str(), nullptr, &so, &code);
+  if (s != NATS_OK) return Failed("cannot bind to the consumer of queue '" + queue + "'", s, code);
+  lanes_[subject].reset(sub);
+  return sub;
+}
+
+Result<std::optional<FetchedBatch>> NatsStore::FetchBatch(const std::string& queue,
+                                                          const std::string& kind,
+                                                          std::chrono::milliseconds wait) {
+  Result<natsSubscription*> sub = Lane(queue, kind);
+  if (!sub.ok()) return sub.status();
+  natsMsgList list{nullptr, 0};
+  const natsStatus s = natsSubscription_Fetch(&list, *sub, 1, wait.count(), nullptr);
+  if (s == NATS_TIMEOUT) return std::optional<FetchedBatch>();
+  if (s != NATS_OK) return Failed("cannot fetch from queue '" + queue + "'", s);
+  NatsPtr<natsMsg> msg(list.Msgs[0]);
+  list.Msgs[0] = nullptr;
+  natsMsgList_Destroy(&list);
+
+  FetchedBatch got;
+  got.batch.queue = queue;
+  got.batch.kind = kind;
+  TASKQ_TRY(DecodeBatchPayload(Data(msg.get()), &got.batch));
+  jsMsgMetaData* raw = nullptr;
+  const natsStatus ms = natsMsg_GetMetaData(&raw, msg.get());
+  NatsPtr<jsMsgMetaData> meta(raw);
+  if (ms != NATS_OK) return Failed("a batch of queue '" + queue + "' came without metadata", ms);
+  got.delivered = meta->NumDelivered;
+  got.sequence = meta->Sequence.Stream;
+  got.ack_subject = natsMsg_GetReply(msg.get());
+  return std::optional<FetchedBatch>(std::move(got));
+}
+
+Status NatsStore::InProgress(const std::string& ack_subject) {
+  const natsStatus s = natsConnection_PublishString(nc_.get(), ack_subject.c_str(), "+WPI");
+  return s == NATS_OK ? Status::Ok() : Failed("cannot keep a batch (in progress)", s);
+}
+
+// "+ACK" as a request, so the server's confirmation comes back (what
+// natsMsg_AckSync does, from the reply subject alone: any store may ack).
+Status NatsStore::Ack(const std::string& ack_subject) {
+  natsMsg* raw = nullptr;
+  const natsStatus s = natsConnection_RequestString(&raw, nc_.get(), ack_subject.c_str(), "+ACK",
+                                                    options_.request_timeout.count());
+  NatsPtr<natsMsg> confirm(raw);
+  return s == NATS_OK ? Status::Ok() : Failed("cannot acknowledge a batch", s);
+}
+
+Result<ChunkWrite> NatsStore::AppendChunk(std::string_view reply, const OutcomeChunk& chunk,
+                                          uint64_t previous) {
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  // ExpectLastSubjectSeq 0 is "no check" to libnats: the first link needs
+  // ExpectNoMessage. The MsgId names the writer, so a resend of this very
+  // chunk after a lost ack is dropped as a duplicate (and reported appended)
+  // while another master's chunk after the same link is refused.
+  if (previous == 0)
+    po.ExpectNoMessage = true;
+  else
+    po.ExpectLastSubjectSeq = previous;
+  const std::string msg_id =
+      "c." + std::to_string(chunk.batch) + "." + std::to_string(previous) + "." + writer_id_;
+  po.MsgId = msg_id.c_str();
+  const Published p = Publish(OutSubject(reply, chunk.batch), EncodeChunkPayload(chunk), &po);
+  if (p.status == NATS_OK) return ChunkWrite{true, p.sequence};
+  if (p.code == JSStreamWrongLastSequenceErr) return ChunkWrite{false, 0};
+  return Failed("cannot record outcomes of batch " + std::to_string(chunk.batch), p.status, p.code);
+}
+
+Result<std::optional<StoredChunk>> NatsStore::LastChunk(std::string_view reply, uint64_t batch) {
+  NatsPtr<natsMsg> last;
+  TASKQ_TRY(LastMsg(kOutStream, OutSubject(reply, batch), &last));
+  if (!last) return std::optional<StoredChunk>();
+  StoredChunk stored;
+  stored.sequence = natsMsg_GetSequence(last.get());
+  TASKQ_TRY(DecodeChunkPayload(Data(last.get()), &stored.chunk));
+  return std::optional<StoredChunk>(std::move(stored));
+}
+
+}  // namespace taskq

@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "master/nats_handle.h"
 #include "master/nats_records.h"
@@ -61,11 +62,25 @@ struct PublishedBatch {
   bool duplicate = false;  // the stream had it already (a resend of batch K)
 };
 
-struct FetchedBatch {
-  TaskBatch batch;
+// One delivery of a message fetched from a durable consumer.
+struct Delivery {
   uint64_t delivered = 0;   // NumDelivered: 1 on the first delivery
-  uint64_t sequence = 0;    // in TQ_TASKS, the same on every delivery
+  uint64_t sequence = 0;    // in its stream, the same on every delivery
   std::string ack_subject;  // this delivery's reply subject, for Ack / InProgress
+};
+
+struct FetchedBatch : Delivery {
+  TaskBatch batch;
+};
+
+struct FetchedChunk : Delivery {
+  OutcomeChunk chunk;
+};
+
+// A batch seen by Peek: in TQ_TASKS at sequence, leased or not.
+struct PeekedBatch {
+  uint64_t sequence = 0;
+  TaskBatch batch;
 };
 
 // What AppendChunk did: appended, or not because the chain's last chunk is
@@ -104,10 +119,11 @@ class NatsStore {
   // first use. The batch stays in the stream until Ack.
   Result<std::optional<FetchedBatch>> FetchBatch(const std::string& queue, const std::string& kind,
                                                  std::chrono::milliseconds wait);
-  // Restarts the AckWait of a fetched batch (fire and forget).
+  // Restarts the AckWait of a fetched message (fire and forget).
   Status InProgress(const std::string& ack_subject);
-  // Acknowledges a fetched batch, removing it from TQ_TASKS, and waits for
-  // the server's confirmation. Any store may ack any delivery.
+  // Acknowledges a fetched message (a batch leaves TQ_TASKS; a chunk stays in
+  // TQ_OUT, collected) and waits for the server's confirmation. Any store may
+  // ack any delivery, an earlier one's too.
   Status Ack(const std::string& ack_subject);
 
   // Appends chunk to the chain of batch chunk.batch of reply queue reply:
@@ -118,6 +134,20 @@ class NatsStore {
                                  uint64_t previous);
   // The last chunk of batch K of reply, or nullopt if K has none.
   Result<std::optional<StoredChunk>> LastChunk(std::string_view reply, uint64_t batch);
+  // The next chunk of reply queue reply for a collector, from the queue's
+  // durable consumer on TQ_OUT (created on first use), waiting up to wait;
+  // nullopt if none came.
+  Result<std::optional<FetchedChunk>> FetchChunk(const std::string& reply,
+                                                 std::chrono::milliseconds wait);
+
+  // Up to max batches of queue, every kind, after stream sequence after, in
+  // stream order, leased ones included, without a consumer (direct get: any
+  // replica answers, so a batch acked a moment ago may still be seen).
+  Result<std::vector<PeekedBatch>> Peek(const std::string& queue, uint64_t after, int max);
+  // Removes every batch of queue from TQ_TASKS and every chunk of queue as a
+  // reply queue from TQ_OUT. A fetched batch goes too; its later Ack is
+  // answered and does nothing.
+  Status Purge(const std::string& queue);
 
  private:
   struct Published {
@@ -133,7 +163,10 @@ class NatsStore {
   Status EnsureStream(jsStreamConfig* cfg);
   // js_Publish with the options, resent with the same MsgId on a timeout.
   Published Publish(const std::string& subject, std::string_view data, jsPubOptions* po);
-  Result<natsSubscription*> Lane(const std::string& queue, const std::string& kind);
+  Result<natsSubscription*> Bind(const char* stream, const std::string& filter,
+                                 const std::string& durable, const std::string& what);
+  Result<NatsPtr<natsMsg>> FetchOne(natsSubscription* sub, std::chrono::milliseconds wait,
+                                    const std::string& what, Delivery* delivery);
   // The last message on subject of stream, or null with *found false.
   Status LastMsg(const char* stream, const std::string& subject, NatsPtr<natsMsg>* msg);
   Status Failed(const std::string& what, natsStatus s, jsErrCode code = jsErrCode{}) const;
@@ -143,7 +176,7 @@ class NatsStore {
   std::string writer_id_;   // random: makes this store's chunk MsgIds its own
   NatsPtr<natsConnection> nc_;
   NatsPtr<jsCtx> js_;
-  std::map<std::string, NatsPtr<natsSubscription>> lanes_;  // by subject
+  std::map<std::string, NatsPtr<natsSubscription>> lanes_;  // by filter subject
 };
 
 }  // namespace taskq

@@ -27,61 +27,70 @@ Result<PublishedBatch> NatsStore::PublishBatch(const TaskBatch& batch) {
   return PublishedBatch{p.sequence, p.duplicate};
 }
 
-// The lane's durable consumer, created by whichever master comes first;
-// js_AddConsumer takes the same configuration again, so every master creates.
-Result<natsSubscription*> NatsStore::Lane(const std::string& queue, const std::string& kind) {
-  const std::string subject = TaskSubject(queue, kind);
-  if (auto it = lanes_.find(subject); it != lanes_.end()) return it->second.get();
-  const std::string durable = LaneConsumer(queue, kind);
+// A durable pull consumer, created by whichever master comes first (
+// js_AddConsumer takes the same configuration again, so every master
+// creates), and this store's subscription bound to it, kept by filter.
+Result<natsSubscription*> NatsStore::Bind(const char* stream, const std::string& filter,
+                                          const std::string& durable, const std::string& what) {
+  if (auto it = lanes_.find(filter); it != lanes_.end()) return it->second.get();
   jsConsumerConfig cc;
   jsConsumerConfig_Init(&cc);
   cc.Durable = durable.c_str();
-  cc.FilterSubject = subject.c_str();
+  cc.FilterSubject = filter.c_str();
   cc.AckPolicy = js_AckExplicit;
   cc.AckWait = Nanos(options_.ack_wait);
-  cc.MaxDeliver = -1;  // attempts are counted per task by taskq, not per batch
+  cc.MaxDeliver = -1;  // attempts are counted per task by taskq, not per message
   jsConsumerInfo* ci = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
-  natsStatus s = js_AddConsumer(&ci, js_.get(), kTasksStream, &cc, nullptr, &code);
+  natsStatus s = js_AddConsumer(&ci, js_.get(), stream, &cc, nullptr, &code);
   NatsPtr<jsConsumerInfo> info(ci);
-  if (s != NATS_OK)
-    return Failed("cannot create the consumer of queue '" + queue + "', kind '" + kind + "'", s,
-                  code);
+  if (s != NATS_OK) return Failed("cannot create the consumer of " + what, s, code);
   jsSubOptions so;
   jsSubOptions_Init(&so);
-  so.Stream = kTasksStream;
+  so.Stream = stream;
   so.Consumer = durable.c_str();
   natsSubscription* sub = nullptr;
-  s = js_PullSubscribe(&sub, js_.get(), subject.c_str(), durable.c_str(), nullptr, &so, &code);
-  if (s != NATS_OK) return Failed("cannot bind to the consumer of queue '" + queue + "'", s, code);
-  lanes_[subject].reset(sub);
+  s = js_PullSubscribe(&sub, js_.get(), filter.c_str(), durable.c_str(), nullptr, &so, &code);
+  if (s != NATS_OK) return Failed("cannot bind to the consumer of " + what, s, code);
+  lanes_[filter].reset(sub);
   return sub;
+}
+
+// The next message of sub, with its NumDelivered and reply subject in
+// *delivery; a null message if none came within wait.
+Result<NatsPtr<natsMsg>> NatsStore::FetchOne(natsSubscription* sub, std::chrono::milliseconds wait,
+                                             const std::string& what, Delivery* delivery) {
+  natsMsgList list{nullptr, 0};
+  const natsStatus s = natsSubscription_Fetch(&list, sub, 1, wait.count(), nullptr);
+  if (s == NATS_TIMEOUT) return NatsPtr<natsMsg>();
+  if (s != NATS_OK) return Failed("cannot fetch from " + what, s);
+  NatsPtr<natsMsg> msg(list.Msgs[0]);
+  list.Msgs[0] = nullptr;
+  natsMsgList_Destroy(&list);
+  jsMsgMetaData* raw = nullptr;
+  const natsStatus ms = natsMsg_GetMetaData(&raw, msg.get());
+  NatsPtr<jsMsgMetaData> meta(raw);
+  if (ms != NATS_OK) return Failed("a message of " + what + " came without metadata", ms);
+  delivery->delivered = meta->NumDelivered;
+  delivery->sequence = meta->Sequence.Stream;
+  delivery->ack_subject = natsMsg_GetReply(msg.get());
+  return msg;
 }
 
 Result<std::optional<FetchedBatch>> NatsStore::FetchBatch(const std::string& queue,
                                                           const std::string& kind,
                                                           std::chrono::milliseconds wait) {
-  Result<natsSubscription*> sub = Lane(queue, kind);
+  const std::string what = "queue '" + queue + "', kind '" + kind + "'";
+  Result<natsSubscription*> sub =
+      Bind(kTasksStream, TaskSubject(queue, kind), LaneConsumer(queue, kind), what);
   if (!sub.ok()) return sub.status();
-  natsMsgList list{nullptr, 0};
-  const natsStatus s = natsSubscription_Fetch(&list, *sub, 1, wait.count(), nullptr);
-  if (s == NATS_TIMEOUT) return std::optional<FetchedBatch>();
-  if (s != NATS_OK) return Failed("cannot fetch from queue '" + queue + "'", s);
-  NatsPtr<natsMsg> msg(list.Msgs[0]);
-  list.Msgs[0] = nullptr;
-  natsMsgList_Destroy(&list);
-
   FetchedBatch got;
+  Result<NatsPtr<natsMsg>> msg = FetchOne(*sub, wait, what, &got);
+  if (!msg.ok()) return msg.status();
+  if (!*msg) return std::optional<FetchedBatch>();
   got.batch.queue = queue;
   got.batch.kind = kind;
-  TASKQ_TRY(DecodeBatchPayload(Data(msg.get()), &got.batch));
-  jsMsgMetaData* raw = nullptr;
-  const natsStatus ms = natsMsg_GetMetaData(&raw, msg.get());
-  NatsPtr<jsMsgMetaData> meta(raw);
-  if (ms != NATS_OK) return Failed("a batch of queue '" + queue + "' came without metadata", ms);
-  got.delivered = meta->NumDelivered;
-  got.sequence = meta->Sequence.Stream;
-  got.ack_subject = natsMsg_GetReply(msg.get());
+  TASKQ_TRY(DecodeBatchPayload(Data(msg->get()), &got.batch));
   return std::optional<FetchedBatch>(std::move(got));
 }
 
@@ -129,6 +138,19 @@ Result<std::optional<StoredChunk>> NatsStore::LastChunk(std::string_view reply, 
   stored.sequence = natsMsg_GetSequence(last.get());
   TASKQ_TRY(DecodeChunkPayload(Data(last.get()), &stored.chunk));
   return std::optional<StoredChunk>(std::move(stored));
+}
+
+Result<std::optional<FetchedChunk>> NatsStore::FetchChunk(const std::string& reply,
+                                                          std::chrono::milliseconds wait) {
+  const std::string what = "reply queue '" + reply + "'";
+  Result<natsSubscription*> sub = Bind(kOutStream, OutFilter(reply), OutConsumer(reply), what);
+  if (!sub.ok()) return sub.status();
+  FetchedChunk got;
+  Result<NatsPtr<natsMsg>> msg = FetchOne(*sub, wait, what, &got);
+  if (!msg.ok()) return msg.status();
+  if (!*msg) return std::optional<FetchedChunk>();
+  TASKQ_TRY(DecodeChunkPayload(Data(msg->get()), &got.chunk));
+  return std::optional<FetchedChunk>(std::move(got));
 }
 
 }  // namespace taskq

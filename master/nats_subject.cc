@@ -19,6 +19,20 @@ int HexValue(char c) {
 
 constexpr std::size_t kMaxConsumerName = 200;
 
+// name, or "h_-" and a hash of subject when name is too long.
+std::string ShortName(std::string name, const std::string& subject) {
+  if (name.size() <= kMaxConsumerName) return name;
+  unsigned char hash[16];
+  crypto_generichash(hash, sizeof hash, reinterpret_cast<const unsigned char*>(subject.data()),
+                     subject.size(), nullptr, 0);
+  std::string hashed = "h_-";
+  for (const unsigned char b : hash) {
+    hashed += kHex[b >> 4];
+    hashed += kHex[b & 0xF];
+  }
+  return hashed;
+}
+
 }  // namespace
 
 std::string EncodeToken(std::string_view name) {
@@ -67,19 +81,26 @@ std::string OutSubject(std::string_view reply, uint64_t batch) {
   return "tq.out." + EncodeToken(reply) + "." + std::to_string(batch);
 }
 
+std::string OutFilter(std::string_view reply) { return "tq.out." + EncodeToken(reply) + ".>"; }
+
+std::optional<std::pair<std::string, std::string>> ParseTaskSubject(std::string_view subject) {
+  constexpr std::string_view kPrefix = "tq.task.";
+  if (subject.substr(0, kPrefix.size()) != kPrefix) return std::nullopt;
+  subject.remove_prefix(kPrefix.size());
+  const std::size_t dot = subject.find('.');
+  if (dot == std::string_view::npos) return std::nullopt;
+  std::optional<std::string> queue = DecodeToken(subject.substr(0, dot));
+  std::optional<std::string> kind = DecodeToken(subject.substr(dot + 1));
+  if (!queue || !kind) return std::nullopt;
+  return std::make_pair(std::move(*queue), std::move(*kind));
+}
+
 std::string LaneConsumer(std::string_view queue, std::string_view kind) {
-  std::string name = EncodeToken(queue) + "_-" + EncodeToken(kind);
-  if (name.size() <= kMaxConsumerName) return name;
-  const std::string subject = TaskSubject(queue, kind);
-  unsigned char hash[16];
-  crypto_generichash(hash, sizeof hash, reinterpret_cast<const unsigned char*>(subject.data()),
-                     subject.size(), nullptr, 0);
-  std::string hashed = "h_-";
-  for (const unsigned char b : hash) {
-    hashed += kHex[b >> 4];
-    hashed += kHex[b & 0xF];
-  }
-  return hashed;
+  return ShortName(EncodeToken(queue) + "_-" + EncodeToken(kind), TaskSubject(queue, kind));
+}
+
+std::string OutConsumer(std::string_view reply) {
+  return ShortName(EncodeToken(reply), OutFilter(reply));
 }
 
 }  // namespace taskq

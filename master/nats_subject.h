@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace taskq {
 
@@ -35,11 +36,18 @@ std::string TaskSubject(std::string_view queue, std::string_view kind);
 std::string TaskFilter(std::string_view queue);
 // "tq.out.E(reply).K": the outcome chunks of batch K.
 std::string OutSubject(std::string_view reply, uint64_t batch);
+// "tq.out.E(reply).>": every chunk of a reply queue.
+std::string OutFilter(std::string_view reply);
+// The queue and kind of a task subject; nullopt if subject is not one.
+std::optional<std::pair<std::string, std::string>> ParseTaskSubject(std::string_view subject);
 // The durable consumer of a lane: "E(queue)_-E(kind)" ("_-" never occurs in
 // E's output, so the name is unambiguous). A name over 200 bytes (nats-server
 // keeps a consumer in a directory of that name) is "h_-" and a hash of the
 // subject instead.
 std::string LaneConsumer(std::string_view queue, std::string_view kind);
+// The durable consumer of a reply queue's chunks (on TQ_OUT): "E(reply)",
+// hashed as above when long.
+std::string OutConsumer(std::string_view reply);
 
 }  // namespace taskq
 

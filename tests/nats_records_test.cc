@@ -46,6 +46,18 @@ TEST(NatsSubjectTest, LaneConsumerNamesAreUnambiguousAndShort) {
   EXPECT_NE(long_name, LaneConsumer(std::string(255, '.'), "l"));
 }
 
+TEST(NatsSubjectTest, TaskSubjectsParseBack) {
+  const auto lane = ParseTaskSubject(TaskSubject("job.7", "a b"));
+  ASSERT_TRUE(lane.has_value());
+  EXPECT_EQ("job.7", lane->first);
+  EXPECT_EQ("a b", lane->second);
+  for (const char* bad : {"tq.out.q.1", "tq.task.q", "tq.task.q.a.b", "tq.task.q_2e.a"})
+    EXPECT_FALSE(ParseTaskSubject(bad).has_value()) << bad;
+  EXPECT_EQ("tq.out.job_2E7.>", OutFilter("job.7"));
+  EXPECT_EQ("job_2E7", OutConsumer("job.7"));
+  EXPECT_LE(OutConsumer(std::string(255, '.')).size(), 200u);
+}
+
 TEST(NatsRecordsTest, BatchRoundTrips) {
   TaskBatch batch;
   batch.first_id = 5 * kBatchTasks + 10;

@@ -278,5 +278,80 @@ TEST_F(NatsStoreTest, ChunkResentAfterALostAckIsAppendedOnce) {
   EXPECT_GT(next->sequence, first->sequence) << "the chain goes on after the resent link";
 }
 
+TEST_F(NatsStoreTest, CollectorFetchesTheChunksOfItsReplyQueueWhichStayForTheFence) {
+  std::unique_ptr<NatsStore> store = OpenStore();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->AppendChunk("job.1", Chunk(30, 30 * kBatchTasks, "a"), 0).ok());
+  ASSERT_TRUE(store->AppendChunk("job.2", Chunk(31, 31 * kBatchTasks, "other job"), 0).ok());
+  Result<ChunkWrite> second = store->AppendChunk("job.1", Chunk(32, 32 * kBatchTasks, "b"), 0);
+  ASSERT_TRUE(second.ok() && second->appended);
+
+  for (const char* expected : {"a", "b"}) {
+    Result<std::optional<FetchedChunk>> got = store->FetchChunk("job.1", milliseconds(5000));
+    ASSERT_TRUE(got.ok() && got->has_value()) << got.status().message();
+    const FetchedChunk& chunk = **got;
+    EXPECT_EQ(1u, chunk.delivered);
+    ASSERT_EQ(1u, chunk.chunk.outcomes.size());
+    EXPECT_EQ(expected, chunk.chunk.outcomes[0].bytes);
+    ASSERT_TRUE(store->Ack(chunk.ack_subject).ok());
+  }
+  Result<std::optional<FetchedChunk>> none = store->FetchChunk("job.1", kAckWait * 2);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value()) << "collected: not delivered again";
+  Result<std::optional<StoredChunk>> last = store->LastChunk("job.1", 32);
+  ASSERT_TRUE(last.ok() && last->has_value()) << "a collected chunk still guards its chain";
+  EXPECT_EQ(second->sequence, (*last)->sequence);
+}
+
+TEST_F(NatsStoreTest, PeekSeesEveryBatchOfAQueueLeasedOrNot) {
+  std::unique_ptr<NatsStore> store = OpenStore();
+  ASSERT_TRUE(store);
+  TaskBatch encode = Batch(41, {"e"}, "q");
+  encode.kind = "encode";
+  for (const TaskBatch& b :
+       {Batch(40, {"r1", "r2"}, "q"), Batch(50, {"x"}, "other"), encode, Batch(42, {"r3"}, "q")})
+    ASSERT_TRUE(store->PublishBatch(b).ok());
+  const FetchedBatch leased = MustFetch(store.get(), "q");
+  EXPECT_EQ(40u, leased.batch.batch());
+
+  Result<std::vector<PeekedBatch>> all = store->Peek("q", 0, 10);
+  ASSERT_TRUE(all.ok()) << all.status().message();
+  ASSERT_EQ(3u, all->size());
+  EXPECT_EQ(40u, (*all)[0].batch.batch());
+  EXPECT_EQ((std::vector<std::string>{"r1", "r2"}), (*all)[0].batch.items);
+  EXPECT_EQ("encode", (*all)[1].batch.kind);
+  EXPECT_EQ("q", (*all)[1].batch.queue);
+  EXPECT_EQ(42u, (*all)[2].batch.batch());
+
+  Result<std::vector<PeekedBatch>> page = store->Peek("q", (*all)[0].sequence, 1);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(1u, page->size());
+  EXPECT_EQ((*all)[1].sequence, (*page)[0].sequence);
+}
+
+TEST_F(NatsStoreTest, PurgeEmptiesOneQueueAndItsChunks) {
+  std::unique_ptr<NatsStore> store = OpenStore();
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->PublishBatch(Batch(60, {"gone"}, "q")).ok());
+  ASSERT_TRUE(store->PublishBatch(Batch(61, {"stays"}, "r")).ok());
+  ASSERT_TRUE(store->AppendChunk("q", Chunk(62, 62 * kBatchTasks, "gone"), 0).ok());
+  ASSERT_TRUE(store->AppendChunk("r", Chunk(63, 63 * kBatchTasks, "stays"), 0).ok());
+  const FetchedBatch leased = MustFetch(store.get(), "q");
+
+  const Status purged = store->Purge("q");
+  ASSERT_TRUE(purged.ok()) << purged.message();
+  EXPECT_TRUE(store->Ack(leased.ack_subject).ok()) << "answered, nothing left to ack";
+  Result<std::vector<PeekedBatch>> q = store->Peek("q", 0, 10);
+  ASSERT_TRUE(q.ok());
+  EXPECT_TRUE(q->empty());
+  Result<std::optional<StoredChunk>> chunk = store->LastChunk("q", 62);
+  ASSERT_TRUE(chunk.ok());
+  EXPECT_FALSE(chunk->has_value());
+  EXPECT_EQ("stays", MustFetch(store.get(), "r").batch.items.at(0));
+  chunk = store->LastChunk("r", 63);
+  ASSERT_TRUE(chunk.ok());
+  EXPECT_TRUE(chunk->has_value());
+}
+
 }  // namespace
 }  // namespace taskq::testing

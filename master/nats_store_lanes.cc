@@ -15,6 +15,8 @@ std::string_view Data(natsMsg* m) {
 }  // namespace
 
 Result<PublishedBatch> NatsStore::PublishBatch(const TaskBatch& batch) {
+  TASKQ_TRY(CheckName("a queue name", batch.queue));
+  TASKQ_TRY(CheckName("a kind", batch.kind));
   jsPubOptions po;
   jsPubOptions_Init(&po);
   const std::string msg_id = "b." + std::to_string(batch.batch());
@@ -80,6 +82,8 @@ Result<NatsPtr<natsMsg>> NatsStore::FetchOne(natsSubscription* sub, std::chrono:
 Result<std::optional<FetchedBatch>> NatsStore::FetchBatch(const std::string& queue,
                                                           const std::string& kind,
                                                           std::chrono::milliseconds wait) {
+  TASKQ_TRY(CheckName("a queue name", queue));
+  TASKQ_TRY(CheckName("a kind", kind));
   const std::string what = "queue '" + queue + "', kind '" + kind + "'";
   Result<natsSubscription*> sub =
       Bind(kTasksStream, TaskSubject(queue, kind), LaneConsumer(queue, kind), what);
@@ -111,6 +115,7 @@ Status NatsStore::Ack(const std::string& ack_subject) {
 
 Result<ChunkWrite> NatsStore::AppendChunk(std::string_view reply, const OutcomeChunk& chunk,
                                           uint64_t previous) {
+  TASKQ_TRY(CheckName("a reply queue name", reply));
   jsPubOptions po;
   jsPubOptions_Init(&po);
   // ExpectLastSubjectSeq 0 is "no check" to libnats: the first link needs
@@ -131,6 +136,7 @@ Result<ChunkWrite> NatsStore::AppendChunk(std::string_view reply, const OutcomeC
 }
 
 Result<std::optional<StoredChunk>> NatsStore::LastChunk(std::string_view reply, uint64_t batch) {
+  TASKQ_TRY(CheckName("a reply queue name", reply));
   NatsPtr<natsMsg> last;
   TASKQ_TRY(LastMsg(kOutStream, OutSubject(reply, batch), &last));
   if (!last) return std::optional<StoredChunk>();
@@ -142,6 +148,7 @@ Result<std::optional<StoredChunk>> NatsStore::LastChunk(std::string_view reply, 
 
 Result<std::optional<FetchedChunk>> NatsStore::FetchChunk(const std::string& reply,
                                                           std::chrono::milliseconds wait) {
+  TASKQ_TRY(CheckName("a reply queue name", reply));
   const std::string what = "reply queue '" + reply + "'";
   Result<natsSubscription*> sub = Bind(kOutStream, OutFilter(reply), OutConsumer(reply), what);
   if (!sub.ok()) return sub.status();

@@ -9,6 +9,7 @@ namespace taskq {
 // subject (the lane's), so a second one to look with is refused.
 Result<std::vector<PeekedBatch>> NatsStore::Peek(const std::string& queue, uint64_t after,
                                                  int max) {
+  TASKQ_TRY(CheckName("a queue name", queue));
   const std::string filter = TaskFilter(queue);
   std::vector<PeekedBatch> seen;
   while (static_cast<int>(seen.size()) < max) {
@@ -39,6 +40,7 @@ Result<std::vector<PeekedBatch>> NatsStore::Peek(const std::string& queue, uint6
 }
 
 Status NatsStore::Purge(const std::string& queue) {
+  TASKQ_TRY(CheckName("a queue name", queue));
   const std::pair<const char*, std::string> targets[] = {{kTasksStream, TaskFilter(queue)},
                                                          {kOutStream, OutFilter(queue)}};
   for (const auto& [stream, filter] : targets) {

@@ -2,6 +2,8 @@
 
 #include <sodium.h>
 
+#include "proto/limits.h"
+
 namespace taskq {
 namespace {
 
@@ -69,6 +71,13 @@ std::optional<std::string> DecodeToken(std::string_view token) {
     i += 2;
   }
   return out;
+}
+
+Status CheckName(std::string_view what, std::string_view name) {
+  if (!name.empty() && name.size() <= kMaxNameBytes) return Status::Ok();
+  return Status::Error(Code::kInvalid, std::string(what) + " of " + std::to_string(name.size()) +
+                                           " bytes: it must have 1 to " +
+                                           std::to_string(kMaxNameBytes));
 }
 
 std::string TaskSubject(std::string_view queue, std::string_view kind) {

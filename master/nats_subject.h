@@ -12,6 +12,8 @@
 #include <string_view>
 #include <utility>
 
+#include "proto/status.h"
+
 namespace taskq {
 
 // The streams of the store.
@@ -29,6 +31,11 @@ std::string EncodeToken(std::string_view name);
 // outside the set above, '_' not followed by two upper-case hex digits, or
 // an escape of a byte that would have stayed).
 std::optional<std::string> DecodeToken(std::string_view token);
+
+// Ok if name (a queue, reply queue or kind: what says which) has 1 to
+// kMaxNameBytes bytes, as PROTOCOL requires; kInvalid otherwise (E of an
+// empty name would be an empty token, which no subject may hold).
+Status CheckName(std::string_view what, std::string_view name);
 
 // "tq.task.E(queue).E(kind)": a lane of task batches.
 std::string TaskSubject(std::string_view queue, std::string_view kind);

@@ -17,7 +17,6 @@ TEST(NatsSubjectTest, UsualNamesStayReadable) {
   EXPECT_EQ("a_20b_2A_3E", EncodeToken("a b*>"));
   EXPECT_EQ("_00_FF", EncodeToken(std::string("\0\xff", 2)));
   EXPECT_EQ("tq.task.job_2E7.render", TaskSubject("job.7", "render"));
-  EXPECT_EQ("tq.task.job_2E7.", TaskSubject("job.7", ""));
   EXPECT_EQ("tq.task.job_2E7.>", TaskFilter("job.7"));
   EXPECT_EQ("tq.out.results.42", OutSubject("results", 42));
 }
@@ -44,6 +43,14 @@ TEST(NatsSubjectTest, LaneConsumerNamesAreUnambiguousAndShort) {
   EXPECT_EQ(0u, long_name.rfind("h_-", 0)) << long_name;
   EXPECT_LE(long_name.size(), 200u);
   EXPECT_NE(long_name, LaneConsumer(std::string(255, '.'), "l"));
+}
+
+TEST(NatsSubjectTest, NamesHaveOneTo255Bytes) {
+  EXPECT_TRUE(CheckName("a kind", "k").ok());
+  EXPECT_TRUE(CheckName("a kind", std::string(255, 'k')).ok());
+  EXPECT_EQ(Code::kInvalid, CheckName("a kind", "").code());
+  EXPECT_EQ("a kind of 256 bytes: it must have 1 to 255",
+            CheckName("a kind", std::string(256, 'k')).message());
 }
 
 TEST(NatsSubjectTest, TaskSubjectsParseBack) {

@@ -133,6 +133,42 @@ TEST_F(NatsStoreTest, StreamsAreCreatedOnceAndASecondOpenSucceeds) {
   EXPECT_EQ(Code::kInvalid, differs.status().code());
   EXPECT_NE(std::string::npos, differs.status().message().find("another configuration"))
       << differs.status().message();
+
+  other = Options();
+  other.replicas = 3;  // on one server
+  differs = NatsStore::Open(cluster_->Urls(), other);
+  ASSERT_FALSE(differs.ok());
+  EXPECT_NE(std::string::npos, differs.status().message().find("TQ_TASKS"))
+      << differs.status().message();
+}
+
+// The one test on three servers: streams of three replicas, two stores on
+// different servers sharing a lane and the counter.
+TEST(NatsStoreClusterTest, TwoStoresOnDifferentServersOfThreeShareALane) {
+  std::string error;
+  std::unique_ptr<NatsCluster> cluster = NatsCluster::Start(3, kStart, &error);
+  ASSERT_TRUE(cluster) << error;
+  NatsStoreOptions o;
+  o.replicas = 3;
+  Result<std::unique_ptr<NatsStore>> a = NatsStore::Open(cluster->Url(0), o);
+  Result<std::unique_ptr<NatsStore>> b = NatsStore::Open(cluster->Url(2), o);
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  ASSERT_TRUE(b.ok()) << b.status().message();
+  Result<IdBlocks> ids_a = (*a)->ReserveIds(4096), ids_b = (*b)->ReserveIds(4096);
+  ASSERT_TRUE(ids_a.ok() && ids_b.ok());
+  EXPECT_EQ(ids_a->first_block + 4096, ids_b->first_block);
+
+  TaskBatch batch;
+  batch.queue = "tasks";
+  batch.kind = "k";
+  batch.first_id = ids_b->first_id();
+  batch.items = {"t"};
+  Result<PublishedBatch> put = (*a)->PublishBatch(batch);
+  ASSERT_TRUE(put.ok()) << put.status().message();
+  Result<std::optional<FetchedBatch>> got = (*b)->FetchBatch("tasks", "k", milliseconds(5000));
+  ASSERT_TRUE(got.ok() && got->has_value()) << got.status().message();
+  EXPECT_EQ(batch.first_id, (*got)->batch.first_id);
+  EXPECT_TRUE((*a)->Ack((*got)->ack_subject).ok()) << "acked by the other store";
 }
 
 TEST_F(NatsStoreTest, IdBlocksFromTwoStoresNeverOverlap) {
@@ -185,6 +221,8 @@ TEST_F(NatsStoreTest, BatchIsPublishedFetchedAndAcked) {
   ASSERT_TRUE(store->InProgress(got.ack_subject).ok());
   ASSERT_TRUE(store->Ack(got.ack_subject).ok());
   EXPECT_TRUE(NothingToFetch(store.get(), "job.7")) << "acked: not delivered again";
+  EXPECT_EQ(Code::kInvalid, store->PublishBatch(Batch(5, {"a"}, "")).status().code())
+      << "an empty queue name makes no subject";
 }
 
 TEST_F(NatsStoreTest, BatchNotAckedGoesToTheOtherStoreAfterAckWait) {

@@ -134,18 +134,33 @@ Status NatsStore::EnsureStreams() {
 
 // js_AddStream is idempotent: the same configuration again is accepted, and
 // another one is refused with JSStreamNameExistErr.
+// A cluster just started may have its metadata leader before it knows its
+// peers: "no suitable peers" (10005) is asked again until request_timeout.
 Status NatsStore::EnsureStream(jsStreamConfig* cfg) {
-  jsStreamInfo* si = nullptr;
+  const auto end = std::chrono::steady_clock::now() + options_.request_timeout;
+  natsStatus s = NATS_OK;
   jsErrCode code = static_cast<jsErrCode>(0);
-  const natsStatus s = js_AddStream(&si, js_.get(), cfg, nullptr, &code);
-  NatsPtr<jsStreamInfo> info(si);
-  if (s == NATS_OK) return Status::Ok();
+  do {
+    jsStreamInfo* si = nullptr;
+    code = static_cast<jsErrCode>(0);
+    s = js_AddStream(&si, js_.get(), cfg, nullptr, &code);
+    NatsPtr<jsStreamInfo> info(si);
+    if (s == NATS_OK) return Status::Ok();
+    if (code != JSClusterNoPeersErr) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  } while (std::chrono::steady_clock::now() < end);
   if (code == JSStreamNameExistErr)
     return Status::Error(Code::kInvalid, std::string("stream ") + cfg->Name + " exists at " +
                                              shown_urls_ +
                                              " with another configuration than this taskq's "
                                              "(another version, or another replica count?): "
                                              "remove it or use other servers");
+  if (code == JSClusterNoPeersErr)
+    return Status::Error(Code::kUnavailable,
+                         std::string("cannot create stream ") + cfg->Name + " at " + shown_urls_ +
+                             " with " + std::to_string(cfg->Replicas) +
+                             " replicas: not as many JetStream servers answer (ask for fewer "
+                             "replicas, or start the missing servers)");
   return Failed(std::string("cannot create stream ") + cfg->Name, s, code);
 }
 
@@ -189,11 +204,14 @@ Status NatsStore::LastMsg(const char* stream, const std::string& subject, NatsPt
   jsErrCode code = static_cast<jsErrCode>(0);
   const natsStatus s = js_GetLastMsg(&raw, js_.get(), stream, subject.c_str(), nullptr, &code);
   msg->reset(raw);
-  if (s == NATS_OK || code == JSNoMessageFoundErr || s == NATS_NOT_FOUND) return Status::Ok();
+  if (s == NATS_OK || code == JSNoMessageFoundErr) return Status::Ok();
   return Failed("cannot read the last message on " + subject + " in " + stream, s, code);
 }
 
 Result<IdBlocks> NatsStore::ReserveIds(uint64_t count) {
+  if (count == 0 || count > (uint64_t{1} << 40))
+    return Status::Error(Code::kInvalid, "cannot reserve " + std::to_string(count) +
+                                             " id blocks: ask for 1 to 2^40 at a time");
   for (int round = 0; round < kMaxIdRounds; ++round) {
     NatsPtr<natsMsg> last;
     TASKQ_TRY(LastMsg(kMetaStream, kIdsSubject, &last));

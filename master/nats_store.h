@@ -167,7 +167,7 @@ class NatsStore {
                                  const std::string& durable, const std::string& what);
   Result<NatsPtr<natsMsg>> FetchOne(natsSubscription* sub, std::chrono::milliseconds wait,
                                     const std::string& what, Delivery* delivery);
-  // The last message on subject of stream, or null with *found false.
+  // The last message on subject of stream in *msg, left null if there is none.
   Status LastMsg(const char* stream, const std::string& subject, NatsPtr<natsMsg>* msg);
   Status Failed(const std::string& what, natsStatus s, jsErrCode code = jsErrCode{}) const;
 

@@ -1,5 +1,5 @@
-// Owners for libnats objects (NatsPtr<natsConnection> and so on) and the text
-// of a libnats failure, for the NATS store and its tests.
+// Owners for libnats objects (NatsPtr<natsConnection> and so on), the text of
+// a libnats failure and connection options, for the NATS store and its tests.
 //
 // Thread: NatsError reads libnats's last error of the calling thread, so call
 // it on the thread whose libnats call failed, before its next one.
@@ -8,8 +8,11 @@
 
 #include <nats/nats.h>
 
+#include <chrono>
 #include <memory>
+#include <sstream>
 #include <string>
+#include <vector>
 
 namespace taskq {
 
@@ -35,6 +38,29 @@ inline std::string NatsError(natsStatus s) {
   std::string text = natsStatus_GetText(s);
   if (detail != nullptr && *detail != '\0' && text != detail) text += ": " + std::string(detail);
   return text;
+}
+
+// Options to connect to urls ("nats://h:p,nats://h:p"), waiting at most
+// timeout for each server's greeting; null, with *status, on failure. A list
+// goes to natsOptions_SetServers: natsOptions_SetURL takes one URL and does
+// not split a list.
+inline NatsPtr<natsOptions> NatsServerOptions(const std::string& urls,
+                                              std::chrono::milliseconds timeout,
+                                              natsStatus* status) {
+  std::vector<std::string> list;
+  std::istringstream in(urls);
+  for (std::string url; std::getline(in, url, ',');)
+    if (!url.empty()) list.push_back(url);
+  std::vector<const char*> servers;
+  for (const std::string& url : list) servers.push_back(url.c_str());
+  natsOptions* raw = nullptr;
+  natsStatus s = natsOptions_Create(&raw);
+  NatsPtr<natsOptions> opts(raw);
+  if (s == NATS_OK)
+    s = natsOptions_SetServers(opts.get(), servers.data(), static_cast<int>(servers.size()));
+  if (s == NATS_OK) s = natsOptions_SetTimeout(opts.get(), timeout.count());
+  *status = s;
+  return s == NATS_OK ? std::move(opts) : nullptr;
 }
 
 }  // namespace taskq

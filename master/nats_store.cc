@@ -70,16 +70,8 @@ Result<std::unique_ptr<NatsStore>> NatsStore::Open(const std::string& urls,
 }
 
 Status NatsStore::Connect(const std::string& urls) {
-  const std::vector<std::string> list = SplitUrls(urls);
-  std::vector<const char*> servers;
-  for (const std::string& url : list) servers.push_back(url.c_str());
-  natsOptions* raw = nullptr;
-  natsStatus s = natsOptions_Create(&raw);
-  NatsPtr<natsOptions> opts(raw);
-  // SetServers, not SetURL: SetURL takes one URL and does not split a list.
-  if (s == NATS_OK)
-    s = natsOptions_SetServers(opts.get(), servers.data(), static_cast<int>(servers.size()));
-  if (s == NATS_OK) s = natsOptions_SetTimeout(opts.get(), options_.connect_timeout.count());
+  natsStatus s = NATS_OK;
+  NatsPtr<natsOptions> opts = NatsServerOptions(urls, options_.connect_timeout, &s);
   if (s == NATS_OK && !options_.token.empty())
     s = natsOptions_SetToken(opts.get(), options_.token.c_str());
   if (s == NATS_OK && !options_.user.empty())
@@ -199,6 +191,24 @@ NatsStore::Published NatsStore::Publish(const std::string& subject, std::string_
   return out;
 }
 
+// ExpectLastSubjectSeq 0 is "no check" to libnats: "nothing yet" needs
+// ExpectNoMessage. The MsgId names the writer and the link, so a resend of
+// this very message after a lost ack is dropped as a duplicate (reported
+// stored, at the first one's sequence: nats-server checks the MsgId first)
+// while another writer's message after the same link is refused (10071).
+NatsStore::Published NatsStore::PublishAfter(const std::string& subject, std::string_view data,
+                                             uint64_t last, const std::string& id_prefix) {
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  if (last == 0)
+    po.ExpectNoMessage = true;
+  else
+    po.ExpectLastSubjectSeq = last;
+  const std::string msg_id = id_prefix + "." + std::to_string(last) + "." + writer_id_;
+  po.MsgId = msg_id.c_str();
+  return Publish(subject, data, &po);
+}
+
 Status NatsStore::LastMsg(const char* stream, const std::string& subject, NatsPtr<natsMsg>* msg) {
   natsMsg* raw = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
@@ -221,17 +231,7 @@ Result<IdBlocks> NatsStore::ReserveIds(uint64_t count) {
           std::string_view(natsMsg_GetData(last.get()), natsMsg_GetDataLength(last.get())), &next));
       seq = natsMsg_GetSequence(last.get());
     }
-    // Compare-and-set: stored only if tq.ids's last message is still the one
-    // read (ExpectLastSubjectSeq 0 would mean "no check": ExpectNoMessage).
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    if (seq == 0)
-      po.ExpectNoMessage = true;
-    else
-      po.ExpectLastSubjectSeq = seq;
-    const std::string msg_id = "i." + std::to_string(seq) + "." + writer_id_;
-    po.MsgId = msg_id.c_str();
-    const Published p = Publish(kIdsSubject, EncodeCounterPayload(next + count), &po);
+    const Published p = PublishAfter(kIdsSubject, EncodeCounterPayload(next + count), seq, "i");
     if (p.status == NATS_OK) return IdBlocks{next, count};
     if (p.code != JSStreamWrongLastSequenceErr)
       return Failed("cannot reserve task ids (counter tq.ids)", p.status, p.code);

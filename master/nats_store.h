@@ -163,6 +163,10 @@ class NatsStore {
   Status EnsureStream(jsStreamConfig* cfg);
   // js_Publish with the options, resent with the same MsgId on a timeout.
   Published Publish(const std::string& subject, std::string_view data, jsPubOptions* po);
+  // Publish stored only if last is the sequence of subject's last message
+  // (0: subject has none), MsgId "<id_prefix>.<last>.<writer>".
+  Published PublishAfter(const std::string& subject, std::string_view data, uint64_t last,
+                         const std::string& id_prefix);
   Result<natsSubscription*> Bind(const char* stream, const std::string& filter,
                                  const std::string& durable, const std::string& what);
   Result<NatsPtr<natsMsg>> FetchOne(natsSubscription* sub, std::chrono::milliseconds wait,

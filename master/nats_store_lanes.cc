@@ -116,20 +116,8 @@ Status NatsStore::Ack(const std::string& ack_subject) {
 Result<ChunkWrite> NatsStore::AppendChunk(std::string_view reply, const OutcomeChunk& chunk,
                                           uint64_t previous) {
   TASKQ_TRY(CheckName("a reply queue name", reply));
-  jsPubOptions po;
-  jsPubOptions_Init(&po);
-  // ExpectLastSubjectSeq 0 is "no check" to libnats: the first link needs
-  // ExpectNoMessage. The MsgId names the writer, so a resend of this very
-  // chunk after a lost ack is dropped as a duplicate (and reported appended)
-  // while another master's chunk after the same link is refused.
-  if (previous == 0)
-    po.ExpectNoMessage = true;
-  else
-    po.ExpectLastSubjectSeq = previous;
-  const std::string msg_id =
-      "c." + std::to_string(chunk.batch) + "." + std::to_string(previous) + "." + writer_id_;
-  po.MsgId = msg_id.c_str();
-  const Published p = Publish(OutSubject(reply, chunk.batch), EncodeChunkPayload(chunk), &po);
+  const Published p = PublishAfter(OutSubject(reply, chunk.batch), EncodeChunkPayload(chunk),
+                                   previous, "c." + std::to_string(chunk.batch));
   if (p.status == NATS_OK) return ChunkWrite{true, p.sequence};
   if (p.code == JSStreamWrongLastSequenceErr) return ChunkWrite{false, 0};
   return Failed("cannot record outcomes of batch " + std::to_string(chunk.batch), p.status, p.code);

@@ -109,7 +109,7 @@ class NatsStore {
 
   // Reserves count consecutive id blocks from the counter tq.ids, shared by
   // every master of the servers: no two reservations overlap. Block 0 is
-  // never handed out (task ids start above 0).
+  // never handed out (task ids start above 0). kInvalid for 0 blocks.
   Result<IdBlocks> ReserveIds(uint64_t count);
 
   // Stores a batch on its lane, MsgId "b.K", and waits for the stream's ack.
@@ -177,7 +177,7 @@ class NatsStore {
 
   NatsStoreOptions options_;
   std::string shown_urls_;  // without user parts, for messages
-  std::string writer_id_;   // random: makes this store's chunk MsgIds its own
+  std::string writer_id_;   // random: makes this store's fenced MsgIds its own
   NatsPtr<natsConnection> nc_;
   NatsPtr<jsCtx> js_;
   std::map<std::string, NatsPtr<natsSubscription>> lanes_;  // by filter subject

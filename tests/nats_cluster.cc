@@ -45,28 +45,10 @@ bool JetStreamAnswers(const std::string& url, std::string* why) {
 
 }  // namespace
 
-std::string NatsError(natsStatus s) {
-  natsStatus last = NATS_OK;
-  const char* detail = nats_GetLastError(&last);
-  std::string text = natsStatus_GetText(s);
-  if (detail != nullptr && *detail != '\0' && text != detail) text += ": " + std::string(detail);
-  return text;
-}
-
 NatsPtr<natsConnection> NatsConnect(const std::string& urls, milliseconds timeout,
                                     std::string* error, natsStatus* status) {
-  // natsOptions_SetURL takes one URL; a list goes to SetServers.
-  std::vector<std::string> list;
-  std::istringstream in(urls);
-  for (std::string url; std::getline(in, url, ',');) list.push_back(url);
-  std::vector<const char*> servers;
-  for (const std::string& url : list) servers.push_back(url.c_str());
-  natsOptions* raw = nullptr;
-  natsStatus s = natsOptions_Create(&raw);
-  NatsPtr<natsOptions> opts(raw);
-  if (s == NATS_OK)
-    s = natsOptions_SetServers(opts.get(), servers.data(), static_cast<int>(servers.size()));
-  if (s == NATS_OK) s = natsOptions_SetTimeout(opts.get(), timeout.count());
+  natsStatus s = NATS_OK;
+  NatsPtr<natsOptions> opts = NatsServerOptions(urls, timeout, &s);
   if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts.get(), 50);
   natsConnection* nc = nullptr;
   if (s == NATS_OK) s = natsConnection_Connect(&nc, opts.get());

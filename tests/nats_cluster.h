@@ -21,35 +21,18 @@
 #ifndef TASKQ_TESTS_NATS_CLUSTER_H_
 #define TASKQ_TESTS_NATS_CLUSTER_H_
 
-#include <nats/nats.h>
-
 #include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "master/nats_handle.h"
 #include "tests/process.h"
 
 namespace taskq::testing {
 
-// Owners for libnats objects: NatsPtr<natsConnection> and so on.
-struct NatsDeleter {
-  void operator()(natsOptions* p) const { natsOptions_Destroy(p); }
-  void operator()(natsConnection* p) const { natsConnection_Destroy(p); }
-  void operator()(jsCtx* p) const { jsCtx_Destroy(p); }
-  void operator()(natsSubscription* p) const { natsSubscription_Destroy(p); }
-  void operator()(natsMsg* p) const { natsMsg_Destroy(p); }
-  void operator()(jsPubAck* p) const { jsPubAck_Destroy(p); }
-  void operator()(jsStreamInfo* p) const { jsStreamInfo_Destroy(p); }
-  void operator()(jsConsumerInfo* p) const { jsConsumerInfo_Destroy(p); }
-  void operator()(jsAccountInfo* p) const { jsAccountInfo_Destroy(p); }
-  void operator()(jsMsgMetaData* p) const { jsMsgMetaData_Destroy(p); }
-};
-template <typename T>
-using NatsPtr = std::unique_ptr<T, NatsDeleter>;
-
-// libnats's status with its last error's detail, for a failure message.
-std::string NatsError(natsStatus s);
+// NatsPtr (owners for libnats objects) and NatsError come from
+// master/nats_handle.h, shared with the store.
 
 // Connects to urls ("nats://h:p,nats://h:p"), waiting at most timeout for each
 // server's INFO; reconnects after a loss every 50 ms (not libnats's 2 s).

@@ -415,6 +415,43 @@ TEST_F(NatsFactsTest, StreamWithOneMessagePerSubjectRefusesASecondOutcome) {
   EXPECT_TRUE(StreamMsgsBecome("OUTCOMES", 2));
 }
 
+// (e'') A counter kept as the one message of its subject (MaxMsgsPerSubject
+// 1) moves by compare-and-set: a publish with ExpectLastSubjectSeq = the
+// sequence its writer read is stored only if that message is still the
+// last; a writer that read before another's update is refused (10071) and
+// succeeds once it reads again. The old value's removal (one message per
+// subject) does not weaken the guard: the last message is the one compared.
+// One server: the check is the stream leader's, whatever the replicas.
+TEST_F(NatsFactsTest, CompareAndSetOnTheLastSequenceRefusesAStaleWriter) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster(1));
+  jsStreamConfig cfg;
+  jsStreamConfig_Init(&cfg);
+  cfg.MaxMsgsPerSubject = 1;
+  AddStream("META", {"tq.ids"}, js_LimitsPolicy, &cfg);
+  NatsPtr<jsPubAck> ack;
+  ASSERT_EQ(NATS_OK, Publish("tq.ids", "1", nullptr, nullptr, &ack));
+  const uint64_t read_by_both = ack->Sequence;
+
+  jsPubOptions cas;
+  jsPubOptions_Init(&cas);
+  cas.ExpectLastSubjectSeq = read_by_both;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  ASSERT_EQ(NATS_OK, Publish("tq.ids", "5 (first writer)", &cas, &code, &ack));
+  const uint64_t updated = ack->Sequence;
+  EXPECT_NE(NATS_OK, Publish("tq.ids", "9 (stale writer)", &cas, &code));
+  EXPECT_EQ(JSStreamWrongLastSequenceErr, code);
+
+  natsMsg* raw = nullptr;
+  ASSERT_EQ(NATS_OK, js_GetLastMsg(&raw, js_.get(), "META", "tq.ids", nullptr, &code));
+  NatsPtr<natsMsg> last(raw);
+  EXPECT_EQ("5 (first writer)", Data(last.get()));
+  EXPECT_EQ(updated, natsMsg_GetSequence(last.get()));
+  EXPECT_EQ(1u, StreamMsgs("META")) << "the old value is gone, one message per subject";
+
+  cas.ExpectLastSubjectSeq = updated;  // the stale writer read again
+  EXPECT_EQ(NATS_OK, Publish("tq.ids", "9 (read again)", &cas, &code));
+}
+
 // (f) One server of three killed (the stream's leader) and started again:
 // the R3 stream elects another leader, takes acks and publishes again within
 // a bounded time, the server comes back current, and nothing whose publish
@@ -518,6 +555,86 @@ TEST_F(NatsFactsTest, ConnectingWhereNoServerIsFailsWithNoServer) {
   EXPECT_LT(waited, milliseconds(2000));
   EXPECT_EQ(NATS_TIMEOUT, status) << error;
   for (int fd : fds) close(fd);
+}
+
+// (h) Peek without a consumer (F2 forbids a second one on a WorkQueue
+// subject): on a stream with AllowDirect, js_DirectGetMsg with
+// NextBySubject, a wildcard filter, walks a queue's messages in stream order
+// from a sequence on, each with its subject and sequence, a fetched (leased)
+// one included, from any replica. A replica answers from what it has
+// applied, so a message just acknowledged may still be seen for a moment:
+// the walk is waited for until it shows what the leader has.
+TEST_F(NatsFactsTest, DirectGetWalksAQueueWithoutAConsumer) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster(3));
+  jsStreamConfig cfg;
+  jsStreamConfig_Init(&cfg);
+  cfg.AllowDirect = true;
+  AddStream("TASKS", {"tq.task.>"}, js_WorkQueuePolicy, &cfg);
+  for (const char* subject : {"tq.task.q.a", "tq.task.r.a", "tq.task.q.b", "tq.task.q.a"})
+    ASSERT_EQ(NATS_OK, Publish(subject, subject));
+  ASSERT_EQ(NATS_OK, AddConsumer("TASKS", "qa", "tq.task.q.a"));
+  NatsPtr<natsSubscription> sub = Bind(js_.get(), "TASKS", "qa", "tq.task.q.a");
+  std::vector<NatsPtr<natsMsg>> leased = Fetch(sub.get(), 1, milliseconds(2000));
+  ASSERT_EQ(1u, leased.size());
+
+  // "subject@sequence " of every message of queue q, walked from sequence 1.
+  const auto walk = [&] {
+    std::string seen;
+    for (uint64_t from = 1;;) {
+      jsDirectGetMsgOptions dg;
+      jsDirectGetMsgOptions_Init(&dg);
+      dg.Sequence = from;
+      dg.NextBySubject = "tq.task.q.>";
+      natsMsg* raw = nullptr;
+      const natsStatus s = js_DirectGetMsg(&raw, js_.get(), "TASKS", nullptr, &dg);
+      NatsPtr<natsMsg> m(raw);
+      if (s == NATS_NOT_FOUND) return seen;
+      EXPECT_EQ(NATS_OK, s) << NatsError(s);
+      if (s != NATS_OK) return seen + "(error)";
+      seen += std::string(natsMsg_GetSubject(m.get())) + "@" +
+              std::to_string(natsMsg_GetSequence(m.get())) + " ";
+      from = natsMsg_GetSequence(m.get()) + 1;
+    }
+  };
+  std::string seen;
+  EXPECT_TRUE(
+      WaitUntil([&] { return (seen = walk()) == "tq.task.q.a@1 tq.task.q.b@3 tq.task.q.a@4 "; },
+                milliseconds(5000)))
+      << seen;
+  ASSERT_EQ(NATS_OK, natsMsg_AckSync(leased[0].get(), nullptr, nullptr));
+  EXPECT_TRUE(WaitUntil([&] { return (seen = walk()) == "tq.task.q.b@3 tq.task.q.a@4 "; },
+                        milliseconds(5000)))
+      << "the acknowledged one is gone from every replica: " << seen;
+}
+
+// (i) js_PurgeStream with a subject filter on an R3 WorkQueue stream removes
+// that queue's messages only, a leased one included; the ack of the leased
+// one afterwards is answered (nothing left to ack, no error) and the other
+// queues' messages are still delivered.
+TEST_F(NatsFactsTest, PurgeWithASubjectRemovesOneQueueOnly) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster(3));
+  AddStream("TASKS", {"tq.task.>"}, js_WorkQueuePolicy);
+  for (const char* subject : {"tq.task.q.a", "tq.task.q.b", "tq.task.r.a", "tq.task.q.a"})
+    ASSERT_EQ(NATS_OK, Publish(subject, subject));
+  ASSERT_EQ(NATS_OK, AddConsumer("TASKS", "qa", "tq.task.q.a"));
+  ASSERT_EQ(NATS_OK, AddConsumer("TASKS", "ra", "tq.task.r.a"));
+  NatsPtr<natsSubscription> qa = Bind(js_.get(), "TASKS", "qa", "tq.task.q.a");
+  std::vector<NatsPtr<natsMsg>> leased = Fetch(qa.get(), 1, milliseconds(2000));
+  ASSERT_EQ(1u, leased.size());
+
+  jsOptions o;
+  jsOptions_Init(&o);
+  o.Stream.Purge.Subject = "tq.task.q.>";
+  jsErrCode code = static_cast<jsErrCode>(0);
+  const natsStatus s = js_PurgeStream(js_.get(), "TASKS", &o, &code);
+  ASSERT_EQ(NATS_OK, s) << NatsError(s) << " code " << code;
+  EXPECT_TRUE(StreamMsgsBecome("TASKS", 1)) << "r's message only";
+  EXPECT_TRUE(AckFrom(nc_.get(), natsMsg_GetReply(leased[0].get())));
+  EXPECT_TRUE(Fetch(qa.get(), 1, milliseconds(kAckWaitMs * 3)).empty()) << "nothing of q again";
+  NatsPtr<natsSubscription> ra = Bind(js_.get(), "TASKS", "ra", "tq.task.r.a");
+  std::vector<NatsPtr<natsMsg>> other = Fetch(ra.get(), 1, milliseconds(2000));
+  ASSERT_EQ(1u, other.size());
+  EXPECT_EQ("tq.task.r.a", Data(other[0].get()));
 }
 
 }  // namespace

@@ -102,7 +102,45 @@ std::unique_ptr<NatsCluster> NatsCluster::Start(int n, milliseconds deadline, st
     if (!c->Launch(i, error)) return nullptr;
   for (int i = 0; i < n; ++i)
     if (!c->WaitReady(i, end, error)) return nullptr;
+  if (n > 1 && !c->WaitForPlacement(end, error)) return nullptr;
   return c;
+}
+
+// A cluster whose metadata leader answers may not yet know every peer well
+// enough to place a stream on all of them: an R3 stream made at once is then
+// refused ("no suitable peers for placement", 10005). Ready means a probe
+// stream of as many replicas as servers (up to 3) could be made; it is
+// removed again.
+bool NatsCluster::WaitForPlacement(Clock::time_point end, std::string* error) {
+  std::string why;
+  NatsPtr<natsConnection> nc = NatsConnect(Urls(), milliseconds(1000), &why);
+  jsCtx* raw = nullptr;
+  if (nc && natsConnection_JetStream(&raw, nc.get(), nullptr) != NATS_OK) raw = nullptr;
+  NatsPtr<jsCtx> js(raw);
+  for (milliseconds pause(10); js; pause = std::min(pause * 2, milliseconds(200))) {
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    cfg.Name = "TQ_PLACEMENT_PROBE";
+    const char* subjects[] = {"tq.placement.probe"};
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_MemoryStorage;
+    cfg.Replicas = std::min(3, size());
+    jsStreamInfo* si = nullptr;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    const natsStatus s = js_AddStream(&si, js.get(), &cfg, nullptr, &code);
+    NatsPtr<jsStreamInfo> info(si);
+    if (s == NATS_OK) {
+      (void)js_DeleteStream(js.get(), cfg.Name, nullptr, nullptr);  // harmless if it stays
+      return true;
+    }
+    why = NatsError(s) + " (code " + std::to_string(code) + ")";
+    if (Left(end) <= pause) break;
+    std::this_thread::sleep_for(pause);
+  }
+  *error = "the cluster could not place a stream on " + std::to_string(std::min(3, size())) +
+           " servers: " + why;
+  return false;
 }
 
 NatsCluster::~NatsCluster() {

@@ -81,6 +81,7 @@ class NatsCluster {
   std::vector<std::string> Argv(int i) const;
   bool Launch(int i, std::string* error);
   bool WaitReady(int i, std::chrono::steady_clock::time_point end, std::string* error);
+  bool WaitForPlacement(std::chrono::steady_clock::time_point end, std::string* error);
 
   std::string bin_, dir_;
   std::vector<Server> servers_;

@@ -377,5 +377,12 @@ def connect(server="127.0.0.1:5000", authkey=None, *, name=None, timeout=10.0,
     """Connects to a master at "HOST[:PORT]" (or "tcp://HOST:PORT", or a
     (host, port) tuple) with keys derived from authkey (bytes; default
     TASKQ_AUTHKEY). Raises AuthenticationError for a wrong key, Unavailable
-    when no master answers within timeout seconds."""
+    when no master answers within timeout seconds.
+
+    One master only: a list ("A,B") is a ValueError saying that only a
+    Worker takes several. A client's ids, leases, outcomes and job queues
+    live on the master it put them to, and masters share no queues, so a
+    client moved to another master would wait there for outcomes of tasks
+    it never put there; a program that wants another master connects to it
+    and puts its tasks again."""
     return Client(server, authkey, name=name, timeout=timeout, role=role)

@@ -22,6 +22,9 @@ DEFAULT_PORT = 5000
 _FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
            | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
 _EVENTS = _FAILED | zmq.EVENT_HANDSHAKE_SUCCEEDED
+# Watched too by a worker given several masters: one that refuses the TCP
+# connection at start is passed over at once (Session.refused).
+_TCP_EVENTS = zmq.EVENT_CONNECTED | zmq.EVENT_CONNECT_RETRIED
 # A wrong master key fails the handshake again on every reconnect (~100 ms
 # apart); after this many failures in a row, none succeeding, give up.
 _MAX_FAILED_HANDSHAKES = 3
@@ -32,10 +35,8 @@ def _bad(server, why):
     return ValueError(f"invalid server address {server!r}: {why}")
 
 
-def parse_server(server) -> tuple[str, str]:
-    """("tcp://HOST:PORT", "HOST:PORT") from "HOST[:PORT]", "tcp://HOST:PORT",
-    "[IPv6]:PORT" or a (host, port) tuple as BaseManager takes it. A bad
-    address is a ValueError whose message says what to give."""
+def _parse_address(server) -> tuple[str, int]:
+    """(host, port) of one master, not looked up; host bracketed for IPv6."""
     if isinstance(server, tuple):
         host, port = server
         host = host or "127.0.0.1"  # BaseManager's ('', port)
@@ -43,6 +44,11 @@ def parse_server(server) -> tuple[str, str]:
         if not server:
             raise _bad(server, "it is empty; give HOST, HOST:PORT or tcp://HOST:PORT")
         text = server
+        if "," in text:
+            # Only a Worker moves between masters (parse_server_list).
+            raise _bad(server, "a client connects to one master (only taskq.Worker takes a "
+                               "comma-separated list of masters); give HOST, HOST:PORT or "
+                               "tcp://HOST:PORT")
         if "://" in text:
             scheme, text = text.split("://", 1)
             if scheme != "tcp":
@@ -76,6 +82,11 @@ def parse_server(server) -> tuple[str, str]:
         raise _bad(server, "the port must be 1..65535, as in 127.0.0.1:5000") from None
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
+    return host, port
+
+
+def _looked_up(host: str, port: int) -> tuple[str, str]:
+    """("tcp://HOST:PORT", "HOST:PORT") once the host resolves."""
     try:  # libzmq would retry a name that resolves to nothing, silently, for ever
         _socket.getaddrinfo(host.strip("[]"), port, type=_socket.SOCK_STREAM)
     except _socket.gaierror as e:
@@ -83,6 +94,44 @@ def parse_server(server) -> tuple[str, str]:
             raise ValueError(f"cannot resolve {host}: {e.strerror}; give the master's host name "
                              "or IP address") from None
     return f"tcp://{host}:{port}", f"{host}:{port}"
+
+
+def parse_server(server) -> tuple[str, str]:
+    """("tcp://HOST:PORT", "HOST:PORT") from "HOST[:PORT]", "tcp://HOST:PORT",
+    "[IPv6]:PORT" or a (host, port) tuple as BaseManager takes it. A bad
+    address is a ValueError whose message says what to give; so is a list of
+    masters ("A,B"), which only a Worker takes (parse_server_list)."""
+    return _looked_up(*_parse_address(server))
+
+
+# What C's isspace() takes for a space, as client/endpoint.cc trims elements.
+_SPACES = " \t\n\v\f\r"
+
+
+def parse_server_list(server) -> list[tuple[str, str]]:
+    """The masters of "HOST[:PORT][,HOST[:PORT]...]" (taskq.Worker, as
+    task_worker --server takes it, client/endpoint.cc ParseServerList), in
+    the order given, each as parse_server returns it. Each element as
+    parse_server takes it, spaces around it ignored; without a comma,
+    exactly parse_server (a (host, port) tuple too). A ValueError names the
+    element for an empty one ("a,,b", "a,") and for a master given twice
+    (same host, whatever its case, and same port once the default applies)."""
+    if not isinstance(server, str) or "," not in server:
+        return [parse_server(server)]
+    found = []
+    for n, element in enumerate(server.split(","), 1):
+        element = element.strip(_SPACES)
+        if not element:
+            raise ValueError(f"invalid server list {server!r}: master {n} is empty; give "
+                             "HOST[:PORT],HOST[:PORT]... with no empty element between the "
+                             "commas")
+        host, port = _parse_address(element)  # its sentence names the element
+        if any(h.lower() == host.lower() and p == port for h, p in found):
+            raise ValueError(f"invalid server list {server!r}: it names {host}:{port} twice; "
+                             "give each master once")
+        found.append((host, port))
+    # Looked up once the whole list reads well, as task_worker does.
+    return [_looked_up(host, port) for host, port in found]
 
 
 def resolve_authkey(authkey) -> bytes:
@@ -102,11 +151,17 @@ def default_name(prefix: str) -> str:
 
 
 class Session:
-    """Connects to one master with keys derived from the authkey."""
+    """Connects to one master with keys derived from the authkey. Given
+    several=True, server may list masters ("A,B,C", parse_server_list): the
+    session is with one at a time, the one point_to() chose (the first at
+    start), and watches whether it refuses the TCP connection (refused)."""
 
     def __init__(self, server, authkey=None, *, role="client", name=None,
-                 heartbeat_ms=0, kinds=(), capacity=0):
-        self.endpoint, self.display = parse_server(server)
+                 heartbeat_ms=0, kinds=(), capacity=0, several=False):
+        self.masters = parse_server_list(server) if several else [parse_server(server)]
+        self.endpoint, self.display = self.masters[0]
+        self._watch_tcp = len(self.masters) > 1
+        self.tcp_connected = self.refused = False
         self.keys = derive_keys(resolve_authkey(authkey))
         self.role, self.name = role, name or default_name("py-" + role)
         self.heartbeat_ms, self.kinds, self.capacity = heartbeat_ms, list(kinds), capacity
@@ -119,6 +174,10 @@ class Session:
         self.last_heard = time.monotonic()
 
     # --- the socket ---------------------------------------------------------
+
+    def point_to(self, i):
+        """The next open() connects to master i of the list."""
+        self.endpoint, self.display = self.masters[i]
 
     def open(self):
         """A new DEALER, connected (libzmq connects in the background)."""
@@ -135,9 +194,10 @@ class Session:
         s.ipv6 = "[" in self.endpoint
         s.sndhwm = s.rcvhwm = 100000
         # A wrong authkey shows only as monitor events (PROTOCOL 2.4).
-        self.monitor = s.get_monitor_socket(_EVENTS)
+        self.monitor = s.get_monitor_socket(_EVENTS | (_TCP_EVENTS if self._watch_tcp else 0))
         self.sock = s
         self._failed_handshakes = 0
+        self.tcp_connected = self.refused = False
         s.connect(self.endpoint)
 
     def close_socket(self, linger_ms=None):
@@ -180,6 +240,14 @@ class Session:
     def _read_monitor(self):
         while self.monitor.poll(0):
             ev = recv_monitor_message(self.monitor)
+            if ev["event"] == zmq.EVENT_CONNECTED:
+                self.tcp_connected = True
+                continue
+            if ev["event"] == zmq.EVENT_CONNECT_RETRIED:
+                # Also follows a failed handshake: only a master that never
+                # accepted TCP refused it.
+                self.refused = self.refused or not self.tcp_connected
+                continue
             if ev["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._failed_handshakes = 0
                 continue

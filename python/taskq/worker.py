@@ -27,6 +27,25 @@ epoch rules of docs/PROTOCOL.md 4.1), and on SIGINT/SIGTERM hands the tasks
 it has not started back, finishes those running (up to grace seconds) and
 says goodbye.
 
+Several masters, as task_worker --server A,B,C (docs/PROTOCOL.md 4.5):
+taskq.Worker("lab1,lab2:6000", ...) works for the first master of the list
+that answers, in order (one that refuses the connection is passed over at
+once; one that accepts it has 3.5 s to say welcome). When its master falls
+silent (3 of its heartbeats and 0.5 s) it tries the others in turn, starting
+after the one lost and coming back to it last, each for as long (2 s longer
+on the lost one); it works for the first that welcomes it. It says so on
+stderr, in task_worker's words:
+
+    Lost contact with the master at lab1:5000; trying lab2:6000...
+    Lost the master at lab1:5000; now working for lab2:6000
+    Dropped 1 result(s) for tasks of the master at lab1:5000 (it runs again those it did not get)
+
+The masters share no queues: results of the lost master's tasks, sent or
+not, go to no other master (a new "term"); that master hands those tasks
+out again. The list is parsed as task_worker's (session.parse_server_list):
+an empty element or a master named twice is a ValueError from run(). One
+address behaves as it always did.
+
 Thread: run() owns the connection and must be called from one thread; the
 main thread if signals are to stop it.
 """
@@ -50,6 +69,11 @@ EXIT_FORBIDDEN = 7  # as task_worker's: a key whose role may not run tasks (a su
 _MAX_WINDOW = 8192
 _RESULT_BYTES = codec.MAX_MESSAGE // 2  # most bytes of values in one result message
 _GET_TIMEOUT_MS = 5000
+# Several masters (task_worker's worker/master_list.h): at start, how long a
+# master that accepted the connection has to say welcome, and the pause
+# between rounds of masters that all refused it; after losing its master,
+# how much longer the try of the lost one lasts, which ends a round.
+_START_TRY_S, _START_ROUND_PAUSE_S, _ROUND_PAUSE_S = 3.5, 0.25, 2.0
 
 
 class _DaemonThreadPool:
@@ -244,7 +268,22 @@ class _Loop:
         self.w = w
         self.s = Session(w._server, w._authkey, role="worker", name=w._name,
                          heartbeat_ms=int(w.heartbeat * 1000), kinds=w.handlers,
-                         capacity=w.jobs)
+                         capacity=w.jobs, several=True)
+        # Given several masters: the one the socket points to (current), the
+        # one whose tasks the worker holds (serving, its last welcome's), and
+        # while trying them after losing it, when current's try ends.
+        self.n_masters = len(self.s.masters)
+        self.describe = ", ".join(d for _, d in self.s.masters)
+        self.current = self.serving = 0
+        self.trying = False
+        self.try_window = self.try_end = 0.0
+        self.next_round_at = None  # at start: when the next round of the list begins
+        # Tasks and results carry the term they came in. A new term begins
+        # with a welcome from another master of the list, or of another
+        # epoch (PROTOCOL 4.1, 4.5): the old ids are not the new master's.
+        self.term = 1
+        self.stale_whose = None  # for the line about results dropped (None: no line)
+        self.dropped = 0         # results of an older term given up on, not told yet
         if w.processes:
             self.pool = cf.ProcessPoolExecutor(
                 w.jobs, mp_context=multiprocessing.get_context("fork"),
@@ -256,10 +295,10 @@ class _Loop:
         self.finished = collections.deque()  # futures done, from the pool's threads
         # Tasks travel in chunks, not one by one: a result costs no more
         # Python work than it must (see the Performance section of README).
-        self.running = {}       # future -> (epoch, [ids]): leased, running or waiting
+        self.running = {}       # future -> (term, [ids]): leased, running or waiting
         self.in_flight = 0      # tasks in running
-        self.unsent = []        # (epoch, [result], bytes): finished, not sent yet
-        self.unacked = {}       # rid -> [(epoch, [result], bytes)]: sent, not acknowledged
+        self.unsent = []        # (term, [result], bytes): finished, not sent yet
+        self.unacked = {}       # rid -> [(term, [result], bytes)]: sent, not acknowledged
         self.get_rid = None     # the get that is out
         self.get_sent = 0.0
         self.rtt_us = 0.0       # a get's round trip
@@ -277,6 +316,7 @@ class _Loop:
     def run(self) -> int:
         self.s.open()
         self.say_hello()
+        self.try_end = time.monotonic() + _START_TRY_S
         try:
             while True:
                 if self.w._stop_requested and not self.stopping:
@@ -321,10 +361,14 @@ class _Loop:
     # --- connection -----------------------------------------------------------
 
     def holding(self):
-        epoch = self.s.epoch
-        held = [i for e, ids in self.running.values() if e == epoch for i in ids]
+        # A hello to another master than the one whose tasks it holds: a new
+        # session there, holding nothing (those ids would name its tasks).
+        if self.current != self.serving:
+            return []
+        term = self.term
+        held = [i for t, ids in self.running.values() if t == term for i in ids]
         chunks = self.unsent + [c for cs in self.unacked.values() for c in cs]
-        held += [r[0] for e, rs, _ in chunks if e == epoch for r in rs]
+        held += [r[0] for t, rs, _ in chunks if t == term for r in rs]
         return held[:codec.MAX_BATCH]
 
     def say_hello(self):
@@ -333,39 +377,117 @@ class _Loop:
         self.hello_sent = time.monotonic()
 
     def on_welcome(self, msg):
+        if not self.welcomed:
+            self.serving = self.current  # the first master of the list that answered
+        left = self.s.masters[self.serving][1]
+        moved = self.current != self.serving
         old_epoch = self.s.epoch if self.welcomed else None
         self.s.on_welcome(msg)
-        self.welcomed, self.hello_out = True, False
+        self.welcomed, self.hello_out, self.trying = True, False, False
+        self.serving = self.current
+        self.get_rid = None
+        if moved:
+            # Another master of the list: none of the tasks held are its.
+            # Their results go to no master; the lost one hands them out
+            # again when it takes this worker for dead, or comes back.
+            print(f"Lost the master at {left}; now working for {self.s.display}",
+                  file=sys.stderr, flush=True)
+            self.new_term(f"of the master at {left} (it runs again those it did not get)")
+            return
         # Whatever was out is lost or unanswered: resend results (the master
         # takes one per task), ask for tasks again.
         for rs in self.unacked.values():
             self.unsent.extend(rs)
         self.unacked.clear()
-        self.get_rid = None
         if old_epoch is not None and old_epoch != self.s.epoch:
             # A master without its journal: the old ids name its new tasks.
             # Tasks still running from it are dropped when they finish.
-            self.unsent = [c for c in self.unsent if c[0] == self.s.epoch]
+            self.new_term(None)
+
+    def new_term(self, whose):
+        """The tasks held so far are not the master's that welcomed us:
+        gives up on their results, sent or not (drop_stale tells how many
+        when whose says whose they were)."""
+        self.term += 1
+        self.stale_whose = whose
+        self.dropped += sum(len(rs) for cs in self.unacked.values() for _, rs, _ in cs)
+        self.unacked.clear()
+
+    def drop_stale(self):
+        stale = [c for c in self.unsent if c[0] != self.term]
+        if stale:
+            self.dropped += sum(len(c[1]) for c in stale)
+            self.unsent = [c for c in self.unsent if c[0] == self.term]
+        if self.dropped and self.stale_whose:
+            print(f"Dropped {self.dropped} result(s) for tasks {self.stale_whose}",
+                  file=sys.stderr, flush=True)
+        self.dropped = 0
 
     def reconnect(self):
         """The master fell silent: a new socket, a new hello."""
         self.s.open()
         self.say_hello()
 
+    def connect(self, i, now):
+        """A new socket to master i of the list, a new hello."""
+        self.current = i
+        self.s.point_to(i)
+        self.reconnect()
+        if self.trying:
+            # Each master is tried for as long as the lost one had to speak;
+            # the try of the lost one, which ends a round, lasts longer.
+            self.try_end = now + self.try_window + (_ROUND_PAUSE_S if i == self.serving else 0)
+        else:
+            self.try_end = now + _START_TRY_S
+
+    def start_tick(self, now):
+        """Before a first welcome from a list: the first master that answers,
+        in order; one that refuses the connection is passed over at once."""
+        if self.next_round_at is not None:
+            if now >= self.next_round_at:
+                self.next_round_at = None
+                self.connect(0, now)
+            return
+        if not self.s.refused and now < self.try_end:
+            return
+        if self.current + 1 < self.n_masters:
+            self.connect(self.current + 1, now)
+            return
+        if not self.said_waiting:
+            self.said_waiting = True
+            print(f"taskq worker: waiting for a master at {self.describe} to come up...",
+                  file=sys.stderr, flush=True)
+        self.next_round_at = now + _START_ROUND_PAUSE_S
+
     def tick(self):
         now = time.monotonic()
         if self.hello_out and not self.welcomed:
             if self.w.connect_timeout is not None and now - self.started > self.w.connect_timeout:
-                raise Unavailable(f"no taskq master answered at {self.s.display} within "
+                raise Unavailable(f"no taskq master answered at {self.describe} within "
                                   f"{self.w.connect_timeout:g} s")
-            if not self.said_waiting and now - self.started > 1.0:
+            if self.n_masters > 1:
+                self.start_tick(now)
+            elif not self.said_waiting and now - self.started > 1.0:
                 self.said_waiting = True
                 print(f"taskq worker: waiting for the master at {self.s.display} to come up...",
                       file=sys.stderr, flush=True)
         if self.welcomed and not self.hello_out:
             silence = 3 * self.s.welcome.get("heartbeat_ms", 1000) / 1000 + 0.5
             if now - self.s.last_heard > silence:
-                self.reconnect()
+                if self.n_masters == 1:
+                    self.reconnect()
+                    return
+                # The others in turn, starting after the one lost, each for
+                # as long, coming back to it last.
+                self.trying, self.try_window = True, silence
+                nxt = (self.serving + 1) % self.n_masters
+                print(f"Lost contact with the master at {self.s.display}; trying "
+                      f"{self.s.masters[nxt][1]}...", file=sys.stderr, flush=True)
+                self.connect(nxt, now)
+                return
+        elif self.welcomed and self.trying:
+            if now >= self.try_end:
+                self.connect((self.current + 1) % self.n_masters, now)
                 return
         elif self.welcomed and now - self.hello_sent > 5.0:
             self.reconnect()  # a hello unanswered for 5 s: try a fresh socket
@@ -435,7 +557,6 @@ class _Loop:
             return
         rtt = (time.monotonic() - self.get_sent) * 1e6
         self.rtt_us = rtt if self.rtt_us == 0 else 0.8 * self.rtt_us + 0.2 * rtt
-        epoch = self.s.epoch
         if self.stopping:  # came while stopping: back unstarted
             self.send({"op": "release", "ids": [e[0] for e in items]})
             return
@@ -449,7 +570,7 @@ class _Loop:
         for i in range(0, len(tasks), size):
             chunk = tasks[i:i + size]
             f = self.submit(chunk)
-            self.running[f] = (epoch, [e[0] for e in chunk])
+            self.running[f] = (self.term, [e[0] for e in chunk])
             f.add_done_callback(self.on_chunk_done)
 
     def on_chunk_done(self, f):  # any thread
@@ -462,7 +583,7 @@ class _Loop:
             entry = self.running.pop(f, None)
             if entry is None or f.cancelled():  # cancelled by begin_stop: released
                 continue
-            epoch, ids = entry
+            term, ids = entry
             self.in_flight -= len(ids)
             try:
                 results, us, big = f.result()
@@ -472,16 +593,17 @@ class _Loop:
                 us /= len(results)
                 self.task_us = us if self.task_us == 0 else 0.8 * self.task_us + 0.2 * us
             if big > _RESULT_BYTES // 2:  # one by one, so that messages stay small enough
-                self.unsent += [(epoch, [r], _approx_bytes(r)) for r in results]
+                self.unsent += [(term, [r], _approx_bytes(r)) for r in results]
             else:
-                self.unsent.append((epoch, results, big))
+                self.unsent.append((term, results, big))
 
     def send_results(self):
-        if not self.unsent or not self.welcomed or self.hello_out:
+        if not self.welcomed or self.hello_out:
             return
-        epoch = self.s.epoch
-        chunks = [c for c in self.unsent if c[0] == epoch]  # others: a forgotten epoch
-        self.unsent = []
+        self.drop_stale()  # tasks of a master left, or of a forgotten epoch
+        if not self.unsent:
+            return
+        chunks, self.unsent = self.unsent, []
         part, count, size = [], 0, 0
         for c in chunks:
             if part and (count + len(c[1]) > codec.MAX_BATCH or size + c[2] > _RESULT_BYTES):
@@ -505,17 +627,17 @@ class _Loop:
         self.stopping = True
         self.stop_deadline = time.monotonic() + self.w.grace
         unstarted = []
-        for f, (epoch, ids) in list(self.running.items()):
+        for f, (term, ids) in list(self.running.items()):
             if f.cancel():
                 self.running.pop(f)
                 self.in_flight -= len(ids)
-                if epoch == self.s.epoch:
+                if term == self.term:
                     unstarted += ids
         # As task_worker says it, on stderr: stdout is the program's own
         # (handlers print there).
         print(f"stopping: finishing {self.in_flight} running task(s); Ctrl-C again to quit now",
               file=sys.stderr, flush=True)
-        if self.welcomed and unstarted:
+        if self.welcomed and unstarted and self.current == self.serving:
             self.send({"op": "release", "ids": unstarted})
         if self.welcomed and self.get_rid is not None:
             self.send({"op": "cancel", "rid": self.get_rid})

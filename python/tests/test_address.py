@@ -63,7 +63,9 @@ def test_a_bad_list_says_why(given, words):
     assert words in str(e.value)
 
 
-def test_a_client_refuses_a_list():
+def test_a_bad_list_stops_a_worker_and_a_client_refuses_a_list():
+    with pytest.raises(ValueError, match="master 2 is empty"):
+        taskq.Worker("127.0.0.1,,127.0.0.1:1", b"abc").run()
     # A client's puts, ids and outcomes live on one master: it takes one.
     with pytest.raises(ValueError, match=r"a client connects to one master \(only taskq.Worker "
                                          r"takes a comma-separated list of masters\)"):

@@ -63,6 +63,12 @@ Result<ServerAddress> ParseServerAddress(std::string_view text, int default_port
   std::string_view rest;
   const std::string_view given = text;
   if (text.empty()) return BadAddress(text, "it is empty; give HOST, HOST:PORT or tcp://HOST:PORT");
+  // A list is for a worker (ParseServerList): a client's tasks and outcomes
+  // live on the one master it put them to.
+  if (text.find(',') != std::string_view::npos)
+    return BadAddress(given,
+                      "it names several masters, and only a worker (task_worker, taskq.Worker) "
+                      "takes a list; give one HOST[:PORT]");
   // tcp://HOST:PORT is how ZeroMQ programs (PROTOCOL.md's Python client) name
   // the master; any other scheme is a mistake worth a sentence.
   if (const auto scheme = text.find("://"); scheme != std::string_view::npos) {

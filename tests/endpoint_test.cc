@@ -56,6 +56,10 @@ TEST(ServerAddress, SaysWhatIsWrongWithTheRest) {
     EXPECT_NE(Refused(host).find("a host name has only letters, digits"), std::string::npos)
         << host;
   EXPECT_NE(Refused("ho st:1").find("'ho st:1'"), std::string::npos) << "names what was given";
+  // A client (taskq) takes one master; a list is for a worker.
+  EXPECT_EQ(Refused("a:1,b:2"),
+            "invalid server address 'a:1,b:2': it names several masters, and only a worker "
+            "(task_worker, taskq.Worker) takes a list; give one HOST[:PORT]");
 }
 
 std::string Listed(std::string_view text, int default_port = 5000) {

@@ -106,9 +106,8 @@ Status Connection::OpenSocket() {
       socket_.set(zmq::sockopt::curve_publickey, options_.keys->client.public_z85);
       socket_.set(zmq::sockopt::curve_secretkey, options_.keys->client.secret_z85);
       const std::string mon = NextMonitorEndpoint();
-      const int events = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_RETRIED |
-                         ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
-                         ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+      const int events = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_DISCONNECTED |
+                         ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
                          ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
       if (zmq_socket_monitor(socket_.handle(), mon.c_str(), events) != 0)
         return Status::Error(Code::kIo, "cannot monitor the connection");
@@ -268,6 +267,9 @@ Status Connection::Reconnect() {
 Status Connection::MoveTo(std::string endpoint, std::string display) {
   options_.endpoint = std::move(endpoint);
   options_.display = std::move(display);
+  // The worker says where it goes itself; "waiting for the master at B to
+  // come up..." would be wrong for a master it leaves after one try.
+  waiting_told_ = true;
   return Reconnect();
 }
 
@@ -368,8 +370,8 @@ Result<uint32_t> Connection::Wait(int timeout_ms, const std::vector<int>& fds, b
   else if (!watch_.Wait(timeout_ms))
     return Status::Error(Code::kIo, std::string("poll failed: ") + std::strerror(errno));
   if (watch_monitor_ >= 0 && watch_.Ready(watch_monitor_)) TASKQ_TRY(HandleMonitorEvents());
-  const bool message = options_.local ? !options_.local->to_client.empty()
-                                      : watch_.Ready(watch_socket_);
+  const bool message =
+      options_.local ? !options_.local->to_client.empty() : watch_.Ready(watch_socket_);
   uint32_t ready = message ? kMessageReady : 0;
   if (dropped_) ready |= kDropped;
   dropped_ = false;

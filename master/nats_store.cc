@@ -28,9 +28,12 @@ std::string ShownUrls(const std::vector<std::string>& list) {
   for (const std::string& url : list) {
     const std::size_t scheme = url.find("://");
     const std::size_t from = scheme == std::string::npos ? 0 : scheme + 3;
-    const std::size_t at = url.find('@', from);
+    // The last '@' of the authority: a password may hold '@' itself.
+    const std::size_t end = url.find('/', from);
+    const std::size_t at = url.rfind('@', end == std::string::npos ? std::string::npos : end - 1);
+    const bool credentials = at != std::string::npos && at >= from;
     if (!shown.empty()) shown += ',';
-    shown += at == std::string::npos ? url : url.substr(0, from) + url.substr(at + 1);
+    shown += credentials ? url.substr(0, from) + url.substr(at + 1) : url;
   }
   return shown;
 }

@@ -99,6 +99,14 @@ TEST_F(FailoverTest, AWorkerWhoseMasterIsKilledMovesToTheNextAndSaysSo) {
   ASSERT_TRUE(client_b);
   Result<std::vector<Item>> extra = client_b->Get("results", 10, milliseconds(100));
   EXPECT_EQ(extra.status().code(), Code::kEmpty) << "B got nothing of A's";
+  // Nor was it sent there: B counts no result it did not want.
+  Result<StatsOk> st = client_b->Stats();
+  ASSERT_TRUE(st.ok()) << st.status().message();
+  for (const auto& [name, n] : st->counters) {
+    if (name == "duplicates") {
+      EXPECT_EQ(n, 0u) << "a result of A's task reached B";
+    }
+  }
 }
 
 }  // namespace

@@ -224,26 +224,25 @@ TEST_F(RolesTest, TheAdminKeyCanDoEverything) {
   EXPECT_EQ(as_worker->Get("tasks", 1, milliseconds(0), true).status().code(), Code::kEmpty);
 }
 
-// A key the master did not issue is refused in the handshake, as a wrong
-// authkey is: another authkey's keys (another master key), and a forged
-// secret next to this master's public key (ZAP says 400).
 // task_master's own job reaches the broker under a peer id of its own, in
 // memory (client/local_channel.h); a socket peer holding a key may announce
 // that id in its handshake, and must not be taken for the job (its session,
 // its results): the broker never hears it. The same hello under any other
-// id makes a worker the master lists.
-TEST_F(RolesTest, APeerCannotPoseAsTheMastersOwnJob) {
-  Result<DerivedKeys> keys = DeriveKeys(key_);
-  ASSERT_TRUE(keys.ok());
-  zmq::context_t ctx(1);
-  auto hello_as = [&](std::string_view id, const std::string& name) {
-    zmq::socket_t s(ctx, zmq::socket_type::dealer);
+// id makes a worker the master lists. On a --serve master (no job), and on
+// one whose job runs with its loop on the job's thread (the channel in use),
+// which then finishes as if nobody had posed.
+class ImpostorTest : public RolesTest {
+ protected:
+  // A DEALER with the admin's keys, routing id id (none: libzmq's), that
+  // says hello as a worker named name to the master at port.
+  zmq::socket_t HelloAs(int port, std::string_view id, const std::string& name) {
+    zmq::socket_t s(ctx_, zmq::socket_type::dealer);
     s.set(zmq::sockopt::linger, 0);
     if (!id.empty()) s.set(zmq::sockopt::routing_id, zmq::buffer(id.data(), id.size()));
-    s.set(zmq::sockopt::curve_serverkey, keys->master.public_z85);
-    s.set(zmq::sockopt::curve_publickey, keys->client.public_z85);
-    s.set(zmq::sockopt::curve_secretkey, keys->client.secret_z85);
-    s.connect("tcp://127.0.0.1:" + std::to_string(port_));
+    s.set(zmq::sockopt::curve_serverkey, keys_->master.public_z85);
+    s.set(zmq::sockopt::curve_publickey, keys_->client.public_z85);
+    s.set(zmq::sockopt::curve_secretkey, keys_->client.secret_z85);
+    s.connect("tcp://127.0.0.1:" + std::to_string(port));
     Hello h;
     h.role = "worker";
     h.name = name;
@@ -252,24 +251,50 @@ TEST_F(RolesTest, APeerCannotPoseAsTheMastersOwnJob) {
     EncodeTo(h, &bytes);
     EXPECT_TRUE(s.send(zmq::buffer(bytes), zmq::send_flags::none));
     return s;
-  };
-  zmq::socket_t impostor = hello_as(LocalChannel::kPeerId, "impostor");
-  zmq::socket_t control = hello_as("", "control");
-  auto admin = ConnectAs(key_, "client");
-  ASSERT_TRUE(admin);
-  auto listed = [&](const std::string& name) {
-    Result<StatsOk> s = admin->Stats();
-    if (!s.ok()) return false;
-    for (const WorkerStats& w : s->workers)
-      if (w.name == name) return true;
-    return false;
-  };
-  ASSERT_TRUE(WaitUntil([&] { return listed("control"); })) << "the same hello under another id";
-  // The impostor's hello went first; it has had the control's time, and a second.
-  EXPECT_FALSE(WaitUntil([&] { return listed("impostor"); }, milliseconds(1000)))
-      << "a peer posing as the master's own job was heard";
+  }
+  // The impostor is never listed; the control, sent after it, is.
+  void ExpectOnlyTheControlHeard(int port) {
+    zmq::socket_t impostor = HelloAs(port, LocalChannel::kPeerId, "impostor");
+    zmq::socket_t control = HelloAs(port, "", "control");
+    Result<std::unique_ptr<Client>> admin =
+        Client::Connect("127.0.0.1:" + std::to_string(port), key_, ClientOptions{});
+    ASSERT_TRUE(admin.ok()) << admin.status().message();
+    auto listed = [&](const std::string& name) {
+      Result<StatsOk> s = (*admin)->Stats();
+      if (!s.ok()) return false;
+      for (const WorkerStats& w : s->workers)
+        if (w.name == name) return true;
+      return false;
+    };
+    ASSERT_TRUE(WaitUntil([&] { return listed("control"); })) << "the same hello under another id";
+    // The impostor's hello went first; it has had the control's time, and a second.
+    EXPECT_FALSE(WaitUntil([&] { return listed("impostor"); }, milliseconds(1000)))
+        << "a peer posing as the master's own job was heard";
+  }
+
+  Result<DerivedKeys> keys_ = DeriveKeys(key_);
+  zmq::context_t ctx_{1};
+};
+
+TEST_F(ImpostorTest, APeerCannotPoseAsTheMastersOwnJob) {
+  ASSERT_TRUE(keys_.ok());
+  ExpectOnlyTheControlHeard(port_);
 }
 
+TEST_F(ImpostorTest, APeerCannotPoseAsAJobThatIsRunning) {
+  ASSERT_TRUE(keys_.ok());
+  int port = 0;
+  auto job = StartMaster({"--square", "5", "--timeout", "30"}, &port);  // generated: pumped
+  ASSERT_NE(port, 0);
+  ExpectOnlyTheControlHeard(port);
+  auto worker = StartWorker(port, {"--quiet"});
+  ASSERT_EQ(job->Wait(kSlow), kExitOk) << job->out() << job->err();
+  EXPECT_EQ(job->CountLines(R"(^Done: 5 of 5 tasks in .*, 0 failed$)"), 1) << job->out();
+}
+
+// A key the master did not issue is refused in the handshake, as a wrong
+// authkey is: another authkey's keys (another master key), and a forged
+// secret next to this master's public key (ZAP says 400).
 TEST_F(RolesTest, AKeyOfNoRoleIsRefusedInTheHandshake) {
   Result<Credentials> other = IssueCredentials("not-the-teachers-key");
   ASSERT_TRUE(other.ok());

@@ -96,11 +96,12 @@ TEST(NatsStoreOpenTest, RefusesClearlyWhenNoServerListens) {
 
   NatsStoreOptions with_password;
   with_password.user = "bob";
-  with_password.password = "s3cret";
-  const std::string secret_url = "nats://bob:s3cret@" + url.substr(7);
+  with_password.password = "s3cret@x";
+  const std::string secret_url = "nats://bob:s3cret@x@" + url.substr(7);  // an '@' in it too
   store = NatsStore::Open(secret_url + "," + url, with_password);
   ASSERT_FALSE(store.ok());
   EXPECT_EQ(std::string::npos, store.status().message().find("s3cret")) << store.status().message();
+  EXPECT_EQ(std::string::npos, store.status().message().find("x@")) << store.status().message();
   EXPECT_NE(std::string::npos, store.status().message().find(url + "," + url))
       << store.status().message();
   close(fd);

@@ -70,7 +70,9 @@ FinishedTask Executor::RunNow(const Item& task, Handler* handler, const CancelTo
   }
   const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - start);
-  return FinishedTask{task.id, std::move(o), static_cast<uint64_t>(us.count())};
+  FinishedTask done{task.id, std::move(o), static_cast<uint64_t>(us.count())};
+  done.attempt = task.attempt;
+  return done;
 }
 
 void Executor::Loop() {

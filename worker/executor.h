@@ -27,7 +27,8 @@ struct FinishedTask {
   uint64_t id = 0;
   RunOutcome outcome;
   uint64_t elapsed_us = 0;
-  uint64_t tag = 0;  // as given to Submit
+  uint64_t tag = 0;      // as given to Submit
+  uint32_t attempt = 0;  // the task's (Item::attempt): the delivery it ran for
 };
 
 class Executor {

@@ -284,14 +284,14 @@ void WorkerLoop::Start(const Entry& e, TimePoint now) {
   Item task = Item::FromEntry(e);
   Handler* h = handlers_.Find(task.kind);
   ++in_flight_;
-  running_.emplace(task.id, Running{term_, task.attempt});
+  running_.emplace(task.id, term_);
   if (!h) {
     // The master hands out only the kinds we announced: if this happens,
     // another worker is the one to run it.
     Finish(FinishedTask{task.id,
                         RunOutcome::WorkerFault("this worker does not run '" + task.kind +
                                                 "' tasks (commands need task_worker --exec)"),
-                        0, term_});
+                        0, term_, task.attempt});
     return;
   }
   if (h->Instant() && o_.delay.count() == 0) {
@@ -337,8 +337,8 @@ std::vector<uint64_t> WorkerLoop::Holding() const {
   // new session there, holding nothing (those ids would name its tasks).
   if (!masters_.AtServing()) return {};
   std::vector<uint64_t> ids;
-  for (const auto& [id, r] : running_)
-    if (r.term == term_) ids.push_back(id);
+  for (const auto& [id, term] : running_)
+    if (term == term_) ids.push_back(id);
   for (const PendingResult& r : unsent_)
     if (r.term == term_) ids.push_back(r.id);
   for (const auto& [rid, batch] : unacked_) ids.insert(ids.end(), batch.begin(), batch.end());
@@ -357,18 +357,14 @@ void WorkerLoop::DropStale() {
 
 void WorkerLoop::Finish(FinishedTask t) {
   --in_flight_;
-  uint32_t attempt = 0;
-  if (auto it = running_.find(t.id); it != running_.end()) {
-    attempt = it->second.attempt;
-    running_.erase(it);
-  }
+  running_.erase(t.id);
   // A result the master would refuse (and with it the whole batch) fails here.
   if (t.outcome.ok && t.outcome.value.packed().size() > kMaxValueBytes)
     t.outcome = RunOutcome::Error("the result is larger than 16 MiB", /*retry=*/false);
   task_us_ = task_us_ == 0 ? t.elapsed_us : 0.9 * task_us_ + 0.1 * t.elapsed_us;
   if (task_us_ < 0.1) task_us_ = 0.1;
   PendingResult r{t.id,  t.outcome.ok, {}, t.elapsed_us, t.outcome.retry, t.outcome.worker_fault,
-                  t.tag, attempt};
+                  t.tag, t.attempt};
   r.data = t.outcome.ok ? t.outcome.value.packed() : t.outcome.error.substr(0, kMaxErrorBytes);
   unsent_.push_back(std::move(r));
 }

@@ -129,12 +129,8 @@ class WorkerLoop {
   // (not after a hello_required: that master is there).
   bool watch_silence_ = true;
 
-  uint32_t in_flight_ = 0;  // tasks received and not finished
-  struct Running {
-    uint64_t term = 0;     // for hello.holding
-    uint32_t attempt = 0;  // the entry's, for its result
-  };
-  std::unordered_map<uint64_t, Running> running_;  // by id
+  uint32_t in_flight_ = 0;                          // tasks received and not finished
+  std::unordered_map<uint64_t, uint64_t> running_;  // their ids, with their terms (hello.holding)
   uint64_t get_rid_ = 0;
   bool get_out_ = false;  // a get is waiting for its answer
   uint32_t get_max_ = 0;

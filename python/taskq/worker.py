@@ -635,8 +635,9 @@ class _Loop:
                     unstarted += ids
         # As task_worker says it, on stderr: stdout is the program's own
         # (handlers print there).
-        print(f"stopping: finishing {self.in_flight} running task(s); Ctrl-C again to quit now",
-              file=sys.stderr, flush=True)
+        if self.in_flight:
+            print(f"stopping: finishing {self.in_flight} running task(s); Ctrl-C again to quit "
+                  "now", file=sys.stderr, flush=True)
         if self.welcomed and unstarted and self.current == self.serving:
             self.send({"op": "release", "ids": unstarted})
         if self.welcomed and self.get_rid is not None:

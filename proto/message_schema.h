@@ -123,26 +123,21 @@ struct ValueOrError {
   std::size_t max = kMaxErrorBytes;
 };
 
-// An optional trailing bool, written when written(item) says so.
-template <class M>
-struct TrailingBool {
+// An optional trailing bool, or uint32 (read clamped from any uint64),
+// written when written(item) says so.
+template <class M, class T>
+struct Trailing {
   using Owner = M;
+  using Type = T;
   static constexpr bool kOptional = true;
   std::string_view name;
-  bool M::*member;
+  T M::*member;
   bool (*written)(const M&);
 };
-
-// An optional trailing uint32 (read clamped from any uint64), written when
-// written(item) says so.
 template <class M>
-struct TrailingUint {
-  using Owner = M;
-  static constexpr bool kOptional = true;
-  std::string_view name;
-  uint32_t M::*member;
-  bool (*written)(const M&);
-};
+using TrailingBool = Trailing<M, bool>;
+template <class M>
+using TrailingUint = Trailing<M, uint32_t>;
 
 // An optional trailing nested item, nil or absent when *present is false.
 template <class M, class T>

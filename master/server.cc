@@ -231,7 +231,9 @@ bool ServerLoop::Step(SocketWatch* also, int most_ms) {
   // The ROUTER is asked for its events again before the next wait only if
   // something may have hidden them from its fd (client/socket_watch.h): a
   // read that stopped short of EAGAIN, or a send. Asking costs two system
-  // calls, on the way of every lone task.
+  // calls, on the way of every lone task. So every send of a pass goes
+  // through SendOnRouter, which notes it; a new use of router_ here must
+  // Touch it too.
   if (watch_.Ready(router_i_) && ReadRouter()) watch_.Drained(router_i_);
   ReadLocal();
   sent_on_router_ = false;

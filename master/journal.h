@@ -60,34 +60,33 @@
 // Damage in a format-1 file cannot be resynchronised (there is no magic to
 // look for): the rest of that file is skipped, reported, and kept.
 //
-// Thread: the master's loop thread, but for the fsync thread inside.
+// Thread: the master's loop thread (a medium may have a thread inside).
 #ifndef TASKQ_MASTER_JOURNAL_H_
 #define TASKQ_MASTER_JOURNAL_H_
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "master/broker.h"
+#include "master/journal_medium.h"
 #include "master/state_log.h"
 #include "proto/status.h"
 
 namespace taskq {
-
-enum class FsyncMode { kAlways, kInterval, kNever };
 
 struct JournalOptions {
   std::string dir;
   FsyncMode fsync = FsyncMode::kInterval;
   std::chrono::milliseconds fsync_interval{5};
   uint64_t segment_bytes = 64u << 20;  // a new segment after this many bytes
+  // Another medium than files in dir (task_master --store: a NATS stream).
+  // Called once, by Open; dir and the fsync options are then unused.
+  std::function<Result<std::unique_ptr<JournalMedium>>()> open_medium;
 };
 
 // A stretch of a segment file that recovery skipped; the file keeps it.
@@ -129,12 +128,16 @@ struct RecoveryReport {
 
 class Journal : public StateLog {
  public:
-  // Opens DIR (creating it), locks it against a second master, replays it
-  // into broker (which must be fresh) and starts a new segment. Damage is
+  // Opens DIR (creating it), or the medium options.open_medium makes, locks
+  // it against a second master, replays it into broker (which must be
+  // fresh) and starts a new segment. Damage is
   // not a failure: it goes in report (may be null), and Open succeeds.
   static Result<std::unique_ptr<Journal>> Open(const JournalOptions& options, Broker& broker,
                                                RecoveryReport* report);
   ~Journal() override;  // commits and syncs what is pending
+
+  // Where the segments are, for messages: the data dir, the NATS store.
+  const std::string& where() const { return medium_->where(); }
 
   // Names the task ids of this data dir (welcome.epoch): random when the
   // directory was first used, the same ever after.
@@ -167,51 +170,37 @@ class Journal : public StateLog {
   class Replayer;  // applies records to the broker, and keeps track of damage
   struct Segment {
     uint64_t seq;
-    std::string path;
+    std::string path;  // its name in the medium
     uint64_t bytes;
     uint64_t first_id;     // next_id when it was started: ids below were made before
     bool damaged = false;  // kept (set aside) when retired, never deleted
   };
 
-  Journal(JournalOptions options, Broker& broker);
-  Status Lock();
+  Journal(JournalOptions options, Broker& broker, std::unique_ptr<JournalMedium> medium);
   Status Replay(RecoveryReport* report);
   Status ListSegments(RecoveryReport* report);
   Status ReplaySegment(Segment& seg, bool newest, Replayer& replay, RecoveryReport* report);
   Status CutTornTail(Segment& seg, uint64_t at, RecoveryReport* report);
   Status StartSegment();
   Status RetireOldest();
-  Status SetAside(const Segment& seg);
   Status Reserve(uint64_t end);
   Status Fatal(Status s);
-  void SyncDir();
-  Status WriteAll(const std::string& bytes);
   void Frame(const std::string& payload);
   void IdsRecord(uint64_t op, const std::vector<uint64_t>& ids);
-  void SyncLoop();
 
   JournalOptions options_;
   Broker& broker_;
-  int lock_fd_ = -1;
+  std::unique_ptr<JournalMedium> medium_;
   uint64_t epoch_ = 0;
   std::deque<Segment> segments_;  // oldest first; the last is written to
   std::string pending_;
   std::string scratch_;
-
-  // The head segment's fd, shared with the sync thread.
-  std::mutex fd_mu_;
-  int fd_ = -1;
-  std::atomic<uint64_t> written_{0}, synced_{0};
-  std::condition_variable sync_cv_;
-  bool stop_sync_ = false;
-  std::thread sync_thread_;
 
   uint64_t reserved_ = 0;           // ids below are reserved on disk (kReserve records)
   uint64_t prior_end_ = 0;          // for the next segment's header: ids below were made before it
                                     // (0: not known, after damage)
   uint64_t made_end_ = 0;           // one past the highest id whose put or entry record is framed
   Status failed_;                   // once a write or sync failed, every Commit fails
-  std::atomic<int> sync_errno_{0};  // the sync thread's failure, for Commit to report
 
   // Compaction of segments_.front(): rewrite live ids below the next
   // segment's first id, from cursor_ on.

@@ -1,11 +1,8 @@
 // Recovery: Journal::Open's replay of the segments, and what it reports.
 // (The writing side is journal.cc.)
 #include <sodium.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <filesystem>
-#include <fstream>
 #include <unordered_set>
 
 #include "master/journal.h"
@@ -14,18 +11,6 @@
 
 namespace taskq {
 namespace {
-
-namespace fs = std::filesystem;
-
-Status ReadFile(const std::string& path, std::string* data) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) return JournalIo("cannot read " + path);
-  data->resize(static_cast<std::size_t>(in.tellg()));
-  in.seekg(0);
-  if (!in.read(data->data(), static_cast<std::streamsize>(data->size())))
-    return JournalIo("cannot read " + path);
-  return Status::Ok();
-}
 
 std::string IdRange(uint64_t first, uint64_t end) {
   return end - first == 1 ? "id " + std::to_string(first)
@@ -294,35 +279,16 @@ Status Journal::Replay(RecoveryReport* report) {
   return Status::Ok();
 }
 
-// The segments in DIR, oldest first; damaged ones set aside go in the report.
 Status Journal::ListSegments(RecoveryReport* report) {
-  std::error_code ec;
-  for (const fs::directory_entry& e : fs::directory_iterator(options_.dir, ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.rfind("damaged-", 0) == 0 && e.path().extension() == ".tqj")
-      report->set_aside.push_back(e.path().string());
-    unsigned long long seq;
-    if (std::sscanf(name.c_str(), "journal-%16llu.", &seq) != 1) continue;
-    if (name == SegmentName("journal", seq) + ".new") {  // a segment whose header never got written
-      std::error_code ignored;
-      fs::remove(e.path(), ignored);
-      continue;
-    }
-    if (name != SegmentName("journal", seq)) continue;
-    segments_.push_back(Segment{seq, e.path().string(), 0, 0});
-  }
-  if (ec)
-    return Status::Error(Code::kIo,
-                         "cannot read the data dir " + options_.dir + ": " + ec.message());
-  std::sort(segments_.begin(), segments_.end(),
-            [](const Segment& a, const Segment& b) { return a.seq < b.seq; });
-  std::sort(report->set_aside.begin(), report->set_aside.end());
+  std::vector<MediumSegment> found;
+  TASKQ_TRY(medium_->List(&found, &report->set_aside));
+  for (const MediumSegment& m : found) segments_.push_back(Segment{m.seq, m.name, 0, 0});
   return Status::Ok();
 }
 
 Status Journal::ReplaySegment(Segment& seg, bool newest, Replayer& replay, RecoveryReport* report) {
   std::string data;
-  TASKQ_TRY(ReadFile(seg.path, &data));
+  TASKQ_TRY(medium_->Read(MediumSegment{seg.seq, seg.path}, &data));
   seg.bytes = data.size();
   FrameReader reader(data, newest, kJournalMaxRecord);
   replay.BeginSegment(seg);
@@ -358,8 +324,7 @@ Status Journal::ReplaySegment(Segment& seg, bool newest, Replayer& replay, Recov
 // next start (when this segment is no longer the newest) does not take it
 // for damage.
 Status Journal::CutTornTail(Segment& seg, uint64_t at, RecoveryReport* report) {
-  if (truncate(seg.path.c_str(), static_cast<off_t>(at)) != 0)
-    return JournalIo("cannot truncate " + seg.path);
+  TASKQ_TRY(medium_->CutTail(MediumSegment{seg.seq, seg.path}, at));
   report->torn_bytes += seg.bytes - at;
   report->torn_file = seg.path;
   seg.bytes = at;

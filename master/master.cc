@@ -402,7 +402,7 @@ int RunMaster(const MasterOptions& o, std::ostream& out, std::ostream& err) {
   if (so.broker.instance == 0)
     so.broker.instance = (uint64_t{randombytes_random()} << 32) | randombytes_random();
   if (!o.data_dir.empty())
-    so.journal = JournalOptions{o.data_dir, o.fsync, std::chrono::milliseconds(5), o.segment_bytes};
+    so.journal = JournalOptions{o.data_dir, o.fsync, std::chrono::milliseconds(5), o.segment_bytes, {}};
   so.log = [&status](const std::string& line) { status.Log("task_master: " + line + "\n"); };
   // The job lists its failures itself: the log would say each a second time.
   if (in.source) so.broker.log_failures = false;

@@ -53,7 +53,7 @@ class JournalTest : public ::testing::Test {
     broker_ = std::make_unique<Broker>(BrokerOptions(), nullptr);
     RecoveryReport report;
     Result<std::unique_ptr<Journal>> j = Journal::Open(
-        JournalOptions{dir_, FsyncMode::kNever, milliseconds(5), segment_bytes}, *broker_, &report);
+        JournalOptions{dir_, FsyncMode::kNever, milliseconds(5), segment_bytes, {}}, *broker_, &report);
     EXPECT_TRUE(j.ok()) << j.status().message();
     if (j.ok()) {
       journal_ = std::move(*j);

@@ -141,7 +141,7 @@ TEST_F(JournalTest, OneMasterPerDataDir) {
   Open();
   Broker other(BrokerOptions(), nullptr);
   Result<std::unique_ptr<Journal>> second = Journal::Open(
-      JournalOptions{dir_, FsyncMode::kNever, milliseconds(5), 1 << 20}, other, nullptr);
+      JournalOptions{dir_, FsyncMode::kNever, milliseconds(5), 1 << 20, {}}, other, nullptr);
   ASSERT_FALSE(second.ok());
   EXPECT_NE(second.status().message().find("another task_master is using the data dir"),
             std::string::npos);
@@ -155,7 +155,7 @@ TEST_F(JournalTest, ABareRelativeDataDirIsMade) {
   for (const std::string name : {"state", "other/"}) {
     Broker broker(BrokerOptions(), nullptr);
     Result<std::unique_ptr<Journal>> j =
-        Journal::Open(JournalOptions{name, FsyncMode::kNever, milliseconds(5), 64u << 20}, broker,
+        Journal::Open(JournalOptions{name, FsyncMode::kNever, milliseconds(5), 64u << 20, {}}, broker,
                       nullptr);
     EXPECT_TRUE(j.ok()) << name << ": " << j.status().message();
     EXPECT_TRUE(fs::is_directory(fs::path(dir_) / name)) << name;

@@ -96,7 +96,10 @@ void Journal::Frame(const std::string& payload) {
 
 Status Journal::Commit() {
   if (!failed_.ok()) return failed_;
-  if (pending_.empty()) return Status::Ok();
+  if (pending_.empty()) {
+    if (Status s = medium_->Health(); !s.ok()) return Fatal(s);
+    return Status::Ok();
+  }
   if (Status s = medium_->Append(pending_); !s.ok()) return Fatal(s);
   segments_.back().bytes += pending_.size();
   pending_.clear();

@@ -138,6 +138,9 @@ class Journal : public StateLog {
 
   // Where the segments are, for messages: the data dir, the NATS store.
   const std::string& where() const { return medium_->where(); }
+  // The loop commits at least this often, idle or not (a medium's failure
+  // found outside a write is reported by the next Commit).
+  std::chrono::milliseconds commit_every() const { return medium_->health_every(); }
 
   // Names the task ids of this data dir (welcome.epoch): random when the
   // directory was first used, the same ever after.

@@ -59,6 +59,11 @@ class JournalMedium {
   virtual Status Append(const std::string& bytes) = 0;
   // Everything appended is durable now, whatever the mode.
   virtual Status Sync() = 0;
+  // A failure found outside a call (NatsMedium: its fence lost while the
+  // master was idle); the journal asks every pass.
+  virtual Status Health() { return Status::Ok(); }
+  // How often the master's loop must ask Health, idle or not.
+  virtual std::chrono::milliseconds health_every() const { return std::chrono::minutes(1); }
   // Removes seg, the oldest (its live entries are durable in newer ones),
   // or keeps it aside under another name when it holds damage.
   virtual Status Retire(const MediumSegment& seg, bool damaged) = 0;

@@ -1,11 +1,47 @@
 // task_master: parses flags and calls RunMaster (master/master.h).
 #include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
+#include <optional>
+#include <string>
 
 #include "client/command_line.h"
 #include "client/exit_codes.h"
 #include "client/signals.h"
 #include "master/master.h"
+#ifdef TASKQ_WITH_NATS
+#include "master/nats_medium.h"
+#endif
+
+namespace {
+
+#ifdef TASKQ_WITH_NATS
+// --store-credentials FILE: its first line, "user:password" or a token.
+// TASKQ_NATS_TOKEN: a token. Neither is ever printed.
+std::optional<std::string> ReadStoreCredentials(const std::string& file,
+                                                taskq::NatsConnectOptions* co) {
+  if (const char* token = std::getenv("TASKQ_NATS_TOKEN"); token && *token) co->token = token;
+  if (file.empty()) return std::nullopt;
+  std::ifstream in(file);
+  std::string line;
+  if (!in || !std::getline(in, line))
+    return "cannot read the NATS credentials file " + file +
+           " (its first line: a token, or user:password)";
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+  if (line.empty()) return "the NATS credentials file " + file + " has an empty first line";
+  if (const std::size_t colon = line.find(':'); colon != std::string::npos) {
+    co->user = line.substr(0, colon);
+    co->password = line.substr(colon + 1);
+    co->token.clear();
+  } else {
+    co->token = line;
+  }
+  return std::nullopt;
+}
+#endif
+
+}  // namespace
 
 int main(int argc, char** argv) {
   taskq::MasterOptions o;
@@ -13,6 +49,9 @@ int main(int argc, char** argv) {
   double timeout_s = 10, task_timeout_s = 0, heartbeat_s = 1, status_every_s = 0;
   std::string fsync = "interval";
   uint64_t segment_mb = 64;
+  std::string store, store_credentials;
+  int store_replicas = 0;
+  double takeover_s = 10;
   CLI::App app{
       "task_master: serve a task queue and a result queue to taskq workers over an\n"
       "authenticated, encrypted port. With no job flag it runs the classic tutorial:\n"
@@ -94,6 +133,26 @@ int main(int argc, char** argv) {
   app.add_option(
       "--data-dir", o.data_dir,
       "keep the queues in a journal in DIR: a restarted master resumes where it stopped");
+#ifdef TASKQ_WITH_NATS
+  CLI::Option* store_opt =
+      app.add_option("--store", store,
+                     "keep the queues in NATS JetStream instead (nats://HOST:PORT,...; README, "
+                     "\"Beyond one machine\"): a master started on the same servers carries on "
+                     "when this one or its machine is lost");
+  store_opt->excludes("--data-dir");
+  app.add_option("--store-replicas", store_replicas,
+                 "with --store, copies of the journal the NATS servers keep (default: 3 when "
+                 "--store names several servers, else 1)")
+      ->check(CLI::Range(1, 5));
+  app.add_option("--store-credentials", store_credentials,
+                 "with --store, a file whose first line is the NATS token or user:password "
+                 "(default: TASKQ_NATS_TOKEN, if set)");
+  app.add_option("--takeover-after", takeover_s,
+                 "with --store, seconds the store must be silent before this master takes over "
+                 "from another (it waits as a standby until then)")
+      ->default_val(10)
+      ->check(CLI::Range(1.0, 3600.0));
+#endif
   app.add_flag("--fresh", o.fresh,
                "with --data-dir, forget the queues and the job the data dir holds and start the "
                "job anew (without it, the same command resumes an unfinished job and refuses to "
@@ -151,6 +210,23 @@ int main(int argc, char** argv) {
                                : taskq::FsyncMode::kInterval;
   o.segment_bytes = segment_mb << 20;
   if (std::optional<int> code = keys.Resolve("task_master", &o.authkey)) return *code;
+#ifdef TASKQ_WITH_NATS
+  if (!store.empty()) {
+    taskq::NatsMediumOptions mo;
+    mo.urls = store;
+    if (std::optional<std::string> why = ReadStoreCredentials(store_credentials, &mo.connect)) {
+      std::cerr << "task_master: " << *why << "\n";
+      return taskq::kExitUsage;
+    }
+    mo.replicas = store_replicas ? store_replicas
+                                 : (store.find(',') != std::string::npos ? 3 : 1);
+    mo.takeover_after = taskq::Millis(takeover_s);
+    mo.log = [](const std::string& line) { std::cerr << "task_master: " << line << std::endl; };
+    mo.stop = [] { return taskq::SignalCount() > 0; };
+    o.store_shown = "the NATS store at " + taskq::ShownNatsUrls(store);
+    o.open_medium = [mo] { return taskq::NatsMedium::Open(mo); };
+  }
+#endif
   // A second Ctrl-C ends the master at once: what it acknowledged is in
   // the journal already.
   taskq::InstallSignalPipe(/*exit_on_second=*/true);

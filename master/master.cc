@@ -107,7 +107,7 @@ void PrintRecovery(const MasterOptions& o, const RecoveryReport& r, std::ostream
     err << "\n";
   }
   if (r.records == 0) return;
-  out << "Recovered " << o.data_dir << ": " << r.ready << " task(s) waiting, " << r.outcomes
+  out << "Recovered " << (o.open_medium ? o.store_shown : o.data_dir) << ": " << r.ready << " task(s) waiting, " << r.outcomes
       << " outcome(s) to collect (" << r.records << " journal records)" << std::endl;
 }
 
@@ -403,6 +403,9 @@ int RunMaster(const MasterOptions& o, std::ostream& out, std::ostream& err) {
     so.broker.instance = (uint64_t{randombytes_random()} << 32) | randombytes_random();
   if (!o.data_dir.empty())
     so.journal = JournalOptions{o.data_dir, o.fsync, std::chrono::milliseconds(5), o.segment_bytes, {}};
+  if (o.open_medium)
+    so.journal = JournalOptions{"", o.fsync, std::chrono::milliseconds(5), o.segment_bytes,
+                                o.open_medium};
   so.log = [&status](const std::string& line) { status.Log("task_master: " + line + "\n"); };
   // The job lists its failures itself: the log would say each a second time.
   if (in.source) so.broker.log_failures = false;

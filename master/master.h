@@ -3,6 +3,8 @@
 #define TASKQ_MASTER_MASTER_H_
 
 #include <chrono>
+#include <functional>
+#include <memory>
 #include <iosfwd>
 #include <string>
 #include <vector>
@@ -34,6 +36,11 @@ struct MasterOptions {
   bool fresh = false;  // --fresh: forget the data dir's queues and job, start the job anew
   FsyncMode fsync = FsyncMode::kInterval;
   uint64_t segment_bytes = 64u << 20;
+  // --store: the journal in a NATS stream instead of a data dir (main.cpp
+  // makes it; task_master built without libnats has no --store). store_shown
+  // names it in messages, without credentials.
+  std::function<Result<std::unique_ptr<JournalMedium>>()> open_medium;
+  std::string store_shown;
   std::chrono::milliseconds status_every{0};  // a status line this often on stderr
   std::string http;        // --http [ADDR:]PORT: dashboard, /metrics, /api/status (empty: off)
   std::string http_token;  // --http-token or TASKQ_HTTP_TOKEN (docs/HTTP.md)

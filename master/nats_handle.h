@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "proto/status.h"
+
 namespace taskq {
 
 struct NatsDeleter {
@@ -44,24 +46,39 @@ inline std::string NatsError(natsStatus s) {
 // timeout for each server's greeting; null, with *status, on failure. A list
 // goes to natsOptions_SetServers: natsOptions_SetURL takes one URL and does
 // not split a list.
-inline NatsPtr<natsOptions> NatsServerOptions(const std::string& urls,
-                                              std::chrono::milliseconds timeout,
-                                              natsStatus* status) {
-  std::vector<std::string> list;
-  std::istringstream in(urls);
-  for (std::string url; std::getline(in, url, ',');)
-    if (!url.empty()) list.push_back(url);
-  std::vector<const char*> servers;
-  for (const std::string& url : list) servers.push_back(url.c_str());
-  natsOptions* raw = nullptr;
-  natsStatus s = natsOptions_Create(&raw);
-  NatsPtr<natsOptions> opts(raw);
-  if (s == NATS_OK)
-    s = natsOptions_SetServers(opts.get(), servers.data(), static_cast<int>(servers.size()));
-  if (s == NATS_OK) s = natsOptions_SetTimeout(opts.get(), timeout.count());
-  *status = s;
-  return s == NATS_OK ? std::move(opts) : nullptr;
-}
+NatsPtr<natsOptions> NatsServerOptions(const std::string& urls,
+                                       std::chrono::milliseconds timeout, natsStatus* status);
+
+// "nats://user:pass@h:p,..." shown as "nats://h:p,...": messages never
+// carry credentials.
+std::string ShownNatsUrls(const std::string& urls);
+
+// How to reach the servers: credentials, if they ask for them (a token, or
+// a user and password), and the time to wait for a greeting (per URL) and
+// for a JetStream answer.
+struct NatsConnectOptions {
+  std::string token;
+  std::string user, password;
+  std::chrono::milliseconds connect_timeout{2000};
+  std::chrono::milliseconds request_timeout{5000};
+};
+
+// A Status for a failed libnats call: "what at URLS: text (JetStream error
+// N)", coded kTimeout, kUnavailable (no server, no responders) or kIo.
+Status NatsFailed(const std::string& what, const std::string& shown_urls, natsStatus s,
+                  jsErrCode code = jsErrCode{});
+
+// Connects to urls and opens its JetStream context. kUnavailable, with a
+// sentence saying what to check, when no server answers; kInvalid for no URL.
+Status NatsConnect(const std::string& urls, const NatsConnectOptions& options,
+                   NatsPtr<natsConnection>* nc, NatsPtr<jsCtx>* js);
+
+// Creates the stream cfg, or checks that it exists with this configuration
+// (js_AddStream is idempotent; another configuration is refused: kInvalid).
+// A cluster just started may have its metadata leader before it knows its
+// peers: "no suitable peers" (10005) is asked again until timeout.
+Status NatsEnsureStream(jsCtx* js, jsStreamConfig* cfg, std::chrono::milliseconds timeout,
+                        const std::string& shown_urls);
 
 }  // namespace taskq
 

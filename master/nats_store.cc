@@ -14,30 +14,6 @@ namespace {
 
 int64_t Nanos(std::chrono::milliseconds ms) { return ms.count() * 1000000; }
 
-std::vector<std::string> SplitUrls(const std::string& urls) {
-  std::vector<std::string> list;
-  std::istringstream in(urls);
-  for (std::string url; std::getline(in, url, ',');)
-    if (!url.empty()) list.push_back(url);
-  return list;
-}
-
-// "nats://user:pass@h:p" shown as "nats://h:p": messages never carry credentials.
-std::string ShownUrls(const std::vector<std::string>& list) {
-  std::string shown;
-  for (const std::string& url : list) {
-    const std::size_t scheme = url.find("://");
-    const std::size_t from = scheme == std::string::npos ? 0 : scheme + 3;
-    // The last '@' of the authority: a password may hold '@' itself.
-    const std::size_t end = url.find('/', from);
-    const std::size_t at = url.rfind('@', end == std::string::npos ? std::string::npos : end - 1);
-    const bool credentials = at != std::string::npos && at >= from;
-    if (!shown.empty()) shown += ',';
-    shown += credentials ? url.substr(0, from) + url.substr(at + 1) : url;
-  }
-  return shown;
-}
-
 std::string RandomId() {
   std::random_device rd;
   const uint64_t v = (uint64_t{rd()} << 32) ^ rd();
@@ -63,37 +39,20 @@ NatsStore::~NatsStore() {
 
 Result<std::unique_ptr<NatsStore>> NatsStore::Open(const std::string& urls,
                                                    const NatsStoreOptions& options) {
-  const std::vector<std::string> list = SplitUrls(urls);
-  if (list.empty())
-    return Status::Error(Code::kInvalid, "no NATS server given: name one as nats://HOST:PORT");
-  std::unique_ptr<NatsStore> store(new NatsStore(options, ShownUrls(list)));
+  std::unique_ptr<NatsStore> store(new NatsStore(options, ShownNatsUrls(urls)));
   TASKQ_TRY(store->Connect(urls));
   TASKQ_TRY(store->EnsureStreams());
   return store;
 }
 
 Status NatsStore::Connect(const std::string& urls) {
-  natsStatus s = NATS_OK;
-  NatsPtr<natsOptions> opts = NatsServerOptions(urls, options_.connect_timeout, &s);
-  if (s == NATS_OK && !options_.token.empty())
-    s = natsOptions_SetToken(opts.get(), options_.token.c_str());
-  if (s == NATS_OK && !options_.user.empty())
-    s = natsOptions_SetUserInfo(opts.get(), options_.user.c_str(), options_.password.c_str());
-  if (s != NATS_OK) return Failed("cannot set up a NATS connection", s);
-  natsConnection* nc = nullptr;
-  s = natsConnection_Connect(&nc, opts.get());
-  nc_.reset(nc);
-  if (s != NATS_OK)
-    return Status::Error(Code::kUnavailable,
-                         "no NATS server answered at " + shown_urls_ + ": " + NatsError(s) +
-                             " (is nats-server running there, reachable, with JetStream on?)");
-  jsOptions jo;
-  jsOptions_Init(&jo);
-  jo.Wait = options_.request_timeout.count();
-  jsCtx* js = nullptr;
-  s = natsConnection_JetStream(&js, nc_.get(), &jo);
-  js_.reset(js);
-  return s == NATS_OK ? Status::Ok() : Failed("cannot use JetStream", s);
+  NatsConnectOptions co;
+  co.token = options_.token;
+  co.user = options_.user;
+  co.password = options_.password;
+  co.connect_timeout = options_.connect_timeout;
+  co.request_timeout = options_.request_timeout;
+  return NatsConnect(urls, co, &nc_, &js_);
 }
 
 Status NatsStore::EnsureStreams() {
@@ -127,46 +86,12 @@ Status NatsStore::EnsureStreams() {
   return Status::Ok();
 }
 
-// js_AddStream is idempotent: the same configuration again is accepted, and
-// another one is refused with JSStreamNameExistErr.
-// A cluster just started may have its metadata leader before it knows its
-// peers: "no suitable peers" (10005) is asked again until request_timeout.
 Status NatsStore::EnsureStream(jsStreamConfig* cfg) {
-  const auto end = std::chrono::steady_clock::now() + options_.request_timeout;
-  natsStatus s = NATS_OK;
-  jsErrCode code = static_cast<jsErrCode>(0);
-  do {
-    jsStreamInfo* si = nullptr;
-    code = static_cast<jsErrCode>(0);
-    s = js_AddStream(&si, js_.get(), cfg, nullptr, &code);
-    NatsPtr<jsStreamInfo> info(si);
-    if (s == NATS_OK) return Status::Ok();
-    if (code != JSClusterNoPeersErr) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  } while (std::chrono::steady_clock::now() < end);
-  if (code == JSStreamNameExistErr)
-    return Status::Error(Code::kInvalid, std::string("stream ") + cfg->Name + " exists at " +
-                                             shown_urls_ +
-                                             " with another configuration than this taskq's "
-                                             "(another version, or another replica count?): "
-                                             "remove it or use other servers");
-  if (code == JSClusterNoPeersErr)
-    return Status::Error(Code::kUnavailable,
-                         std::string("cannot create stream ") + cfg->Name + " at " + shown_urls_ +
-                             " with " + std::to_string(cfg->Replicas) +
-                             " replicas: not as many JetStream servers answer (ask for fewer "
-                             "replicas, or start the missing servers)");
-  return Failed(std::string("cannot create stream ") + cfg->Name, s, code);
+  return NatsEnsureStream(js_.get(), cfg, options_.request_timeout, shown_urls_);
 }
 
 Status NatsStore::Failed(const std::string& what, natsStatus s, jsErrCode code) const {
-  std::string text = what + " at " + shown_urls_ + ": " + NatsError(s);
-  if (code != 0) text += " (JetStream error " + std::to_string(code) + ")";
-  const Code c = s == NATS_TIMEOUT ? Code::kTimeout
-                 : (s == NATS_NO_RESPONDERS || s == NATS_CONNECTION_CLOSED || s == NATS_NO_SERVER)
-                     ? Code::kUnavailable
-                     : Code::kIo;
-  return Status::Error(c, text);
+  return NatsFailed(what, shown_urls_, s, code);
 }
 
 NatsStore::Published NatsStore::Publish(const std::string& subject, std::string_view data,

@@ -220,6 +220,10 @@ void ServerLoop::Run() {
 bool ServerLoop::Step(SocketWatch* also, int most_ms) {
   const TimePoint wake = std::min({broker_.NextDeadline(), next_status_, next_publish_});
   int timeout = PollTimeout(wake, std::chrono::minutes(1));
+  if (journal_) {  // its medium may fail while nothing happens here (NatsMedium's fence)
+    const int every = static_cast<int>(journal_->commit_every().count());
+    if (timeout < 0 || timeout > every) timeout = every;
+  }
   if (most_ms >= 0 && (timeout < 0 || timeout > most_ms)) timeout = most_ms;
   if (!local_.to_master.empty()) timeout = 0;
   if (!(also ? watch_.WaitWith(*also, timeout) : watch_.Wait(timeout))) {
@@ -244,7 +248,14 @@ bool ServerLoop::Step(SocketWatch* also, int most_ms) {
     // Nothing unwritten is acknowledged: the replies waiting go, and only
     // the shutdown notices leave.
     Log(failure().message() + "; the master stops");
-    SendShutdownAfterFailure(Clock::now());
+    // A master that lost its NATS store (another took over, or it stopped
+    // answering) goes silent instead: its workers take it for lost and move
+    // to the next master of their list, where a shutdown would end them.
+    const Code why = failure().code();
+    if (why == Code::kTakenOver || why == Code::kUnavailable)
+      broker_.DropOutbox();
+    else
+      SendShutdownAfterFailure(Clock::now());
     router_.set(zmq::sockopt::linger, kShutdownLingerMs);
     return false;
   }

@@ -27,6 +27,7 @@ enum class Code {
   kUnsupported,   // a message of an op this version does not know
   kCannotListen,  // a server could not bind its address (in use, not local)
   kForbidden,     // the master refused: the key's role may not do that
+  kTakenOver,     // another master took over the store this one wrote (task_master --store)
 };
 
 // [[nodiscard]]: a failure dropped without a look is a bug; a caller that

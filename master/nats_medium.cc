@@ -1,0 +1,360 @@
+#include "master/nats_medium.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <random>
+#include <sstream>
+
+namespace taskq {
+namespace {
+
+constexpr const char* kLogStream = "TQ_LOG";
+constexpr const char* kCtlSubject = "tq.log.ctl";
+constexpr const char* kSegPrefix = "tq.log.seg.";
+constexpr const char* kAsidePrefix = "tq.log.aside.";
+constexpr char kMore = 'M', kEnd = 'E';
+constexpr std::string_view kRelease = "release";
+// The ctl subject keeps its last messages only: beats would grow it for ever.
+constexpr int kBeatsBetweenPurges = 60;
+
+using Clock = std::chrono::steady_clock;
+
+std::string RandomWriter() {
+  std::random_device rd;
+  std::ostringstream out;
+  out << std::hex << ((uint64_t{rd()} << 32) ^ rd());
+  return out.str();
+}
+
+// Failures worth trying again: the servers are electing a leader, a
+// connection is being re-made, an answer was lost (the MsgId makes a resend
+// of a stored message a duplicate, not a second copy).
+bool Transient(natsStatus s) {
+  return s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS || s == NATS_CONNECTION_DISCONNECTED ||
+         s == NATS_NOT_YET_CONNECTED || s == NATS_ERR || s == NATS_NO_SERVER;
+}
+
+std::string Seconds(std::chrono::milliseconds ms) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g s", ms.count() / 1000.0);
+  return buf;
+}
+
+}  // namespace
+
+NatsMedium::NatsMedium(const NatsMediumOptions& options)
+    : options_(options),
+      shown_urls_(ShownNatsUrls(options.urls)),
+      where_("the NATS store at " + shown_urls_),
+      writer_(RandomWriter()) {}
+
+Result<std::unique_ptr<JournalMedium>> NatsMedium::Open(const NatsMediumOptions& options) {
+  std::unique_ptr<NatsMedium> m(new NatsMedium(options));
+  TASKQ_TRY(NatsConnect(options.urls, options.connect, &m->nc_, &m->js_));
+  const char* subjects[] = {"tq.log.>"};
+  jsStreamConfig cfg;
+  jsStreamConfig_Init(&cfg);
+  cfg.Name = kLogStream;
+  cfg.Subjects = subjects;
+  cfg.SubjectsLen = 1;
+  cfg.Retention = js_LimitsPolicy;
+  cfg.Storage = js_FileStorage;
+  cfg.Replicas = options.replicas;
+  cfg.Duplicates = int64_t{120} * 1000000000;  // a resend's MsgId is remembered 2 minutes
+  TASKQ_TRY(NatsEnsureStream(m->js_.get(), &cfg, options.connect.request_timeout, m->shown_urls_));
+  return std::unique_ptr<JournalMedium>(std::move(m));
+}
+
+NatsMedium::~NatsMedium() {
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    stop_beat_ = true;
+  }
+  beat_cv_.notify_all();
+  if (beat_thread_.joinable()) beat_thread_.join();
+  {
+    // The next master takes over at once instead of waiting out the silence.
+    std::unique_lock<std::mutex> lock(mu_);
+    if (last_seq_ != 0 && failed_.ok()) {
+      options_.stall_limit = std::min(options_.stall_limit, std::chrono::milliseconds(2000));
+      (void)PublishFenced(kCtlSubject, kRelease);
+    }
+  }
+  js_.reset();
+  nc_.reset();
+}
+
+Status NatsMedium::StreamState(uint64_t* last_seq, const char* filter,
+                               std::map<std::string, uint64_t>* subjects) {
+  jsOptions o;
+  jsOptions_Init(&o);
+  o.Stream.Info.SubjectsFilter = filter;
+  jsStreamInfo* raw = nullptr;
+  jsErrCode code = jsErrCode{};
+  const natsStatus s = js_GetStreamInfo(&raw, js_.get(), kLogStream, &o, &code);
+  NatsPtr<jsStreamInfo> info(raw);
+  if (s != NATS_OK) return NatsFailed("cannot read the state of stream TQ_LOG", shown_urls_, s, code);
+  *last_seq = info->State.LastSeq;
+  if (subjects && info->State.Subjects) {
+    for (int i = 0; i < info->State.Subjects->Count; ++i)
+      (*subjects)[info->State.Subjects->List[i].Subject] = info->State.Subjects->List[i].Msgs;
+  }
+  return Status::Ok();
+}
+
+Status NatsMedium::Lock() {
+  bool told = false, told_failure = false;
+  uint64_t seen = UINT64_MAX;
+  Clock::time_point seen_at = Clock::now();
+  for (;;) {
+    if (options_.stop && options_.stop())
+      return Status::Error(Code::kInterrupted,
+                           "stopped while waiting to take over " + where_);
+    uint64_t last = 0;
+    Status s = StreamState(&last, nullptr, nullptr);
+    bool now = false;
+    if (s.ok() && last != 0) {
+      // The last message a release: its writer stopped on purpose.
+      natsMsg* raw = nullptr;
+      jsErrCode code = jsErrCode{};
+      if (js_GetLastMsg(&raw, js_.get(), kLogStream, kCtlSubject, nullptr, &code) == NATS_OK) {
+        NatsPtr<natsMsg> msg(raw);
+        now = natsMsg_GetSequence(msg.get()) == last &&
+              std::string_view(natsMsg_GetData(msg.get()), natsMsg_GetDataLength(msg.get())) ==
+                  kRelease;
+      }
+    }
+    if (s.ok() && (last == 0 || now || (last == seen && Clock::now() - seen_at >= options_.takeover_after))) {
+      bool won = false;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        s = TryTakeOver(last, &won);
+      }
+      if (s.ok() && won) {
+        if (told) Log("took over " + where_ + ": serving now");
+        beat_thread_ = std::thread([this] { BeatLoop(); });
+        return Status::Ok();
+      }
+      seen = UINT64_MAX;  // another master was quicker: watch it
+    } else if (s.ok() && last != seen) {
+      seen = last;
+      seen_at = Clock::now();
+      if (!told)
+        Log(where_ + " is written by another task_master; standing by, to take over once it "
+            "has been silent for " + Seconds(options_.takeover_after));
+      told = true;
+    }
+    if (!s.ok() && !told_failure) {
+      Log(s.message() + "; trying again");
+      told_failure = true;
+    }
+    // NATS tells nobody when a stream falls silent: look again shortly.
+    std::unique_lock<std::mutex> lock(mu_);
+    beat_cv_.wait_for(lock, std::chrono::milliseconds(250));
+  }
+}
+
+// The first write of a master: fenced on the last sequence it saw (or, on
+// an empty stream, on the ctl subject being empty: ExpectLastSeq 0 means
+// "no check" to libnats). Refused: another master wrote first.
+Status NatsMedium::TryTakeOver(uint64_t last, bool* won) {
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  if (last == 0)
+    po.ExpectNoMessage = true;
+  else
+    po.ExpectLastSeq = last;
+  const std::string id = writer_ + ".t." + std::to_string(last);
+  po.MsgId = id.c_str();
+  po.MaxWait = options_.connect.request_timeout.count();
+  char host[256] = "?";
+  gethostname(host, sizeof host - 1);
+  const std::string payload = "takeover by " + std::string(host) + " pid " +
+                              std::to_string(getpid()) + " (" + writer_ + ")";
+  jsPubAck* raw = nullptr;
+  jsErrCode code = jsErrCode{};
+  const natsStatus s = js_Publish(&raw, js_.get(), kCtlSubject, payload.data(),
+                                  static_cast<int>(payload.size()), &po, &code);
+  NatsPtr<jsPubAck> ack(raw);
+  *won = false;
+  if (s == NATS_OK) {
+    *won = true;
+    last_seq_ = ack->Sequence;
+    last_write_ = Clock::now();
+    return Status::Ok();
+  }
+  if (code == JSStreamWrongLastSequenceErr) return Status::Ok();
+  return NatsFailed("cannot take over the journal (stream TQ_LOG)", shown_urls_, s, code);
+}
+
+Status NatsMedium::PublishFenced(const std::string& subject, std::string_view payload) {
+  if (!failed_.ok()) return failed_;
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  po.ExpectLastSeq = last_seq_;
+  const std::string id = writer_ + "." + std::to_string(last_seq_);
+  po.MsgId = id.c_str();
+  po.MaxWait = options_.connect.request_timeout.count();
+  const Clock::time_point give_up = Clock::now() + options_.stall_limit;
+  for (;;) {
+    jsPubAck* raw = nullptr;
+    jsErrCode code = jsErrCode{};
+    const natsStatus s = js_Publish(&raw, js_.get(), subject.c_str(), payload.data(),
+                                    static_cast<int>(payload.size()), &po, &code);
+    NatsPtr<jsPubAck> ack(raw);
+    if (s == NATS_OK) {
+      last_seq_ = ack->Sequence;
+      last_write_ = Clock::now();
+      return Status::Ok();
+    }
+    if (code == JSStreamWrongLastSequenceErr) {
+      failed_ = Status::Error(Code::kTakenOver,
+                              "another task_master took over " + where_ +
+                                  " (workers given both move to it)");
+      return failed_;
+    }
+    if (!Transient(s) || Clock::now() >= give_up) {
+      const Status why = NatsFailed("cannot write the journal (stream TQ_LOG) for " +
+                                        Seconds(options_.stall_limit),
+                                    shown_urls_, s, code);
+      failed_ = Status::Error(Code::kUnavailable, why.message());
+      return failed_;
+    }
+    // No leader this moment (an election takes seconds): ask again shortly.
+    if (s != NATS_TIMEOUT) {
+      mu_.unlock();
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      mu_.lock();
+    }
+  }
+}
+
+Status NatsMedium::PublishGroup(const std::string& subject, const std::string& data) {
+  std::unique_lock<std::mutex> lock(mu_);
+  std::string msg;
+  std::size_t at = 0;
+  do {
+    const std::size_t n = std::min(options_.max_message, data.size() - at);
+    msg.assign(1, at + n < data.size() ? kMore : kEnd);
+    msg.append(data, at, n);
+    TASKQ_TRY(PublishFenced(subject, msg));
+    at += n;
+  } while (at < data.size());
+  return Status::Ok();
+}
+
+Status NatsMedium::List(std::vector<MediumSegment>* segments, std::vector<std::string>* set_aside) {
+  uint64_t last = 0;
+  std::map<std::string, uint64_t> subjects;
+  TASKQ_TRY(StreamState(&last, "tq.log.>", &subjects));
+  const std::string seg_prefix = kSegPrefix, aside_prefix = kAsidePrefix;
+  for (const auto& [subject, msgs] : subjects) {
+    if (msgs == 0) continue;
+    if (subject.rfind(aside_prefix, 0) == 0) set_aside->push_back(subject);
+    unsigned long long seq = 0;
+    if (subject.rfind(seg_prefix, 0) != 0 ||
+        std::sscanf(subject.c_str() + seg_prefix.size(), "%llu", &seq) != 1)
+      continue;
+    segments->push_back(MediumSegment{seq, subject});
+    counts_[seq] = msgs;
+  }
+  std::sort(segments->begin(), segments->end(),
+            [](const MediumSegment& a, const MediumSegment& b) { return a.seq < b.seq; });
+  return Status::Ok();
+}
+
+// An ordered consumer streams the segment's messages in stream order; the
+// last has no message pending after it.
+Status NatsMedium::Read(const MediumSegment& seg, std::string* data) {
+  data->clear();
+  if (counts_[seg.seq] == 0) return Status::Ok();
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Ordered = true;
+  so.Stream = kLogStream;
+  so.Config.DeliverPolicy = js_DeliverAll;
+  natsSubscription* raw = nullptr;
+  jsErrCode code = jsErrCode{};
+  natsStatus s = js_SubscribeSync(&raw, js_.get(), seg.name.c_str(), nullptr, &so, &code);
+  NatsPtr<natsSubscription> sub(raw);
+  if (s != NATS_OK) return NatsFailed("cannot read " + seg.name, shown_urls_, s, code);
+  std::string group;
+  for (;;) {
+    natsMsg* m = nullptr;
+    s = natsSubscription_NextMsg(&m, sub.get(), options_.connect.request_timeout.count());
+    NatsPtr<natsMsg> msg(m);
+    if (s != NATS_OK) return NatsFailed("cannot read " + seg.name, shown_urls_, s);
+    const char* bytes = natsMsg_GetData(msg.get());
+    const int len = natsMsg_GetDataLength(msg.get());
+    if (len > 0) {
+      group.append(bytes + 1, static_cast<std::size_t>(len - 1));
+      if (bytes[0] == kEnd) {
+        data->append(group);
+        group.clear();
+      }
+    }
+    jsMsgMetaData* meta_raw = nullptr;
+    s = natsMsg_GetMetaData(&meta_raw, msg.get());
+    NatsPtr<jsMsgMetaData> meta(meta_raw);
+    if (s != NATS_OK) return NatsFailed("cannot read " + seg.name, shown_urls_, s);
+    if (meta->NumPending == 0) break;
+  }
+  // A group without its last message: an append a crash cut short; it
+  // counted for nothing (the master never answered on it).
+  return Status::Ok();
+}
+
+Result<MediumSegment> NatsMedium::Start(uint64_t seq, const std::string& header) {
+  head_ = kSegPrefix + std::to_string(seq);
+  TASKQ_TRY(PublishGroup(head_, header));
+  return MediumSegment{seq, head_};
+}
+
+Status NatsMedium::Append(const std::string& bytes) { return PublishGroup(head_, bytes); }
+
+// A publish is acknowledged once the stream's replicas have it: nothing
+// more to wait for. Reports a lost fence found by the beat.
+Status NatsMedium::Sync() {
+  std::unique_lock<std::mutex> lock(mu_);
+  return failed_;
+}
+
+Status NatsMedium::Retire(const MediumSegment& seg, bool damaged) {
+  if (damaged) {
+    std::string data;
+    TASKQ_TRY(Read(seg, &data));
+    TASKQ_TRY(PublishGroup(kAsidePrefix + std::to_string(seg.seq), data));
+  }
+  // A master that lost the fence removes nothing: a write first proves it
+  // still holds it, and a standby takes over only after takeover_after of
+  // silence, so the purge that follows at once is this writer's.
+  std::unique_lock<std::mutex> lock(mu_);
+  TASKQ_TRY(PublishFenced(kCtlSubject, "beat"));
+  return Purge(seg.name, 0);
+}
+
+Status NatsMedium::Purge(const std::string& subject, uint64_t keep) {
+  jsOptions o;
+  jsOptions_Init(&o);
+  o.Stream.Purge.Subject = subject.c_str();
+  o.Stream.Purge.Keep = keep;
+  jsErrCode code = jsErrCode{};
+  const natsStatus s = js_PurgeStream(js_.get(), kLogStream, &o, &code);
+  if (s != NATS_OK) return NatsFailed("cannot remove " + subject, shown_urls_, s, code);
+  return Status::Ok();
+}
+
+void NatsMedium::BeatLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  int beats = 0;
+  while (!stop_beat_) {
+    beat_cv_.wait_for(lock, options_.beat / 4);
+    if (stop_beat_ || !failed_.ok() || Clock::now() - last_write_ < options_.beat) continue;
+    if (!PublishFenced(kCtlSubject, "beat").ok()) continue;  // failed_ says why
+    if (++beats % kBeatsBetweenPurges == 0) (void)Purge(kCtlSubject, 1);
+  }
+}
+
+}  // namespace taskq

@@ -1,0 +1,120 @@
+// NatsMedium: the journal's segments in a NATS JetStream stream
+// (task_master --store nats://...), so the master's state lives on the NATS
+// servers (replicated over three of them in a cluster), not on the master's
+// machine: another master started on the same servers carries on with every
+// acknowledged put and accepted result (docs/STORE-NATS.md).
+//
+// Stream TQ_LOG (Limits retention, file storage, the replicas asked for):
+//  - tq.log.seg.N: segment N, the concatenation of its messages' payloads
+//    after their first byte. Each append is a group of messages (one unless
+//    it is over 1 MB): first byte 'M' (more of this group follows) or 'E'
+//    (the group's last). A reader drops a group whose 'E' is missing, so an
+//    append cut short by a crash counts for nothing.
+//  - tq.log.ctl: a master's takeover, its beats while alive and its release
+//    when it stops.
+//  - tq.log.aside.N: a damaged segment's bytes, kept when it is retired.
+//
+// One writer at a time, fenced: every message is published with
+// ExpectLastSeq = the stream's last sequence as this master wrote it, so
+// once another master has taken over (written anything) this master's next
+// write is refused and it stops. A master starts by taking over: at once if
+// the stream is empty or its last message is a release; otherwise it waits,
+// as a standby, until the stream has been silent for takeover_after (the
+// writer beats every beat), then publishes its takeover fenced on the last
+// sequence it saw. Two standbys racing: one takeover is refused, and that
+// one waits on.
+//
+// Thread: the journal's thread calls everything; a beat thread inside
+// publishes beats; both publish under one mutex.
+#ifndef TASKQ_MASTER_NATS_MEDIUM_H_
+#define TASKQ_MASTER_NATS_MEDIUM_H_
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "master/journal_medium.h"
+#include "master/nats_handle.h"
+
+namespace taskq {
+
+struct NatsMediumOptions {
+  std::string urls;  // "nats://HOST:PORT[,nats://HOST:PORT...]"
+  NatsConnectOptions connect;
+  int replicas = 1;  // of TQ_LOG: 1 for one server, 3 for a cluster of three
+  // The writer publishes a beat when it wrote nothing for this long.
+  std::chrono::milliseconds beat{1000};
+  // A standby takes over once the stream has been silent this long. Longer
+  // than a NATS leader election (about 7 s, STORE-NATS.md F10), so a
+  // writer stalled by one does not lose its place.
+  std::chrono::milliseconds takeover_after{10000};
+  // A write is tried again (same MsgId: stored once) while the servers do
+  // not answer, for at most this long; then the master stops.
+  std::chrono::milliseconds stall_limit{60000};
+  // Most bytes of journal in one message (nats-server's max_payload is
+  // 1 MiB by default; headers and the flag byte need room).
+  std::size_t max_message = 1000000;
+  // Told what a standby waits for, and when it takes over.
+  std::function<void(const std::string&)> log;
+  // Asked while waiting: true ends the wait (a stop signal).
+  std::function<bool()> stop;
+};
+
+class NatsMedium : public JournalMedium {
+ public:
+  // Connects and makes sure TQ_LOG exists; does not take over yet (Lock).
+  static Result<std::unique_ptr<JournalMedium>> Open(const NatsMediumOptions& options);
+  ~NatsMedium() override;  // stops beating and publishes a release (when it wrote)
+
+  const std::string& where() const override { return where_; }
+  Status Lock() override;
+  Status List(std::vector<MediumSegment>* segments, std::vector<std::string>* set_aside) override;
+  Status Read(const MediumSegment& seg, std::string* data) override;
+  Status CutTail(const MediumSegment&, uint64_t) override { return Status::Ok(); }
+  Result<MediumSegment> Start(uint64_t seq, const std::string& header) override;
+  Status Append(const std::string& bytes) override;
+  Status Sync() override;
+  Status Health() override { return Sync(); }
+  std::chrono::milliseconds health_every() const override { return options_.beat; }
+  Status Retire(const MediumSegment& seg, bool damaged) override;
+
+ private:
+  explicit NatsMedium(const NatsMediumOptions& options);
+  // Publishes a group (data cut into messages) on subject, fenced; under mu_.
+  Status PublishGroup(const std::string& subject, const std::string& data);
+  Status PublishFenced(const std::string& subject, std::string_view payload);
+  Status TryTakeOver(uint64_t last_seq, bool* won);
+  Status StreamState(uint64_t* last_seq, const char* filter,
+                     std::map<std::string, uint64_t>* subjects);
+  Status Purge(const std::string& subject, uint64_t keep);
+  void BeatLoop();
+  void Log(const std::string& line) const {
+    if (options_.log) options_.log(line);
+  }
+
+  NatsMediumOptions options_;
+  std::string shown_urls_, where_;
+  std::string writer_;  // random: names this master's messages (MsgId)
+  NatsPtr<natsConnection> nc_;
+  NatsPtr<jsCtx> js_;
+  std::map<uint64_t, uint64_t> counts_;  // List's: messages per segment
+  std::string head_;                     // subject of the head segment
+
+  std::mutex mu_;  // the fence and everything below
+  uint64_t last_seq_ = 0;  // the stream's last sequence, as this master wrote it (0: not writer)
+  std::chrono::steady_clock::time_point last_write_;
+  Status failed_;  // once the fence is lost or a write gave up, every write fails
+  bool stop_beat_ = false;
+  std::condition_variable beat_cv_;
+  std::thread beat_thread_;
+};
+
+}  // namespace taskq
+
+#endif  // TASKQ_MASTER_NATS_MEDIUM_H_

@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
   double timeout_s = 10, task_timeout_s = 0, heartbeat_s = 1, status_every_s = 0;
   std::string fsync = "interval";
   uint64_t segment_mb = 64;
-  std::string store, store_credentials;
+  std::string store, store_credentials, store_name = "default";
   int store_replicas = 0;
   double takeover_s = 10;
   CLI::App app{
@@ -144,6 +144,14 @@ int main(int argc, char** argv) {
                  "with --store, copies of the journal the NATS servers keep (default: 3 when "
                  "--store names several servers, else 1)")
       ->check(CLI::Range(1, 5));
+  app.add_option("--store-name", store_name,
+                 "with --store, which queues on those servers: masters with the same name share "
+                 "them, others have their own (letters, digits, '-', '_')")
+      ->default_val("default")
+      ->check([](const std::string& name) -> std::string {
+        if (taskq::ValidStoreName(name)) return "";
+        return "'" + name + "' is not a store name: use 1 to 32 letters, digits, '-' or '_'";
+      });
   app.add_option("--store-credentials", store_credentials,
                  "with --store, a file whose first line is the NATS token or user:password "
                  "(default: TASKQ_NATS_TOKEN, if set)");
@@ -214,6 +222,7 @@ int main(int argc, char** argv) {
   if (!store.empty()) {
     taskq::NatsMediumOptions mo;
     mo.urls = store;
+    mo.name = store_name;
     if (std::optional<std::string> why = ReadStoreCredentials(store_credentials, &mo.connect)) {
       std::cerr << "task_master: " << *why << "\n";
       return taskq::kExitUsage;

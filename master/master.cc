@@ -428,7 +428,9 @@ int RunMaster(const MasterOptions& o, std::ostream& out, std::ostream& err) {
       in.source && !TasksMayBlock(o) ? Server::Threading::kPumped : Server::Threading::kOwnThread;
   if (Status s = server.Start(&recovered, threading); !s.ok()) {
     err << "task_master: " << s.message() << "\n";
-    return s.code() == Code::kCannotListen ? kExitUnavailable : kExitError;
+    // kUnavailable: no NATS server answered (--store).
+    if (s.code() == Code::kCannotListen || s.code() == Code::kUnavailable) return kExitUnavailable;
+    return s.code() == Code::kInterrupted ? kExitInterrupted : kExitError;
   }
   PrintHowToConnect(o, server.port(), words);
   HttpServer web(http.value_or(HttpOptions{}), &board);

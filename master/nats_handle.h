@@ -12,6 +12,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "proto/status.h"
@@ -38,7 +39,9 @@ inline std::string NatsError(natsStatus s) {
   natsStatus last = NATS_OK;
   const char* detail = nats_GetLastError(&last);
   std::string text = natsStatus_GetText(s);
-  if (detail != nullptr && *detail != '\0' && text != detail) text += ": " + std::string(detail);
+  // The detail often repeats the text after libnats's "(file.c:line): ".
+  if (detail != nullptr && *detail != '\0' && std::string_view(detail).find(text) == std::string_view::npos)
+    text += ": " + std::string(detail);
   return text;
 }
 

@@ -10,10 +10,6 @@
 namespace taskq {
 namespace {
 
-constexpr const char* kLogStream = "TQ_LOG";
-constexpr const char* kCtlSubject = "tq.log.ctl";
-constexpr const char* kSegPrefix = "tq.log.seg.";
-constexpr const char* kAsidePrefix = "tq.log.aside.";
 constexpr char kMore = 'M', kEnd = 'E';
 constexpr std::string_view kRelease = "release";
 // The ctl subject keeps its last messages only: beats would grow it for ever.
@@ -42,21 +38,38 @@ std::string Seconds(std::chrono::milliseconds ms) {
   return buf;
 }
 
+
 }  // namespace
+
+bool ValidStoreName(const std::string& name) {
+  if (name.empty() || name.size() > 32) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_';
+  });
+}
 
 NatsMedium::NatsMedium(const NatsMediumOptions& options)
     : options_(options),
       shown_urls_(ShownNatsUrls(options.urls)),
       where_("the NATS store at " + shown_urls_),
-      writer_(RandomWriter()) {}
+      writer_(RandomWriter()),
+      stream_("TASKQ_" + options.name),
+      subjects_("taskq." + options.name + ".>"),
+      ctl_("taskq." + options.name + ".ctl"),
+      seg_prefix_("taskq." + options.name + ".seg."),
+      aside_prefix_("taskq." + options.name + ".aside.") {}
 
 Result<std::unique_ptr<JournalMedium>> NatsMedium::Open(const NatsMediumOptions& options) {
+  if (!ValidStoreName(options.name))
+    return Status::Error(Code::kInvalid, "store name '" + options.name +
+                                             "': use 1 to 32 letters, digits, '-' or '_'");
   std::unique_ptr<NatsMedium> m(new NatsMedium(options));
   TASKQ_TRY(NatsConnect(options.urls, options.connect, &m->nc_, &m->js_));
-  const char* subjects[] = {"tq.log.>"};
+  const char* subjects[] = {m->subjects_.c_str()};
   jsStreamConfig cfg;
   jsStreamConfig_Init(&cfg);
-  cfg.Name = kLogStream;
+  cfg.Name = m->stream_.c_str();
   cfg.Subjects = subjects;
   cfg.SubjectsLen = 1;
   cfg.Retention = js_LimitsPolicy;
@@ -79,7 +92,7 @@ NatsMedium::~NatsMedium() {
     std::unique_lock<std::mutex> lock(mu_);
     if (last_seq_ != 0 && failed_.ok()) {
       options_.stall_limit = std::min(options_.stall_limit, std::chrono::milliseconds(2000));
-      (void)PublishFenced(kCtlSubject, kRelease);
+      (void)PublishFenced(ctl_, kRelease);
     }
   }
   js_.reset();
@@ -93,9 +106,9 @@ Status NatsMedium::StreamState(uint64_t* last_seq, const char* filter,
   o.Stream.Info.SubjectsFilter = filter;
   jsStreamInfo* raw = nullptr;
   jsErrCode code = jsErrCode{};
-  const natsStatus s = js_GetStreamInfo(&raw, js_.get(), kLogStream, &o, &code);
+  const natsStatus s = js_GetStreamInfo(&raw, js_.get(), stream_.c_str(), &o, &code);
   NatsPtr<jsStreamInfo> info(raw);
-  if (s != NATS_OK) return NatsFailed("cannot read the state of stream TQ_LOG", shown_urls_, s, code);
+  if (s != NATS_OK) return NatsFailed("cannot read the state of stream " + stream_, shown_urls_, s, code);
   *last_seq = info->State.LastSeq;
   if (subjects && info->State.Subjects) {
     for (int i = 0; i < info->State.Subjects->Count; ++i)
@@ -119,7 +132,7 @@ Status NatsMedium::Lock() {
       // The last message a release: its writer stopped on purpose.
       natsMsg* raw = nullptr;
       jsErrCode code = jsErrCode{};
-      if (js_GetLastMsg(&raw, js_.get(), kLogStream, kCtlSubject, nullptr, &code) == NATS_OK) {
+      if (js_GetLastMsg(&raw, js_.get(), stream_.c_str(), ctl_.c_str(), nullptr, &code) == NATS_OK) {
         NatsPtr<natsMsg> msg(raw);
         now = natsMsg_GetSequence(msg.get()) == last &&
               std::string_view(natsMsg_GetData(msg.get()), natsMsg_GetDataLength(msg.get())) ==
@@ -175,7 +188,7 @@ Status NatsMedium::TryTakeOver(uint64_t last, bool* won) {
                               std::to_string(getpid()) + " (" + writer_ + ")";
   jsPubAck* raw = nullptr;
   jsErrCode code = jsErrCode{};
-  const natsStatus s = js_Publish(&raw, js_.get(), kCtlSubject, payload.data(),
+  const natsStatus s = js_Publish(&raw, js_.get(), ctl_.c_str(), payload.data(),
                                   static_cast<int>(payload.size()), &po, &code);
   NatsPtr<jsPubAck> ack(raw);
   *won = false;
@@ -186,7 +199,7 @@ Status NatsMedium::TryTakeOver(uint64_t last, bool* won) {
     return Status::Ok();
   }
   if (code == JSStreamWrongLastSequenceErr) return Status::Ok();
-  return NatsFailed("cannot take over the journal (stream TQ_LOG)", shown_urls_, s, code);
+  return NatsFailed("cannot take over the journal (stream " + stream_ + ")", shown_urls_, s, code);
 }
 
 Status NatsMedium::PublishFenced(const std::string& subject, std::string_view payload) {
@@ -216,7 +229,7 @@ Status NatsMedium::PublishFenced(const std::string& subject, std::string_view pa
       return failed_;
     }
     if (!Transient(s) || Clock::now() >= give_up) {
-      const Status why = NatsFailed("cannot write the journal (stream TQ_LOG) for " +
+      const Status why = NatsFailed("cannot write the journal (stream " + stream_ + ") for " +
                                         Seconds(options_.stall_limit),
                                     shown_urls_, s, code);
       failed_ = Status::Error(Code::kUnavailable, why.message());
@@ -248,8 +261,9 @@ Status NatsMedium::PublishGroup(const std::string& subject, const std::string& d
 Status NatsMedium::List(std::vector<MediumSegment>* segments, std::vector<std::string>* set_aside) {
   uint64_t last = 0;
   std::map<std::string, uint64_t> subjects;
-  TASKQ_TRY(StreamState(&last, "tq.log.>", &subjects));
-  const std::string seg_prefix = kSegPrefix, aside_prefix = kAsidePrefix;
+  TASKQ_TRY(StreamState(&last, subjects_.c_str(), &subjects));
+  const std::string& seg_prefix = seg_prefix_;
+  const std::string& aside_prefix = aside_prefix_;
   for (const auto& [subject, msgs] : subjects) {
     if (msgs == 0) continue;
     if (subject.rfind(aside_prefix, 0) == 0) set_aside->push_back(subject);
@@ -273,7 +287,7 @@ Status NatsMedium::Read(const MediumSegment& seg, std::string* data) {
   jsSubOptions so;
   jsSubOptions_Init(&so);
   so.Ordered = true;
-  so.Stream = kLogStream;
+  so.Stream = stream_.c_str();
   so.Config.DeliverPolicy = js_DeliverAll;
   natsSubscription* raw = nullptr;
   jsErrCode code = jsErrCode{};
@@ -307,7 +321,7 @@ Status NatsMedium::Read(const MediumSegment& seg, std::string* data) {
 }
 
 Result<MediumSegment> NatsMedium::Start(uint64_t seq, const std::string& header) {
-  head_ = kSegPrefix + std::to_string(seq);
+  head_ = seg_prefix_ + std::to_string(seq);
   TASKQ_TRY(PublishGroup(head_, header));
   return MediumSegment{seq, head_};
 }
@@ -325,13 +339,13 @@ Status NatsMedium::Retire(const MediumSegment& seg, bool damaged) {
   if (damaged) {
     std::string data;
     TASKQ_TRY(Read(seg, &data));
-    TASKQ_TRY(PublishGroup(kAsidePrefix + std::to_string(seg.seq), data));
+    TASKQ_TRY(PublishGroup(aside_prefix_ + std::to_string(seg.seq), data));
   }
   // A master that lost the fence removes nothing: a write first proves it
   // still holds it, and a standby takes over only after takeover_after of
   // silence, so the purge that follows at once is this writer's.
   std::unique_lock<std::mutex> lock(mu_);
-  TASKQ_TRY(PublishFenced(kCtlSubject, "beat"));
+  TASKQ_TRY(PublishFenced(ctl_, "beat"));
   return Purge(seg.name, 0);
 }
 
@@ -341,7 +355,7 @@ Status NatsMedium::Purge(const std::string& subject, uint64_t keep) {
   o.Stream.Purge.Subject = subject.c_str();
   o.Stream.Purge.Keep = keep;
   jsErrCode code = jsErrCode{};
-  const natsStatus s = js_PurgeStream(js_.get(), kLogStream, &o, &code);
+  const natsStatus s = js_PurgeStream(js_.get(), stream_.c_str(), &o, &code);
   if (s != NATS_OK) return NatsFailed("cannot remove " + subject, shown_urls_, s, code);
   return Status::Ok();
 }
@@ -352,8 +366,8 @@ void NatsMedium::BeatLoop() {
   while (!stop_beat_) {
     beat_cv_.wait_for(lock, options_.beat / 4);
     if (stop_beat_ || !failed_.ok() || Clock::now() - last_write_ < options_.beat) continue;
-    if (!PublishFenced(kCtlSubject, "beat").ok()) continue;  // failed_ says why
-    if (++beats % kBeatsBetweenPurges == 0) (void)Purge(kCtlSubject, 1);
+    if (!PublishFenced(ctl_, "beat").ok()) continue;  // failed_ says why
+    if (++beats % kBeatsBetweenPurges == 0) (void)Purge(ctl_, 1);
   }
 }
 

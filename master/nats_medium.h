@@ -4,15 +4,16 @@
 // machine: another master started on the same servers carries on with every
 // acknowledged put and accepted result (docs/STORE-NATS.md).
 //
-// Stream TQ_LOG (Limits retention, file storage, the replicas asked for):
-//  - tq.log.seg.N: segment N, the concatenation of its messages' payloads
+// Stream TASKQ_NAME (NAME: --store-name, "default"; Limits retention, file
+// storage, the replicas asked for), subjects taskq.NAME.*:
+//  - taskq.NAME.seg.N: segment N, the concatenation of its messages' payloads
 //    after their first byte. Each append is a group of messages (one unless
 //    it is over 1 MB): first byte 'M' (more of this group follows) or 'E'
 //    (the group's last). A reader drops a group whose 'E' is missing, so an
 //    append cut short by a crash counts for nothing.
-//  - tq.log.ctl: a master's takeover, its beats while alive and its release
+//  - taskq.NAME.ctl: a master's takeover, its beats while alive and its release
 //    when it stops.
-//  - tq.log.aside.N: a damaged segment's bytes, kept when it is retired.
+//  - taskq.NAME.aside.N: a damaged segment's bytes, kept when it is retired.
 //
 // One writer at a time, fenced: every message is published with
 // ExpectLastSeq = the stream's last sequence as this master wrote it, so
@@ -46,6 +47,9 @@ namespace taskq {
 
 struct NatsMediumOptions {
   std::string urls;  // "nats://HOST:PORT[,nats://HOST:PORT...]"
+  // Names the stream: several sets of masters, each with its own queues,
+  // may share the servers. 1 to 32 letters, digits, '-' or '_'.
+  std::string name = "default";
   NatsConnectOptions connect;
   int replicas = 1;  // of TQ_LOG: 1 for one server, 3 for a cluster of three
   // The writer publishes a beat when it wrote nothing for this long.
@@ -65,6 +69,9 @@ struct NatsMediumOptions {
   // Asked while waiting: true ends the wait (a stop signal).
   std::function<bool()> stop;
 };
+
+// 1 to 32 letters, digits, '-' or '_': a stream name and a subject token.
+bool ValidStoreName(const std::string& name);
 
 class NatsMedium : public JournalMedium {
  public:
@@ -103,6 +110,7 @@ class NatsMedium : public JournalMedium {
   std::string writer_;  // random: names this master's messages (MsgId)
   NatsPtr<natsConnection> nc_;
   NatsPtr<jsCtx> js_;
+  const std::string stream_, subjects_, ctl_, seg_prefix_, aside_prefix_;
   std::map<uint64_t, uint64_t> counts_;  // List's: messages per segment
   std::string head_;                     // subject of the head segment
 

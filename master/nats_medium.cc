@@ -258,7 +258,30 @@ Status NatsMedium::PublishGroup(const std::string& subject, const std::string& d
   return Status::Ok();
 }
 
+// Reads wait out what a write waits out (a leader election, a reconnect):
+// tried again until stall_limit.
+Status NatsMedium::Retried(const std::function<Status()>& read) {
+  const Clock::time_point give_up = Clock::now() + options_.stall_limit;
+  bool told = false;
+  for (;;) {
+    Status s = read();
+    if (s.ok() || Clock::now() >= give_up) return s;
+    if (!told) Log(s.message() + "; trying again");
+    told = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
 Status NatsMedium::List(std::vector<MediumSegment>* segments, std::vector<std::string>* set_aside) {
+  return Retried([&] {
+    segments->clear();
+    set_aside->clear();
+    return ListOnce(segments, set_aside);
+  });
+}
+
+Status NatsMedium::ListOnce(std::vector<MediumSegment>* segments,
+                            std::vector<std::string>* set_aside) {
   uint64_t last = 0;
   std::map<std::string, uint64_t> subjects;
   TASKQ_TRY(StreamState(&last, subjects_.c_str(), &subjects));
@@ -282,6 +305,10 @@ Status NatsMedium::List(std::vector<MediumSegment>* segments, std::vector<std::s
 // An ordered consumer streams the segment's messages in stream order; the
 // last has no message pending after it.
 Status NatsMedium::Read(const MediumSegment& seg, std::string* data) {
+  return Retried([&] { return ReadOnce(seg, data); });
+}
+
+Status NatsMedium::ReadOnce(const MediumSegment& seg, std::string* data) {
   data->clear();
   if (counts_[seg.seq] == 0) return Status::Ok();
   jsSubOptions so;

@@ -97,6 +97,9 @@ class NatsMedium : public JournalMedium {
   Status PublishGroup(const std::string& subject, const std::string& data);
   Status PublishFenced(const std::string& subject, std::string_view payload);
   Status TryTakeOver(uint64_t last_seq, bool* won);
+  Status Retried(const std::function<Status()>& read);
+  Status ListOnce(std::vector<MediumSegment>* segments, std::vector<std::string>* set_aside);
+  Status ReadOnce(const MediumSegment& seg, std::string* data);
   Status StreamState(uint64_t* last_seq, const char* filter,
                      std::map<std::string, uint64_t>* subjects);
   Status Purge(const std::string& subject, uint64_t keep);

@@ -1,0 +1,349 @@
+// task_master --store: the journal in NATS JetStream, real nats-server
+// processes (tests/nats_cluster.h) and the real binaries, all on 127.0.0.1.
+// A master killed is replaced by another started on the same servers, a
+// standby takes over from a master that went silent, and a master that lost
+// the store to another stops; with three NATS servers and R3 streams, a job
+// of 100,000 tasks completes with every outcome exactly once through a
+// NATS server killed and restarted, a master killed, and both.
+#include <signal.h>
+
+#include <map>
+#include <set>
+
+#include "client/exit_codes.h"
+#include "tests/e2e_util.h"
+#include "tests/nats_cluster.h"
+
+namespace taskq::testing {
+namespace {
+
+using std::chrono::steady_clock;
+
+std::string Address(int port) { return "127.0.0.1:" + std::to_string(port); }
+
+class StoreTest : public E2eTest {
+ protected:
+  void StartNats(int n) {
+    std::string error;
+    nats_ = NatsCluster::Start(n, kSlow, &error);
+    ASSERT_TRUE(nats_) << error;
+  }
+  // task_master --serve --store on a reserved port, not waiting for it to
+  // listen (a standby does not until it takes over).
+  std::unique_ptr<Process> StartOnStore(int port, std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {MasterBin(), "--bind", "127.0.0.1", "--port",
+                                     std::to_string(port), "--serve", "--store", nats_->Urls(),
+                                     "--heartbeat", "0.2"};
+    if (std::find(extra.begin(), extra.end(), "--takeover-after") == extra.end())
+      argv.insert(argv.end(), {"--takeover-after", "1"});
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    auto p = Process::Start(argv, Env());
+    EXPECT_TRUE(p) << "cannot start the master";
+    return p;
+  }
+  bool Listening(Process& master) {
+    return master.WaitForLine("listening on", kSlow).has_value();
+  }
+  std::unique_ptr<Process> StartWorkerFor(const std::vector<int>& ports) {
+    std::string list;
+    for (int p : ports) list += (list.empty() ? "" : ",") + Address(p);
+    auto w = Process::Start({WorkerBin(), "--server", list, "-j", "4"}, Env());
+    EXPECT_TRUE(w) << "cannot start the worker";
+    return w;
+  }
+  // n squares put on the master at port, in puts of up to 10,000: the id
+  // ranges, to check each outcome against its task.
+  std::vector<IdRange> PutSquares(int port, int n) {
+    std::vector<IdRange> ranges;
+    auto client = Connect(port);
+    if (!client) return ranges;
+    for (int done = 0; done < n;) {
+      std::vector<TaskSpec> tasks;
+      for (int i = 0; i < 10000 && done < n; ++i, ++done)
+        tasks.push_back(TaskSpec{"square", Value::Int(done + 1), {}});
+      Result<IdRange> ids = client->Put("tasks", tasks);
+      EXPECT_TRUE(ids.ok()) << ids.status().message();
+      if (!ids.ok()) return {};
+      ranges.push_back(*ids);
+    }
+    return ranges;
+  }
+
+  std::unique_ptr<NatsCluster> nats_;
+};
+
+// Collects the outcomes of squares from whichever of the masters serves,
+// leased and acknowledged (an outcome leaves the store only once it is
+// here), moving to the other master when a call fails. Every task must
+// get one outcome, right for its argument; an outcome handed out again
+// (its ack lost with a master) must be the same one: the same value from
+// the same worker.
+class Collector {
+ public:
+  Collector(std::string key, std::vector<int> ports, std::vector<IdRange> ranges)
+      : key_(std::move(key)), ports_(std::move(ports)), ranges_(std::move(ranges)) {
+    for (const IdRange& r : ranges_) expected_ += r.count;
+  }
+  // Collects until count outcomes are in, or all, or the deadline.
+  void Until(uint64_t count, steady_clock::time_point deadline) {
+    while (outcomes_.size() < std::min(count, expected_) && steady_clock::now() < deadline) {
+      if (!client_) {
+        ClientOptions o;
+        o.name = "collector";
+        o.connect_timeout = std::chrono::seconds(3);
+        Result<std::unique_ptr<Client>> c = Client::Connect(Address(ports_[at_]), key_, o);
+        if (c.ok()) client_ = std::move(*c);
+        if (!client_) {
+          at_ = (at_ + 1) % ports_.size();
+          ++switches_;
+          continue;
+        }
+      }
+      Result<std::vector<Item>> got = client_->Get("results", 2000, std::chrono::seconds(1), true);
+      if (!got.ok() && got.status().code() == Code::kEmpty) continue;
+      std::vector<uint64_t> ids;
+      if (got.ok()) {
+        for (const Item& item : *got) {
+          Check(item);
+          ids.push_back(item.id);
+        }
+      }
+      if (!got.ok() || !client_->Ack(ids).ok()) {  // this master is gone: try the other
+        client_.reset();
+        at_ = (at_ + 1) % ports_.size();
+        ++switches_;
+      }
+    }
+  }
+  // The master at port is gone (the test killed it): the next call goes to
+  // another at once, not after the client's wait for a reply runs out.
+  void Lost(int port) {
+    if (ports_[at_] != port) return;
+    client_.reset();
+    at_ = (at_ + 1) % ports_.size();
+    ++switches_;
+  }
+  uint64_t collected() const { return outcomes_.size(); }
+  uint64_t expected() const { return expected_; }
+  uint64_t again() const { return again_; }
+  int switches() const { return switches_; }
+
+ private:
+  void Check(const Item& item) {
+    int64_t arg = -1;
+    uint64_t base = 0;
+    for (const IdRange& r : ranges_) {
+      if (item.id >= r.first && item.id < r.first + r.count) arg = base + (item.id - r.first) + 1;
+      base += r.count;
+    }
+    ASSERT_NE(arg, -1) << "an outcome for task " << item.id << ", which no put made";
+    ASSERT_TRUE(item.outcome && item.outcome->ok) << "task " << item.id;
+    EXPECT_EQ(item.outcome->value.AsInt(), arg * arg) << "task " << item.id;
+    const std::string who = item.outcome->worker;
+    auto [it, fresh] = outcomes_.emplace(item.id, who);
+    if (!fresh) {
+      ++again_;
+      EXPECT_EQ(it->second, who) << "task " << item.id << " has two outcomes";
+    }
+  }
+
+  std::string key_;
+  std::vector<int> ports_;
+  std::vector<IdRange> ranges_;
+  std::unique_ptr<Client> client_;
+  std::size_t at_ = 0;
+  uint64_t expected_ = 0, again_ = 0;
+  int switches_ = 0;
+  std::map<uint64_t, std::string> outcomes_;  // id -> the worker of its outcome
+};
+
+TEST_F(StoreTest, NoNatsServerIsAClearRefusal) {
+  const int nobody = ReservePort();
+  std::string err;
+  EXPECT_EQ(RunToEnd({MasterBin(), "--serve", "--port", "0", "--store",
+                      "nats://127.0.0.1:" + std::to_string(nobody)},
+                     nullptr, &err, Env()),
+            kExitUnavailable);
+  EXPECT_NE(err.find("no NATS server answered at nats://127.0.0.1:" + std::to_string(nobody)),
+            std::string::npos)
+      << err;
+  EXPECT_EQ(RunToEnd({MasterBin(), "--serve", "--store", "nats://127.0.0.1:4222", "--data-dir",
+                      "/tmp/x"},
+                     nullptr, &err, Env()),
+            kExitUsage);
+}
+
+TEST_F(StoreTest, AMasterStartedOnTheStoreOfAKilledOneServesItsTasksAndOutcomes) {
+  ASSERT_NO_FATAL_FAILURE(StartNats(1));
+  const int a = ReservePort(), b = ReservePort();
+  auto master_a = StartOnStore(a);
+  ASSERT_TRUE(Listening(*master_a)) << master_a->err();
+  std::vector<IdRange> ranges = PutSquares(a, 300);
+  ASSERT_EQ(ranges.size(), 1u);
+  uint64_t before = 0;
+  {
+    // Some done and collected before the kill, the rest after.
+    auto worker = StartWorker(a);
+    Collector early(key_, {a}, ranges);
+    early.Until(100, steady_clock::now() + kSlow);
+    ASSERT_GE(early.collected(), 100u);
+    before = early.collected();
+    worker->Signal(SIGKILL);
+    worker->Wait(kQuick);
+  }
+  master_a->Signal(SIGKILL);
+  master_a->Wait(kQuick);
+  auto master_b = StartOnStore(b);
+  // A was killed: B waits out the silence (--takeover-after 1) first.
+  ASSERT_TRUE(master_b->WaitForLine("standing by", kQuick, /*from_err=*/true)) << master_b->err();
+  ASSERT_TRUE(Listening(*master_b)) << master_b->err();
+  EXPECT_TRUE(master_b->WaitForLine("Recovered the NATS store at nats://127.0.0.1:\\d+: \\d+ task",
+                                    kQuick));
+  auto worker = StartWorker(b);
+  Collector rest(key_, {b}, ranges);
+  rest.Until(300, steady_clock::now() + kSlow);
+  // Those collected (and acked) before the kill are gone for good; B
+  // has every other one.
+  EXPECT_EQ(rest.collected(), 300 - before);
+  EXPECT_EQ(rest.again(), 0u);
+}
+
+TEST_F(StoreTest, AMasterStoppedWithCtrlCLetsTheNextTakeOverAtOnce) {
+  ASSERT_NO_FATAL_FAILURE(StartNats(1));
+  const int a = ReservePort(), b = ReservePort();
+  auto master_a = StartOnStore(a, {"--takeover-after", "600"});
+  ASSERT_TRUE(Listening(*master_a)) << master_a->err();
+  ASSERT_EQ(PutSquares(a, 10).size(), 1u);
+  master_a->Signal(SIGINT);
+  EXPECT_EQ(master_a->Wait(kQuick), kExitOk) << master_a->err();
+  // A released the store: B does not wait the 600 s.
+  auto master_b = StartOnStore(b, {"--takeover-after", "600"});
+  ASSERT_TRUE(Listening(*master_b)) << master_b->err();
+  EXPECT_TRUE(master_b->WaitForLine("Recovered .*: 10 task\\(s\\) waiting", kQuick))
+      << master_b->out();
+}
+
+TEST_F(StoreTest, AMasterThatLostTheStoreToAStandbyStopsAndItsWorkerMoves) {
+  ASSERT_NO_FATAL_FAILURE(StartNats(1));
+  const int a = ReservePort(), b = ReservePort();
+  auto master_a = StartOnStore(a);
+  ASSERT_TRUE(Listening(*master_a)) << master_a->err();
+  auto master_b = StartOnStore(b);
+  ASSERT_TRUE(master_b->WaitForLine("standing by", kQuick, /*from_err=*/true)) << master_b->err();
+  auto worker = StartWorkerFor({a, b});
+  std::vector<IdRange> ranges = PutSquares(a, 50);
+  // Working for A (a worker A never welcomed would pass it over instead).
+  ASSERT_TRUE(worker->WaitForLine("run task", kQuick)) << worker->out();
+  // A frozen past --takeover-after: B takes over; A, thawed, finds its
+  // next write refused and stops without a word to its worker.
+  master_a->Signal(SIGSTOP);
+  ASSERT_TRUE(Listening(*master_b)) << master_b->err();
+  master_a->Signal(SIGCONT);
+  EXPECT_EQ(master_a->Wait(kQuick), kExitError);
+  EXPECT_NE(master_a->err().find("another task_master took over the NATS store"),
+            std::string::npos)
+      << master_a->err();
+  ASSERT_TRUE(worker->WaitForLine("now working for " + Address(b), kSlow))
+      << worker->out() << "\nA:\n" << master_a->err() << "\nB:\n" << master_b->err();
+  Collector c(key_, {b}, ranges);
+  c.Until(50, steady_clock::now() + kSlow);
+  EXPECT_EQ(c.collected(), 50u);
+  EXPECT_TRUE(worker->Running());
+}
+
+// The test: three NATS servers (R3), two masters, three workers
+// given both, 100,000 tasks; what happens mid-job is the parameter.
+enum class Fault { kNatsServer, kMaster, kBoth };
+
+class StoreClusterTest : public StoreTest, public ::testing::WithParamInterface<Fault> {};
+
+TEST_P(StoreClusterTest, AJobOf100000TasksGetsEveryOutcomeOnce) {
+  constexpr int kTasks = 100000;
+  ASSERT_NO_FATAL_FAILURE(StartNats(3));
+  const int a = ReservePort(), b = ReservePort();
+  auto master_a = StartOnStore(a, {"--takeover-after", "2"});
+  ASSERT_TRUE(Listening(*master_a)) << master_a->err();
+  auto master_b = StartOnStore(b, {"--takeover-after", "2"});
+  ASSERT_TRUE(master_b->WaitForLine("standing by", kQuick, /*from_err=*/true)) << master_b->err();
+  std::vector<IdRange> ranges = PutSquares(a, kTasks);
+  ASSERT_EQ(ranges.size(), 10u);
+  std::vector<std::unique_ptr<Process>> workers;
+  for (int i = 0; i < 3; ++i) workers.push_back(StartWorkerFor({a, b}));
+
+  const auto start = steady_clock::now();
+  const auto deadline = start + std::chrono::minutes(3);
+  auto at = [&start] {
+    return std::chrono::duration<double>(steady_clock::now() - start).count();
+  };
+  Collector c(key_, {a, b}, ranges);
+  c.Until(kTasks / 5, deadline);
+  ASSERT_GE(c.collected(), static_cast<uint64_t>(kTasks / 5));
+  const Fault fault = GetParam();
+  if (fault != Fault::kMaster) {
+    ASSERT_TRUE(nats_->Kill(0, kQuick));
+  }
+  if (fault != Fault::kNatsServer) {
+    master_a->Signal(SIGKILL);
+    master_a->Wait(kQuick);
+    c.Lost(a);
+  }
+  const double fault_at = at();
+  c.Until(kTasks / 2, deadline);
+  const double half_at = at();
+  if (fault != Fault::kMaster) {
+    std::string error;
+    ASSERT_TRUE(nats_->Restart(0, kSlow, &error)) << error;
+  }
+  c.Until(kTasks, deadline);
+  EXPECT_EQ(c.collected(), static_cast<uint64_t>(kTasks))
+      << "switches " << c.switches() << "\nA:\n" << master_a->err() << "\nB:\n" << master_b->err();
+  for (auto& w : workers) EXPECT_TRUE(w->Running()) << w->out() << w->err();
+  std::printf(
+      "collected %llu outcomes (%llu handed out again after a loss), %d master switch(es); "
+      "fault at %.1f s, half at %.1f s, all at %.1f s\n",
+      static_cast<unsigned long long>(c.collected()), static_cast<unsigned long long>(c.again()),
+      c.switches(), fault_at, half_at, at());
+}
+
+INSTANTIATE_TEST_SUITE_P(Faults, StoreClusterTest,
+                         ::testing::Values(Fault::kNatsServer, Fault::kMaster, Fault::kBoth),
+                         [](const ::testing::TestParamInfo<Fault>& info) {
+                           switch (info.param) {
+                             case Fault::kNatsServer:
+                               return "ANatsServerKilledAndRestarted";
+                             case Fault::kMaster:
+                               return "AMasterKilled";
+                             case Fault::kBoth:
+                               return "BothAtOnce";
+                           }
+                           return "";
+                         });
+
+TEST_F(StoreTest, AWorkerKilledMidTaskLosesNothing) {
+  ASSERT_NO_FATAL_FAILURE(StartNats(1));
+  const int a = ReservePort();
+  auto master = StartOnStore(a);
+  ASSERT_TRUE(Listening(*master)) << master->err();
+  auto client = Connect(a);
+  ASSERT_TRUE(client);
+  std::vector<TaskSpec> tasks;
+  for (int i = 0; i < 20; ++i) tasks.push_back(TaskSpec{"sleep", Value::Int(300), {}});
+  Result<IdRange> ids = client->Put("tasks", tasks);
+  ASSERT_TRUE(ids.ok());
+  auto doomed = StartWorker(a, {"-j", "4"});
+  ASSERT_TRUE(doomed->WaitForLine("run task", kQuick)) << doomed->out();
+  doomed->Signal(SIGKILL);
+  doomed->Wait(kQuick);
+  auto worker = StartWorker(a, {"-j", "10"});
+  std::set<uint64_t> seen;
+  const auto end = steady_clock::now() + kSlow;
+  while (seen.size() < 20 && steady_clock::now() < end) {
+    Result<std::vector<Item>> got = client->Get("results", 20, std::chrono::seconds(1));
+    if (!got.ok()) continue;
+    for (const Item& r : *got) EXPECT_TRUE(seen.insert(r.id).second) << r.id;
+  }
+  EXPECT_EQ(seen.size(), 20u);
+}
+
+}  // namespace
+}  // namespace taskq::testing

@@ -7,6 +7,7 @@
 // NATS server killed and restarted, a master killed, and both.
 #include <signal.h>
 
+#include <fstream>
 #include <map>
 #include <set>
 
@@ -171,6 +172,61 @@ TEST_F(StoreTest, NoNatsServerIsAClearRefusal) {
                       "/tmp/x"},
                      nullptr, &err, Env()),
             kExitUsage);
+}
+
+TEST_F(StoreTest, CredentialsAreNeverShown) {
+  const int nobody = ReservePort();
+  const std::string url = "nats://127.0.0.1:" + std::to_string(nobody);
+  const std::string secret_url = "nats://bob:s3cret@x@127.0.0.1:" + std::to_string(nobody);
+  std::string err;
+  EXPECT_EQ(RunToEnd({MasterBin(), "--serve", "--port", "0", "--store", secret_url + "," + url},
+                     nullptr, &err, Env()),
+            kExitUnavailable);
+  EXPECT_EQ(err.find("s3cret"), std::string::npos) << err;
+  EXPECT_EQ(err.find("x@"), std::string::npos) << err;
+  EXPECT_NE(err.find(url + "," + url), std::string::npos) << err;
+}
+
+// A NATS server that asks for a user and password: --store-credentials
+// FILE gives them, and a wrong password is refused with a sentence that
+// does not show it.
+TEST_F(StoreTest, CredentialsComeFromAFile) {
+  const std::string bin = NatsServerBin();
+  ASSERT_FALSE(bin.empty()) << "nats-server is missing (scripts/install-deps installs it)";
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    ("taskq-store-creds-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const int port = ReservePort();
+  auto server = Process::Start({bin, "-a", "127.0.0.1", "-p", std::to_string(port), "-js", "-sd",
+                                (dir / "js").string(), "--user", "bob", "--pass", "s3cret"});
+  ASSERT_TRUE(server);
+  ASSERT_TRUE(server->WaitForLine("Server is ready", kQuick, /*from_err=*/true)) << server->err();
+  const std::string url = "nats://127.0.0.1:" + std::to_string(port);
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir / name) << text;
+    return (dir / name).string();
+  };
+  std::string err;
+  EXPECT_EQ(RunToEnd({MasterBin(), "--serve", "--port", "0", "--store", url,
+                      "--store-credentials", write("wrong", "bob:guess\n")},
+                     nullptr, &err, Env()),
+            kExitUnavailable);
+  EXPECT_NE(err.find("Authorization"), std::string::npos) << err;
+  EXPECT_EQ(err.find("guess"), std::string::npos) << err;
+  const int a = ReservePort();
+  auto master = Process::Start({MasterBin(), "--bind", "127.0.0.1", "--port", std::to_string(a),
+                                "--serve", "--store", url, "--store-credentials",
+                                write("right", "bob:s3cret\n")},
+                               Env());
+  ASSERT_TRUE(master);
+  ASSERT_TRUE(Listening(*master)) << master->err();
+  EXPECT_EQ(PutSquares(a, 3).size(), 1u);
+  EXPECT_EQ(master->err().find("s3cret"), std::string::npos) << master->err();
+  master->Signal(SIGINT);
+  EXPECT_EQ(master->Wait(kQuick), kExitOk) << master->err();
+  server->Signal(SIGKILL);
+  server->Wait(kQuick);
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(StoreTest, AMasterStartedOnTheStoreOfAKilledOneServesItsTasksAndOutcomes) {

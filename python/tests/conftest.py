@@ -1,6 +1,7 @@
 """Fixtures for the Python package's tests: the real C++ binaries (paths from
 ctest's environment: TASKQ_MASTER_BIN, TASKQ_WORKER_BIN) on 127.0.0.1, ports
 the OS picks, every wait bounded."""
+import itertools
 import os
 import queue
 import re
@@ -139,13 +140,28 @@ def reserve_port():
         s.close()
 
 
+# TASKQ_TEST_STORE=nats://...: the masters of the fixtures below keep their
+# journal in NATS (task_master --store), each under a store name of its own
+# so each starts empty, as a master without --data-dir does
+# (tests/with_nats.py sets it for ctest's nats_python_tests).
+_store_names = itertools.count()
+
+
+def store_args(args):
+    store = os.environ.get("TASKQ_TEST_STORE")
+    if not store or "--data-dir" in args:
+        return tuple(args)
+    return tuple(args) + ("--store", store, "--store-name",
+                          "py%d-%d" % (os.getpid(), next(_store_names)))
+
+
 @pytest.fixture
 def serve(master_bin):
     """Starts task_master --serve on a free port of 127.0.0.1."""
     servers = []
 
     def start(*args, port=0, key=KEY):
-        s = taskq.serve(port, key, bind="127.0.0.1", binary=master_bin, args=args)
+        s = taskq.serve(port, key, bind="127.0.0.1", binary=master_bin, args=store_args(args))
         servers.append(s)
         return s
     yield start
@@ -157,7 +173,7 @@ def serve(master_bin):
 def shared(master_bin):
     """One task_master --serve for a module's tests that use queues of
     their own (starting a master costs its key derivation, about 0.1 s idle)."""
-    s = taskq.serve(0, KEY, bind="127.0.0.1", binary=master_bin)
+    s = taskq.serve(0, KEY, bind="127.0.0.1", binary=master_bin, args=store_args(()))
     yield s
     s.stop()
 

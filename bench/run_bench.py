@@ -207,6 +207,52 @@ def median_of(runs, key):
     return statistics.median(r[key] for r in runs)
 
 
+def free_port():
+    import socket
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+class NatsCluster:
+    """Three nats-server processes routed into one JetStream cluster on
+    127.0.0.1 (as deploy/nats, on ports the OS picks), their stores in a
+    temporary directory: what task_master --store measures against."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix='taskq-bench-nats-')
+        server = shutil.which('nats-server') or '/usr/sbin/nats-server'
+        if not os.access(server, os.X_OK):
+            raise BenchError('nats-server is missing (scripts/install-deps installs it)')
+        ports = [(free_port(), free_port()) for _ in range(3)]
+        self.urls = ','.join('nats://127.0.0.1:%d' % p for p, _ in ports)
+        self.procs, self.logs = [], []
+        for i, (port, route) in enumerate(ports):
+            routes = ' '.join('nats-route://127.0.0.1:%d' % r for j, (_, r) in enumerate(ports) if j != i)
+            conf = os.path.join(self.dir, 'n%d.conf' % (i + 1))
+            with open(conf, 'w') as f:
+                f.write('server_name: n%d\nlisten: 127.0.0.1:%d\njetstream { store_dir: "%s" }\n'
+                        'cluster { name: bench, listen: 127.0.0.1:%d, routes: [%s] }\n'
+                        % (i + 1, port, os.path.join(self.dir, 'n%d' % (i + 1)), route, routes))
+            log = os.path.join(self.dir, 'n%d.log' % (i + 1))
+            self.logs.append(log)
+            self.procs.append(subprocess.Popen([server, '-c', conf, '-l', log]))
+        # Ready once a metadata leader is elected (task_master --store also
+        # waits for stream placement itself).
+        deadline = time.monotonic() + 30
+        while not any('new metadata leader' in open(l).read() for l in self.logs if os.path.exists(l)):
+            if time.monotonic() > deadline:
+                self.stop()
+                raise BenchError('the NATS cluster elected no leader within 30 s')
+            time.sleep(0.1)
+
+    def stop(self):
+        for p in self.procs:
+            p.kill()
+            p.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 def taskq_throughput(build, n, workers, repeat, extra=()):
     runs = [taskq_job(build, n, workers, extra) for _ in range(repeat)]
     return {'tasks': n, 'workers': workers, 'runs': [round(r['tasks_per_s']) for r in runs],
@@ -316,6 +362,11 @@ def table(r):
     j = r['journal']
     rows.append(('%s tasks, --data-dir --fsync interval (tasks/s)' % fmt_int(j['tasks']),
                  fmt_int(j['tasks_per_s']), fmt_int(bm['tasks_per_s']), '%.0fx' % (j['tasks_per_s'] / bm['tasks_per_s'])))
+    if 'store' in r:
+        st = r['store']
+        rows.append(('%s tasks, --store: 3 NATS servers, R3 (tasks/s)' % fmt_int(st['tasks']),
+                     fmt_int(st['tasks_per_s']), fmt_int(bm['tasks_per_s']),
+                     '%.0fx' % (st['tasks_per_s'] / bm['tasks_per_s'])))
     ls, raw, cl = r['lockstep'], r['raw_curve'], r['client_lockstep']
     rows.append(('lone task, put -> result p50 (us)', '%.0f' % ls['p50_us'], '%.0f' % bm['p50_us'],
                  '%.2fx' % (ls['p50_us'] / bm['p50_us'])))
@@ -399,6 +450,11 @@ def targets(r):
     j = r['journal']
     check('--data-dir --fsync interval >= 30% of in memory', j['tasks_per_s'] >= 0.3 * j['in_memory_tasks_per_s'],
           '%.0f%%' % (100.0 * j['tasks_per_s'] / j['in_memory_tasks_per_s']))
+    if 'store' in r:
+        st = r['store']
+        check('--store (3 NATS servers, R3) >= 50x BaseManager', st['tasks_per_s'] >= 50 * bm['tasks_per_s'],
+              '%.0fx; %.0f%% of --data-dir' % (st['tasks_per_s'] / bm['tasks_per_s'],
+                                              100.0 * st['tasks_per_s'] / j['tasks_per_s']))
     return out
 
 
@@ -449,6 +505,12 @@ def main():
         same = [t for t in r['throughput'] if t['tasks'] == journal_n]
         j['in_memory_tasks_per_s'] = same[0]['tasks_per_s'] if same else r['throughput'][-1]['tasks_per_s']
         r['journal'] = j
+        log('taskq: %s tasks with --store on a local three-server NATS cluster (R3)...' % fmt_int(journal_n))
+        cluster = NatsCluster()
+        try:
+            r['store'] = taskq_throughput(a.build, journal_n, W, repeat, ['--store', cluster.urls])
+        finally:
+            cluster.stop()
         log('taskq: %s tasks with --http and a dashboard stream open, %d run(s)...' % (fmt_int(1000000), repeat))
         r['dashboard'] = taskq_dashboard(a.build, 1000000, W, repeat)
         log('taskq: %s tasks queued, memory...' % fmt_int(queued))

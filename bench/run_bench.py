@@ -228,7 +228,7 @@ class NatsCluster:
         self.urls = ','.join('nats://127.0.0.1:%d' % p for p, _ in ports)
         self.procs, self.logs = [], []
         for i, (port, route) in enumerate(ports):
-            routes = ' '.join('nats-route://127.0.0.1:%d' % r for j, (_, r) in enumerate(ports) if j != i)
+            routes = ', '.join('nats-route://127.0.0.1:%d' % r for j, (_, r) in enumerate(ports) if j != i)
             conf = os.path.join(self.dir, 'n%d.conf' % (i + 1))
             with open(conf, 'w') as f:
                 f.write('server_name: n%d\nlisten: 127.0.0.1:%d\njetstream { store_dir: "%s" }\n'

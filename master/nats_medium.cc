@@ -186,20 +186,24 @@ Status NatsMedium::TryTakeOver(uint64_t last, bool* won) {
   gethostname(host, sizeof host - 1);
   const std::string payload = "takeover by " + std::string(host) + " pid " +
                               std::to_string(getpid()) + " (" + writer_ + ")";
-  jsPubAck* raw = nullptr;
   jsErrCode code = jsErrCode{};
-  const natsStatus s = js_Publish(&raw, js_.get(), ctl_.c_str(), payload.data(),
-                                  static_cast<int>(payload.size()), &po, &code);
+  const natsStatus s = Publish(ctl_, payload, &po, &code);
+  *won = s == NATS_OK;
+  if (s == NATS_OK || code == JSStreamWrongLastSequenceErr) return Status::Ok();
+  return NatsFailed("cannot take over the journal (stream " + stream_ + ")", shown_urls_, s, code);
+}
+
+natsStatus NatsMedium::Publish(const std::string& subject, std::string_view payload,
+                               jsPubOptions* po, jsErrCode* code) {
+  jsPubAck* raw = nullptr;
+  const natsStatus s = js_Publish(&raw, js_.get(), subject.c_str(), payload.data(),
+                                  static_cast<int>(payload.size()), po, code);
   NatsPtr<jsPubAck> ack(raw);
-  *won = false;
   if (s == NATS_OK) {
-    *won = true;
     last_seq_ = ack->Sequence;
     last_write_ = Clock::now();
-    return Status::Ok();
   }
-  if (code == JSStreamWrongLastSequenceErr) return Status::Ok();
-  return NatsFailed("cannot take over the journal (stream " + stream_ + ")", shown_urls_, s, code);
+  return s;
 }
 
 Status NatsMedium::PublishFenced(const std::string& subject, std::string_view payload) {
@@ -212,16 +216,9 @@ Status NatsMedium::PublishFenced(const std::string& subject, std::string_view pa
   po.MaxWait = options_.connect.request_timeout.count();
   const Clock::time_point give_up = Clock::now() + options_.stall_limit;
   for (;;) {
-    jsPubAck* raw = nullptr;
     jsErrCode code = jsErrCode{};
-    const natsStatus s = js_Publish(&raw, js_.get(), subject.c_str(), payload.data(),
-                                    static_cast<int>(payload.size()), &po, &code);
-    NatsPtr<jsPubAck> ack(raw);
-    if (s == NATS_OK) {
-      last_seq_ = ack->Sequence;
-      last_write_ = Clock::now();
-      return Status::Ok();
-    }
+    const natsStatus s = Publish(subject, payload, &po, &code);
+    if (s == NATS_OK) return Status::Ok();
     if (code == JSStreamWrongLastSequenceErr) {
       failed_ = Status::Error(Code::kTakenOver,
                               "another task_master took over " + where_ +
@@ -236,11 +233,10 @@ Status NatsMedium::PublishFenced(const std::string& subject, std::string_view pa
       return failed_;
     }
     // No leader this moment (an election takes seconds): ask again shortly.
-    if (s != NATS_TIMEOUT) {
-      mu_.unlock();
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      mu_.lock();
-    }
+    // Still holding mu_: the beat must not publish in between, as its
+    // message would carry this one's MsgId (and a resend of this one would
+    // then be taken for a duplicate of the beat).
+    if (s != NATS_TIMEOUT) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 }
 

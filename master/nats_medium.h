@@ -96,6 +96,9 @@ class NatsMedium : public JournalMedium {
   // Publishes a group (data cut into messages) on subject, fenced; under mu_.
   Status PublishGroup(const std::string& subject, const std::string& data);
   Status PublishFenced(const std::string& subject, std::string_view payload);
+  // One js_Publish; on success the stream's last sequence is this one's.
+  natsStatus Publish(const std::string& subject, std::string_view payload, jsPubOptions* po,
+                     jsErrCode* code);
   Status TryTakeOver(uint64_t last_seq, bool* won);
   Status Retried(const std::function<Status()>& read);
   Status ListOnce(std::vector<MediumSegment>* segments, std::vector<std::string>* set_aside);

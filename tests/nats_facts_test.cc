@@ -452,6 +452,55 @@ TEST_F(NatsFactsTest, CompareAndSetOnTheLastSequenceRefusesAStaleWriter) {
   EXPECT_EQ(NATS_OK, Publish("tq.ids", "9 (read again)", &cas, &code));
 }
 
+// The fence of task_master --store (F15): a publish with ExpectLastSeq =
+// the stream's last sequence is stored only while no other message came
+// after it, whatever its subject; a resend of a stored publish, with the
+// same MsgId and expectation (its ack was lost), is answered as a duplicate
+// with the first one's sequence, not refused: the server checks the MsgId
+// before the expected sequence. A purge does not move the last sequence.
+TEST_F(NatsFactsTest, ExpectLastSeqFencesEverySubjectAndAResendIsADuplicate) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster(1));
+  AddStream("LOG", {"log.>"}, js_LimitsPolicy);
+  NatsPtr<jsPubAck> ack;
+  ASSERT_EQ(NATS_OK, Publish("log.ctl", "takeover", nullptr, nullptr, &ack));
+  const uint64_t mine = ack->Sequence;
+
+  jsPubOptions po;
+  jsPubOptions_Init(&po);
+  po.ExpectLastSeq = mine;
+  po.MsgId = "w1.1";
+  jsErrCode code = static_cast<jsErrCode>(0);
+  ASSERT_EQ(NATS_OK, Publish("log.seg.1", "records", &po, &code, &ack));
+  const uint64_t stored = ack->Sequence;
+  ASSERT_EQ(NATS_OK, Publish("log.seg.1", "records", &po, &code, &ack)) << "a resend";
+  EXPECT_TRUE(ack->Duplicate);
+  EXPECT_EQ(stored, ack->Sequence);
+
+  // Another writer takes over (on another subject): the first is fenced out.
+  jsPubOptions other;
+  jsPubOptions_Init(&other);
+  other.ExpectLastSeq = stored;
+  ASSERT_EQ(NATS_OK, Publish("log.ctl", "takeover by w2", &other, &code, &ack));
+  const uint64_t theirs = ack->Sequence;
+  jsPubOptions stale;
+  jsPubOptions_Init(&stale);
+  stale.ExpectLastSeq = stored;
+  stale.MsgId = "w1.2";
+  EXPECT_NE(NATS_OK, Publish("log.seg.1", "late records", &stale, &code));
+  EXPECT_EQ(JSStreamWrongLastSequenceErr, code);
+
+  // A purge leaves the last sequence where it was: the fence still holds.
+  jsOptions o;
+  jsOptions_Init(&o);
+  o.Stream.Purge.Subject = "log.seg.1";
+  ASSERT_EQ(NATS_OK, js_PurgeStream(js_.get(), "LOG", &o, &code));
+  EXPECT_NE(NATS_OK, Publish("log.seg.1", "late records", &stale, &code));
+  jsPubOptions next;
+  jsPubOptions_Init(&next);
+  next.ExpectLastSeq = theirs;
+  EXPECT_EQ(NATS_OK, Publish("log.seg.2", "w2's records", &next, &code));
+}
+
 // (f) One server of three killed (the stream's leader) and started again:
 // the R3 stream elects another leader, takes acks and publishes again within
 // a bounded time, the server comes back current, and nothing whose publish

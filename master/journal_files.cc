@@ -163,11 +163,16 @@ void FileMedium::SyncDir() {
   }
 }
 
-Status FileMedium::Append(const std::string& bytes) {
+Status FileMedium::Health() {
   if (const int e = sync_errno_.load(); e != 0) {
     errno = e;
     return JournalIo("cannot sync the journal in " + dir_);
   }
+  return Status::Ok();
+}
+
+Status FileMedium::Append(const std::string& bytes) {
+  TASKQ_TRY(Health());
   if (Status s = WriteAll(fd_, bytes, dir_); !s.ok()) {
     // Cut off what part of the write went through: a later start must not
     // take it for a record a crash interrupted and drop what follows.

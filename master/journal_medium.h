@@ -88,6 +88,8 @@ class FileMedium : public JournalMedium {
   Status Append(const std::string& bytes) override;
   Status Sync() override;
   Status Retire(const MediumSegment& seg, bool damaged) override;
+  // The sync thread's failure, if it had one.
+  Status Health() override;
 
  private:
   void SyncDir();

@@ -144,10 +144,12 @@ int main(int argc, char** argv) {
                      "\"Beyond one machine\"): a master started on the same servers carries on "
                      "when this one or its machine is lost");
   store_opt->excludes("--data-dir");
+  // Each --store-* flag needs --store: one given alone is a mistake to say.
   app.add_option("--store-replicas", store_replicas,
                  "with --store, copies of the journal the NATS servers keep (default: 3 when "
                  "--store names several servers, else 1)")
-      ->check(CLI::Range(1, 5));
+      ->check(CLI::Range(1, 5))
+      ->needs(store_opt);
   app.add_option("--store-name", store_name,
                  "with --store, which queues on those servers: masters with the same name share "
                  "them, others have their own (letters, digits, '-', '_')")
@@ -155,15 +157,18 @@ int main(int argc, char** argv) {
       ->check([](const std::string& name) -> std::string {
         if (taskq::ValidStoreName(name)) return "";
         return "'" + name + "' is not a store name: use 1 to 32 letters, digits, '-' or '_'";
-      });
+      })
+      ->needs(store_opt);
   app.add_option("--store-credentials", store_credentials,
                  "with --store, a file whose first line is the NATS token or user:password "
-                 "(default: TASKQ_NATS_TOKEN, if set)");
+                 "(default: TASKQ_NATS_TOKEN, if set)")
+      ->needs(store_opt);
   app.add_option("--takeover-after", takeover_s,
                  "with --store, seconds the store must be silent before this master takes over "
                  "from another (it waits as a standby until then)")
       ->default_val(10)
-      ->check(CLI::Range(1.0, 3600.0));
+      ->check(CLI::Range(1.0, 3600.0))
+      ->needs(store_opt);
 #endif
   app.add_flag("--fresh", o.fresh,
                "with --data-dir, forget the queues and the job the data dir holds and start the "

@@ -27,9 +27,11 @@ std::string RandomWriter() {
 // Failures worth trying again: the servers are electing a leader, a
 // connection is being re-made, an answer was lost (the MsgId makes a resend
 // of a stored message a duplicate, not a second copy).
-bool Transient(natsStatus s) {
+bool Transient(natsStatus s, jsErrCode code) {
+  if (s == NATS_ERR)  // a JetStream error: only those of a cluster electing or placing
+    return code == 0 || code == JSClusterNotAvailErr || code == JSClusterNoPeersErr;
   return s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS || s == NATS_CONNECTION_DISCONNECTED ||
-         s == NATS_NOT_YET_CONNECTED || s == NATS_ERR || s == NATS_NO_SERVER;
+         s == NATS_NOT_YET_CONNECTED || s == NATS_NO_SERVER;
 }
 
 std::string Seconds(std::chrono::milliseconds ms) {
@@ -65,7 +67,14 @@ Result<std::unique_ptr<JournalMedium>> NatsMedium::Open(const NatsMediumOptions&
     return Status::Error(Code::kInvalid, "store name '" + options.name +
                                              "': use 1 to 32 letters, digits, '-' or '_'");
   std::unique_ptr<NatsMedium> m(new NatsMedium(options));
+  // Beats often enough that a live writer is never silent for takeover_after.
+  m->options_.beat = std::min(options.beat, options.takeover_after / 4);
   TASKQ_TRY(NatsConnect(options.urls, options.connect, &m->nc_, &m->js_));
+  // A message must fit the servers' max_payload, with room for its headers.
+  const int64_t payload = natsConnection_GetMaxPayload(m->nc_.get());
+  if (payload > 8192)
+    m->options_.max_message = std::min<std::size_t>(options.max_message,
+                                                    static_cast<std::size_t>(payload - 4096));
   const char* subjects[] = {m->subjects_.c_str()};
   jsStreamConfig cfg;
   jsStreamConfig_Init(&cfg);
@@ -82,7 +91,7 @@ Result<std::unique_ptr<JournalMedium>> NatsMedium::Open(const NatsMediumOptions&
 
 NatsMedium::~NatsMedium() {
   {
-    std::unique_lock<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(beat_mu_);
     stop_beat_ = true;
   }
   beat_cv_.notify_all();
@@ -90,13 +99,24 @@ NatsMedium::~NatsMedium() {
   {
     // The next master takes over at once instead of waiting out the silence.
     std::unique_lock<std::mutex> lock(mu_);
-    if (last_seq_ != 0 && failed_.ok()) {
-      options_.stall_limit = std::min(options_.stall_limit, std::chrono::milliseconds(2000));
-      (void)PublishFenced(ctl_, kRelease);
-    }
+    if (last_seq_ != 0 && !failed_flag_)
+      (void)PublishFenced(ctl_, kRelease, std::chrono::milliseconds(2000));
   }
   js_.reset();
   nc_.reset();
+}
+
+Status NatsMedium::Fail(Code code, const std::string& message) {
+  std::lock_guard<std::mutex> lock(failed_mu_);
+  if (failed_.ok()) failed_ = Status::Error(code, message);
+  failed_flag_ = true;
+  return failed_;
+}
+
+Status NatsMedium::Failure() {
+  if (!failed_flag_) return Status::Ok();
+  std::lock_guard<std::mutex> lock(failed_mu_);
+  return failed_;
 }
 
 Status NatsMedium::StreamState(uint64_t* last_seq, const char* filter,
@@ -147,6 +167,7 @@ Status NatsMedium::Lock() {
       }
       if (s.ok() && won) {
         if (told) Log("took over " + where_ + ": serving now");
+        loop_alive_ = Clock::now().time_since_epoch().count();
         beat_thread_ = std::thread([this] { BeatLoop(); });
         return Status::Ok();
       }
@@ -164,7 +185,7 @@ Status NatsMedium::Lock() {
       told_failure = true;
     }
     // NATS tells nobody when a stream falls silent: look again shortly.
-    std::unique_lock<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(beat_mu_);
     beat_cv_.wait_for(lock, std::chrono::milliseconds(250));
   }
 }
@@ -187,51 +208,60 @@ Status NatsMedium::TryTakeOver(uint64_t last, bool* won) {
   const std::string payload = "takeover by " + std::string(host) + " pid " +
                               std::to_string(getpid()) + " (" + writer_ + ")";
   jsErrCode code = jsErrCode{};
-  const natsStatus s = Publish(ctl_, payload, &po, &code);
-  *won = s == NATS_OK;
+  uint64_t seq = 0;
+  const natsStatus s = Publish(ctl_, payload, &po, &code, &seq);
+  // Sequence 0: a resend answered before its first copy was stored (below).
+  *won = s == NATS_OK && seq > last;
+  if (*won) {
+    last_seq_ = seq;
+    last_write_ = Clock::now();
+  }
   if (s == NATS_OK || code == JSStreamWrongLastSequenceErr) return Status::Ok();
   return NatsFailed("cannot take over the journal (stream " + stream_ + ")", shown_urls_, s, code);
 }
 
 natsStatus NatsMedium::Publish(const std::string& subject, std::string_view payload,
-                               jsPubOptions* po, jsErrCode* code) {
+                               jsPubOptions* po, jsErrCode* code, uint64_t* seq) {
   jsPubAck* raw = nullptr;
   const natsStatus s = js_Publish(&raw, js_.get(), subject.c_str(), payload.data(),
                                   static_cast<int>(payload.size()), po, code);
   NatsPtr<jsPubAck> ack(raw);
-  if (s == NATS_OK) {
-    last_seq_ = ack->Sequence;
-    last_write_ = Clock::now();
-  }
+  *seq = s == NATS_OK ? ack->Sequence : 0;
   return s;
 }
 
-Status NatsMedium::PublishFenced(const std::string& subject, std::string_view payload) {
-  if (!failed_.ok()) return failed_;
+Status NatsMedium::PublishFenced(const std::string& subject, std::string_view payload,
+                                 std::chrono::milliseconds limit) {
+  TASKQ_TRY(Failure());
   jsPubOptions po;
   jsPubOptions_Init(&po);
   po.ExpectLastSeq = last_seq_;
   const std::string id = writer_ + "." + std::to_string(last_seq_);
   po.MsgId = id.c_str();
   po.MaxWait = options_.connect.request_timeout.count();
-  const Clock::time_point give_up = Clock::now() + options_.stall_limit;
+  const Clock::time_point give_up = Clock::now() + limit;
   for (;;) {
     jsErrCode code = jsErrCode{};
-    const natsStatus s = Publish(subject, payload, &po, &code);
-    if (s == NATS_OK) return Status::Ok();
-    if (code == JSStreamWrongLastSequenceErr) {
-      failed_ = Status::Error(Code::kTakenOver,
-                              "another task_master took over " + where_ +
-                                  " (workers given both move to it)");
-      return failed_;
+    uint64_t seq = 0;
+    const natsStatus s = Publish(subject, payload, &po, &code, &seq);
+    // Stored, now or by an earlier try whose answer was lost (a duplicate
+    // with the first copy's sequence). nats-server 2.9 answers a resend that
+    // overtakes its first copy, still being stored, with sequence 0: not an
+    // answer yet, ask again. last_seq_ never goes back or to 0 ("no check").
+    if (s == NATS_OK && seq > last_seq_) {
+      last_seq_ = seq;
+      last_write_ = Clock::now();
+      return Status::Ok();
     }
-    if (!Transient(s) || Clock::now() >= give_up) {
-      const Status why = NatsFailed("cannot write the journal (stream " + stream_ + ") for " +
-                                        Seconds(options_.stall_limit),
-                                    shown_urls_, s, code);
-      failed_ = Status::Error(Code::kUnavailable, why.message());
-      return failed_;
-    }
+    if (code == JSStreamWrongLastSequenceErr)
+      return Fail(Code::kTakenOver,
+                  "another task_master took over " + where_ + " (workers given both move to it)");
+    if ((s != NATS_OK && !Transient(s, code)) || Clock::now() >= give_up)
+      return Fail(Code::kUnavailable,
+                  NatsFailed("cannot write the journal (stream " + stream_ + ")" +
+                                 (s == NATS_OK ? "" : " for " + Seconds(limit)),
+                             shown_urls_, s == NATS_OK ? NATS_TIMEOUT : s, code)
+                      .message());
     // No leader this moment (an election takes seconds): ask again shortly.
     // Still holding mu_: the beat must not publish in between, as its
     // message would carry this one's MsgId (and a resend of this one would
@@ -248,7 +278,7 @@ Status NatsMedium::PublishGroup(const std::string& subject, const std::string& d
     const std::size_t n = std::min(options_.max_message, data.size() - at);
     msg.assign(1, at + n < data.size() ? kMore : kEnd);
     msg.append(data, at, n);
-    TASKQ_TRY(PublishFenced(subject, msg));
+    TASKQ_TRY(PublishFenced(subject, msg, options_.stall_limit));
     at += n;
   } while (at < data.size());
   return Status::Ok();
@@ -261,7 +291,8 @@ Status NatsMedium::Retried(const std::function<Status()>& read) {
   bool told = false;
   for (;;) {
     Status s = read();
-    if (s.ok() || Clock::now() >= give_up) return s;
+    if (s.ok()) return s;
+    if (Clock::now() >= give_up) return Status::Error(Code::kUnavailable, s.message());
     if (!told) Log(s.message() + "; trying again");
     told = true;
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
@@ -318,11 +349,13 @@ Status NatsMedium::ReadOnce(const MediumSegment& seg, std::string* data) {
   NatsPtr<natsSubscription> sub(raw);
   if (s != NATS_OK) return NatsFailed("cannot read " + seg.name, shown_urls_, s, code);
   std::string group;
+  uint64_t got = 0;
   for (;;) {
     natsMsg* m = nullptr;
     s = natsSubscription_NextMsg(&m, sub.get(), options_.connect.request_timeout.count());
     NatsPtr<natsMsg> msg(m);
     if (s != NATS_OK) return NatsFailed("cannot read " + seg.name, shown_urls_, s);
+    ++got;
     const char* bytes = natsMsg_GetData(msg.get());
     const int len = natsMsg_GetDataLength(msg.get());
     if (len > 0) {
@@ -338,6 +371,13 @@ Status NatsMedium::ReadOnce(const MediumSegment& seg, std::string* data) {
     if (s != NATS_OK) return NatsFailed("cannot read " + seg.name, shown_urls_, s);
     if (meta->NumPending == 0) break;
   }
+  natsSubscription_Unsubscribe(sub.get());  // removes its consumer from the servers
+  // Only this master writes now, so the segment is what List counted; a
+  // difference is a segment cut while read (a writer gone astray): loud.
+  if (got != counts_[seg.seq])
+    return Status::Error(Code::kUnavailable, seg.name + " changed while read: " +
+                                                 std::to_string(got) + " message(s) of " +
+                                                 std::to_string(counts_[seg.seq]));
   // A group without its last message: an append a crash cut short; it
   // counted for nothing (the master never answered on it).
   return Status::Ok();
@@ -353,9 +393,12 @@ Status NatsMedium::Append(const std::string& bytes) { return PublishGroup(head_,
 
 // A publish is acknowledged once the stream's replicas have it: nothing
 // more to wait for. Reports a lost fence found by the beat.
-Status NatsMedium::Sync() {
-  std::unique_lock<std::mutex> lock(mu_);
-  return failed_;
+Status NatsMedium::Sync() { return Failure(); }
+
+// The loop asks every pass: its stamp tells the beat that it still runs.
+Status NatsMedium::Health() {
+  loop_alive_ = Clock::now().time_since_epoch().count();
+  return Failure();
 }
 
 Status NatsMedium::Retire(const MediumSegment& seg, bool damaged) {
@@ -366,10 +409,12 @@ Status NatsMedium::Retire(const MediumSegment& seg, bool damaged) {
   }
   // A master that lost the fence removes nothing: a write first proves it
   // still holds it, and a standby takes over only after takeover_after of
-  // silence, so the purge that follows at once is this writer's.
+  // silence, so the purge that follows at once is this writer's. (A purge
+  // cannot be fenced in JetStream.)
   std::unique_lock<std::mutex> lock(mu_);
-  TASKQ_TRY(PublishFenced(ctl_, "beat"));
-  return Purge(seg.name, 0);
+  TASKQ_TRY(PublishFenced(ctl_, "beat", options_.stall_limit));
+  Status s = Retried([&] { return Purge(seg.name, 0); });
+  return s.ok() ? s : Fail(Code::kUnavailable, s.message());
 }
 
 Status NatsMedium::Purge(const std::string& subject, uint64_t keep) {
@@ -384,13 +429,26 @@ Status NatsMedium::Purge(const std::string& subject, uint64_t keep) {
 }
 
 void NatsMedium::BeatLoop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> wait(beat_mu_);
   int beats = 0;
   while (!stop_beat_) {
-    beat_cv_.wait_for(lock, options_.beat / 4);
-    if (stop_beat_ || !failed_.ok() || Clock::now() - last_write_ < options_.beat) continue;
-    if (!PublishFenced(ctl_, "beat").ok()) continue;  // failed_ says why
-    if (++beats % kBeatsBetweenPurges == 0) (void)Purge(ctl_, 1);
+    beat_cv_.wait_for(wait, options_.beat / 4);
+    const Clock::time_point now = Clock::now();
+    if (stop_beat_ || failed_flag_) continue;
+    // A loop that stopped asking (wedged) must not keep the store: no beat,
+    // and a standby takes over.
+    if (now - Clock::time_point(Clock::duration(loop_alive_.load())) > options_.takeover_after / 2)
+      continue;
+    // The loop writing now is proof of life enough.
+    std::unique_lock<std::mutex> lock(mu_, std::try_to_lock);
+    if (!lock.owns_lock() || now - last_write_ < options_.beat) continue;
+    wait.unlock();
+    // Given up after takeover_after: a standby may have the store by then.
+    if (PublishFenced(ctl_, "beat", options_.takeover_after).ok() &&
+        ++beats % kBeatsBetweenPurges == 0)
+      (void)Purge(ctl_, 1);
+    lock.unlock();
+    wait.lock();
   }
 }
 

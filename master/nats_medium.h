@@ -30,6 +30,7 @@
 #ifndef TASKQ_MASTER_NATS_MEDIUM_H_
 #define TASKQ_MASTER_NATS_MEDIUM_H_
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -87,7 +88,7 @@ class NatsMedium : public JournalMedium {
   Result<MediumSegment> Start(uint64_t seq, const std::string& header) override;
   Status Append(const std::string& bytes) override;
   Status Sync() override;
-  Status Health() override { return Sync(); }
+  Status Health() override;
   std::chrono::milliseconds health_every() const override { return options_.beat; }
   Status Retire(const MediumSegment& seg, bool damaged) override;
 
@@ -95,10 +96,17 @@ class NatsMedium : public JournalMedium {
   explicit NatsMedium(const NatsMediumOptions& options);
   // Publishes a group (data cut into messages) on subject, fenced; under mu_.
   Status PublishGroup(const std::string& subject, const std::string& data);
-  Status PublishFenced(const std::string& subject, std::string_view payload);
-  // One js_Publish; on success the stream's last sequence is this one's.
+  // Publishes payload on subject, expecting the stream's last sequence to be
+  // last_seq_, asking again while the servers do not answer, for at most
+  // limit; under mu_. A failure is final (Fail): the master stops.
+  Status PublishFenced(const std::string& subject, std::string_view payload,
+                       std::chrono::milliseconds limit);
+  // One js_Publish; *seq is the stored message's sequence (0 if none).
   natsStatus Publish(const std::string& subject, std::string_view payload, jsPubOptions* po,
-                     jsErrCode* code);
+                     jsErrCode* code, uint64_t* seq);
+  // Records the first failure: every later write and Health report it.
+  Status Fail(Code code, const std::string& message);
+  Status Failure();
   Status TryTakeOver(uint64_t last_seq, bool* won);
   Status Retried(const std::function<Status()>& read);
   Status ListOnce(std::vector<MediumSegment>* segments, std::vector<std::string>* set_aside);
@@ -120,10 +128,18 @@ class NatsMedium : public JournalMedium {
   std::map<uint64_t, uint64_t> counts_;  // List's: messages per segment
   std::string head_;                     // subject of the head segment
 
-  std::mutex mu_;  // the fence and everything below
+  std::mutex mu_;  // held for every publish: the fence, and the two below
   uint64_t last_seq_ = 0;  // the stream's last sequence, as this master wrote it (0: not writer)
   std::chrono::steady_clock::time_point last_write_;
+
+  std::mutex failed_mu_;
   Status failed_;  // once the fence is lost or a write gave up, every write fails
+  std::atomic<bool> failed_flag_{false};
+  // When the loop last asked Health (steady clock ticks): a wedged loop
+  // stops the beat.
+  std::atomic<int64_t> loop_alive_{0};
+
+  std::mutex beat_mu_;  // stop_beat_, and the waits of the beat and of Lock
   bool stop_beat_ = false;
   std::condition_variable beat_cv_;
   std::thread beat_thread_;

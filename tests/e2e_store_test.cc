@@ -8,10 +8,12 @@
 #include <signal.h>
 
 #include <fstream>
+#include <future>
 #include <map>
 #include <set>
 
 #include "client/exit_codes.h"
+#include "master/nats_medium.h"
 #include "tests/e2e_util.h"
 #include "tests/nats_cluster.h"
 
@@ -68,6 +70,21 @@ class StoreTest : public E2eTest {
       ranges.push_back(*ids);
     }
     return ranges;
+  }
+
+  // The index of the server leading the store's stream (0 if not known).
+  int StreamLeader() {
+    std::string error;
+    NatsPtr<natsConnection> nc = NatsConnect(nats_->Urls(), kQuick, &error);
+    if (!nc) return 0;
+    jsCtx* raw = nullptr;
+    if (natsConnection_JetStream(&raw, nc.get(), nullptr) != NATS_OK) return 0;
+    NatsPtr<jsCtx> js(raw);
+    jsStreamInfo* si = nullptr;
+    if (js_GetStreamInfo(&si, js.get(), "TASKQ_default", nullptr, nullptr) != NATS_OK) return 0;
+    NatsPtr<jsStreamInfo> info(si);
+    if (!info->Cluster || !info->Cluster->Leader) return 0;
+    return std::max(0, nats_->IndexOf(info->Cluster->Leader));
   }
 
   std::unique_ptr<NatsCluster> nats_;
@@ -157,6 +174,98 @@ class Collector {
   int switches_ = 0;
   std::map<uint64_t, std::string> outcomes_;  // id -> the worker of its outcome
 };
+
+// NatsMedium itself, against one server, with short timings.
+class NatsMediumTest : public StoreTest {
+ protected:
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(StartNats(1)); }
+  std::unique_ptr<JournalMedium> Open(std::size_t max_message = 1000000) {
+    NatsMediumOptions o;
+    o.urls = nats_->Url(0);
+    o.name = "medium";
+    o.takeover_after = milliseconds(400);
+    o.stall_limit = milliseconds(2000);
+    o.max_message = max_message;
+    Result<std::unique_ptr<JournalMedium>> m = NatsMedium::Open(o);
+    EXPECT_TRUE(m.ok()) << m.status().message();
+    return m.ok() ? std::move(*m) : nullptr;
+  }
+  // Publishes data on subject, unfenced, as a writer gone astray would.
+  void RawPublish(const std::string& subject, const std::string& data) {
+    std::string error;
+    NatsPtr<natsConnection> nc = NatsConnect(nats_->Url(0), kQuick, &error);
+    ASSERT_TRUE(nc) << error;
+    jsCtx* raw = nullptr;
+    ASSERT_EQ(natsConnection_JetStream(&raw, nc.get(), nullptr), NATS_OK);
+    NatsPtr<jsCtx> js(raw);
+    jsPubAck* ack = nullptr;
+    ASSERT_EQ(js_Publish(&ack, js.get(), subject.c_str(), data.data(),
+                         static_cast<int>(data.size()), nullptr, nullptr),
+              NATS_OK);
+    jsPubAck_Destroy(ack);
+  }
+  static std::string Contents(JournalMedium& m, uint64_t seq) {
+    std::vector<MediumSegment> segs;
+    std::vector<std::string> aside;
+    EXPECT_TRUE(m.List(&segs, &aside).ok());
+    for (const MediumSegment& seg : segs) {
+      if (seg.seq != seq) continue;
+      std::string data;
+      Status s = m.Read(seg, &data);
+      EXPECT_TRUE(s.ok()) << s.message();
+      return data;
+    }
+    return "(no segment " + std::to_string(seq) + ")";
+  }
+};
+
+TEST_F(NatsMediumTest, AnAppendOverOneMessageComesBackWholeAndOneCutShortCountsForNothing) {
+  std::string big(2500, 'x');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + i % 26);
+  {
+    auto m = Open(/*max_message=*/1000);  // 2,500 bytes: three messages, M M E
+    ASSERT_TRUE(m);
+    ASSERT_TRUE(m->Lock().ok());
+    ASSERT_TRUE(m->Start(1, "header.").ok());
+    ASSERT_TRUE(m->Append(big).ok());
+    // The first message of an append whose last never came (a crash).
+    ASSERT_NO_FATAL_FAILURE(RawPublish("taskq.medium.seg.1", "Mcut short"));
+  }  // released: the next takes over at once
+  auto next = Open();
+  ASSERT_TRUE(next);
+  ASSERT_TRUE(next->Lock().ok());
+  EXPECT_EQ(Contents(*next, 1), "header." + big);
+}
+
+TEST_F(NatsMediumTest, AStandbyTakesOverOnlyFromASilentWriterAndFencesItOut) {
+  auto writer = Open();
+  ASSERT_TRUE(writer);
+  ASSERT_TRUE(writer->Lock().ok());
+  Result<MediumSegment> seg = writer->Start(1, "first.");
+  ASSERT_TRUE(seg.ok());
+  auto standby = Open();
+  ASSERT_TRUE(standby);
+  std::future<Status> took = std::async(std::launch::async, [&] { return standby->Lock(); });
+  // While the writer's loop runs (asks Health) it beats: no takeover, for
+  // well over --takeover-after (400 ms).
+  for (int i = 0; i < 75; ++i) {
+    ASSERT_TRUE(writer->Health().ok());
+    ASSERT_EQ(took.wait_for(milliseconds(20)), std::future_status::timeout)
+        << "took over a live writer";
+  }
+  // The loop stops asking (wedged, or the process frozen): the beat stops,
+  // the standby takes over.
+  ASSERT_EQ(took.wait_for(kQuick), std::future_status::ready);
+  ASSERT_TRUE(took.get().ok());
+  // The old writer can neither append nor retire a segment the new one replays.
+  Status s = writer->Append("late.");
+  EXPECT_EQ(s.code(), Code::kTakenOver) << s.message();
+  EXPECT_FALSE(writer->Retire(*seg, false).ok());
+  EXPECT_EQ(writer->Health().code(), Code::kTakenOver);
+  EXPECT_EQ(Contents(*standby, 1), "first.");
+  writer.reset();  // no release: it lost the store
+  EXPECT_TRUE(standby->Start(2, "second.").ok());
+}
 
 TEST_F(StoreTest, NoNatsServerIsAClearRefusal) {
   const int nobody = ReservePort();
@@ -282,14 +391,16 @@ TEST_F(StoreTest, AMasterStoppedWithCtrlCLetsTheNextTakeOverAtOnce) {
 TEST_F(StoreTest, AMasterThatLostTheStoreToAStandbyStopsAndItsWorkerMoves) {
   ASSERT_NO_FATAL_FAILURE(StartNats(1));
   const int a = ReservePort(), b = ReservePort();
-  auto master_a = StartOnStore(a);
+  // 3 s: B must not take over a healthy A before the freeze.
+  auto master_a = StartOnStore(a, {"--takeover-after", "3"});
   ASSERT_TRUE(Listening(*master_a)) << master_a->err();
-  auto master_b = StartOnStore(b);
+  auto master_b = StartOnStore(b, {"--takeover-after", "3"});
   ASSERT_TRUE(master_b->WaitForLine("standing by", kQuick, /*from_err=*/true)) << master_b->err();
   auto worker = StartWorkerFor({a, b});
   std::vector<IdRange> ranges = PutSquares(a, 50);
   // Working for A (a worker A never welcomed would pass it over instead).
   ASSERT_TRUE(worker->WaitForLine("run task", kQuick)) << worker->out();
+  EXPECT_EQ(master_b->CountLines("listening on"), 0) << "B took over a healthy A";
   // A frozen past --takeover-after: B takes over; A, thawed, finds its
   // next write refused and stops without a word to its worker.
   master_a->Signal(SIGSTOP);
@@ -327,7 +438,7 @@ TEST_P(StoreClusterTest, AJobOf100000TasksGetsEveryOutcomeOnce) {
   for (int i = 0; i < 3; ++i) workers.push_back(StartWorkerFor({a, b}));
 
   const auto start = steady_clock::now();
-  const auto deadline = start + std::chrono::minutes(3);
+  const auto deadline = start + std::chrono::seconds(100);  // ctest's limit is 120 s
   auto at = [&start] {
     return std::chrono::duration<double>(steady_clock::now() - start).count();
   };
@@ -335,8 +446,10 @@ TEST_P(StoreClusterTest, AJobOf100000TasksGetsEveryOutcomeOnce) {
   c.Until(kTasks / 5, deadline);
   ASSERT_GE(c.collected(), static_cast<uint64_t>(kTasks / 5));
   const Fault fault = GetParam();
+  // The stream's leader: the costliest server to lose.
+  const int victim = StreamLeader();
   if (fault != Fault::kMaster) {
-    ASSERT_TRUE(nats_->Kill(0, kQuick));
+    ASSERT_TRUE(nats_->Kill(victim, kQuick));
   }
   if (fault != Fault::kNatsServer) {
     master_a->Signal(SIGKILL);
@@ -348,7 +461,7 @@ TEST_P(StoreClusterTest, AJobOf100000TasksGetsEveryOutcomeOnce) {
   const double half_at = at();
   if (fault != Fault::kMaster) {
     std::string error;
-    ASSERT_TRUE(nats_->Restart(0, kSlow, &error)) << error;
+    ASSERT_TRUE(nats_->Restart(victim, kSlow, &error)) << error;
   }
   c.Until(kTasks, deadline);
   EXPECT_EQ(c.collected(), static_cast<uint64_t>(kTasks))

@@ -90,4 +90,19 @@ void HandshakeMonitor::HandlePending() {
   }
 }
 
+std::string RefusalLog::Note(const std::string& peer, const std::string& why, TimePoint now) {
+  const std::string host = peer.substr(0, peer.rfind(':'));
+  if (seen_.size() > 1024) seen_.clear();  // many hosts: forget rather than grow
+  Entry& e = seen_[host];
+  if (e.logged != TimePoint() && now - e.logged < std::chrono::seconds(10)) {
+    ++e.quiet;
+    return {};
+  }
+  std::string line = "refused a connection from " + peer + ": " + why;
+  if (e.quiet > 0)
+    line += " (" + std::to_string(e.quiet) + " more from this host since the last report)";
+  e = Entry{now, 0};
+  return line;
+}
+
 }  // namespace taskq

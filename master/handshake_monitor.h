@@ -8,7 +8,8 @@
 // connection (stream_engine_base_t::error emits both, on the one I/O thread),
 // and ACCEPTED and DISCONNECTED carry the socket's fd. So: remember each
 // accepted fd's peer address (getpeername), note the reason of a failure, and
-// report it with the next DISCONNECTED fd.
+// report it with the next DISCONNECTED fd. RefusalLog keeps those reports
+// to one line per host per 10 s.
 //
 // Thread: the master's loop thread.
 #ifndef TASKQ_MASTER_HANDSHAKE_MONITOR_H_
@@ -19,6 +20,7 @@
 #include <unordered_map>
 #include <zmq.hpp>
 
+#include "client/clock.h"
 #include "proto/status.h"
 
 namespace taskq {
@@ -40,6 +42,21 @@ class HandshakeMonitor {
   zmq::socket_t socket_;
   std::unordered_map<int, std::string> peers_;  // fd -> address, while connected
   std::string pending_reason_;
+};
+
+// Log lines for refused connections, at most one per host per 10 s: a worker
+// with the wrong key retries several times a second.
+class RefusalLog {
+ public:
+  // The line to log for this refusal ("HOST:PORT" peer), or empty to stay quiet.
+  std::string Note(const std::string& peer, const std::string& why, TimePoint now);
+
+ private:
+  struct Entry {
+    TimePoint logged;
+    int quiet = 0;
+  };
+  std::unordered_map<std::string, Entry> seen_;
 };
 
 }  // namespace taskq

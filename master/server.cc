@@ -7,7 +7,6 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
-#include <unordered_map>
 
 #include "client/signals.h"
 #include "client/socket_watch.h"
@@ -24,34 +23,6 @@ namespace {
 constexpr int kReadsPerPass = 4096;
 // How long shutdown notices get to leave once the loop stops.
 constexpr int kShutdownLingerMs = 1000;
-
-// Log lines for refused connections, at most one per host per 10 s: a worker
-// with the wrong key retries several times a second.
-class RefusalLog {
- public:
-  // The line to log for this refusal, or empty to stay quiet.
-  std::string Note(const std::string& peer, const std::string& why, TimePoint now) {
-    const std::string host = peer.substr(0, peer.rfind(':'));
-    if (seen_.size() > 1024) seen_.clear();  // many hosts: forget rather than grow
-    Entry& e = seen_[host];
-    if (e.logged != TimePoint() && now - e.logged < std::chrono::seconds(10)) {
-      ++e.quiet;
-      return {};
-    }
-    std::string line = "refused a connection from " + peer + ": " + why;
-    if (e.quiet > 0)
-      line += " (" + std::to_string(e.quiet) + " more from this host since the last report)";
-    e = Entry{now, 0};
-    return line;
-  }
-
- private:
-  struct Entry {
-    TimePoint logged;
-    int quiet = 0;
-  };
-  std::unordered_map<std::string, Entry> seen_;
-};
 
 // The role of the connection a message came from: the user id ZAP gave it
 // (ZapHandler names one of the three), which libzmq attaches to each of its

@@ -142,7 +142,7 @@ Status Journal::Compact(std::size_t budget) {
     cursor_ = qs.ForEachEntry(cursor_, boundary, 256, [&](uint64_t id, const Slot& s) {
       if (s.state == SlotState::kTaken) return;  // mid-delivery: its take (or restore) is recorded
       Rewrite(id, qs.QueueName(s.queue), qs.QueueName(s.reply_to), qs.KindName(s.kind), s,
-            broker_.TimeoutOf(id), qs.OutcomeOf(s));
+              broker_.TimeoutOf(id), qs.OutcomeOf(s));
     });
   }
   if (cursor_ < boundary) return Status::Ok();
@@ -212,8 +212,8 @@ void Journal::IdsRecord(uint64_t op, const std::vector<uint64_t>& ids) {
 }
 
 void Journal::Rewrite(uint64_t id, std::string_view queue, std::string_view reply_to,
-                    std::string_view kind, const Slot& slot, uint32_t timeout_ms,
-                    const StoredOutcome* outcome) {
+                      std::string_view kind, const Slot& slot, uint32_t timeout_ms,
+                      const StoredOutcome* outcome) {
   if (!Reserve(id + 1).ok()) return;  // a new entry's id (a failure record); old ones are reserved
   scratch_.clear();
   MsgpackWriter w(&scratch_);

@@ -236,8 +236,7 @@ int main(int argc, char** argv) {
       std::cerr << "task_master: " << *why << "\n";
       return taskq::kExitUsage;
     }
-    mo.replicas = store_replicas ? store_replicas
-                                 : (store.find(',') != std::string::npos ? 3 : 1);
+    mo.replicas = store_replicas ? store_replicas : (store.find(',') != std::string::npos ? 3 : 1);
     mo.takeover_after = taskq::Millis(takeover_s);
     mo.log = [](const std::string& line) { std::cerr << "task_master: " << line << std::endl; };
     mo.stop = [] { return taskq::SignalCount() > 0; };

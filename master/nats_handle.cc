@@ -17,8 +17,8 @@ std::vector<std::string> SplitUrls(const std::string& urls) {
 
 }  // namespace
 
-NatsPtr<natsOptions> NatsServerOptions(const std::string& urls,
-                                       std::chrono::milliseconds timeout, natsStatus* status) {
+NatsPtr<natsOptions> NatsServerOptions(const std::string& urls, std::chrono::milliseconds timeout,
+                                       natsStatus* status) {
   const std::vector<std::string> list = SplitUrls(urls);
   std::vector<const char*> servers;
   for (const std::string& url : list) servers.push_back(url.c_str());

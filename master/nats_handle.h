@@ -40,7 +40,8 @@ inline std::string NatsError(natsStatus s) {
   const char* detail = nats_GetLastError(&last);
   std::string text = natsStatus_GetText(s);
   // The detail often repeats the text after libnats's "(file.c:line): ".
-  if (detail != nullptr && *detail != '\0' && std::string_view(detail).find(text) == std::string_view::npos)
+  if (detail != nullptr && *detail != '\0' &&
+      std::string_view(detail).find(text) == std::string_view::npos)
     text += ": " + std::string(detail);
   return text;
 }
@@ -49,8 +50,8 @@ inline std::string NatsError(natsStatus s) {
 // timeout for each server's greeting; null, with *status, on failure. A list
 // goes to natsOptions_SetServers: natsOptions_SetURL takes one URL and does
 // not split a list.
-NatsPtr<natsOptions> NatsServerOptions(const std::string& urls,
-                                       std::chrono::milliseconds timeout, natsStatus* status);
+NatsPtr<natsOptions> NatsServerOptions(const std::string& urls, std::chrono::milliseconds timeout,
+                                       natsStatus* status);
 
 // "nats://user:pass@h:p,..." shown as "nats://h:p,...": messages never
 // carry credentials.

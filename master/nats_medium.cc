@@ -40,14 +40,13 @@ std::string Seconds(std::chrono::milliseconds ms) {
   return buf;
 }
 
-
 }  // namespace
 
 bool ValidStoreName(const std::string& name) {
   if (name.empty() || name.size() > 32) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
   });
 }
 
@@ -73,8 +72,8 @@ Result<std::unique_ptr<JournalMedium>> NatsMedium::Open(const NatsMediumOptions&
   // A message must fit the servers' max_payload, with room for its headers.
   const int64_t payload = natsConnection_GetMaxPayload(m->nc_.get());
   if (payload > 8192)
-    m->options_.max_message = std::min<std::size_t>(options.max_message,
-                                                    static_cast<std::size_t>(payload - 4096));
+    m->options_.max_message =
+        std::min<std::size_t>(options.max_message, static_cast<std::size_t>(payload - 4096));
   const char* subjects[] = {m->subjects_.c_str()};
   jsStreamConfig cfg;
   jsStreamConfig_Init(&cfg);
@@ -128,7 +127,8 @@ Status NatsMedium::StreamState(uint64_t* last_seq, const char* filter,
   jsErrCode code = jsErrCode{};
   const natsStatus s = js_GetStreamInfo(&raw, js_.get(), stream_.c_str(), &o, &code);
   NatsPtr<jsStreamInfo> info(raw);
-  if (s != NATS_OK) return NatsFailed("cannot read the state of stream " + stream_, shown_urls_, s, code);
+  if (s != NATS_OK)
+    return NatsFailed("cannot read the state of stream " + stream_, shown_urls_, s, code);
   *last_seq = info->State.LastSeq;
   if (subjects && info->State.Subjects) {
     for (int i = 0; i < info->State.Subjects->Count; ++i)
@@ -143,8 +143,7 @@ Status NatsMedium::Lock() {
   Clock::time_point seen_at = Clock::now();
   for (;;) {
     if (options_.stop && options_.stop())
-      return Status::Error(Code::kInterrupted,
-                           "stopped while waiting to take over " + where_);
+      return Status::Error(Code::kInterrupted, "stopped while waiting to take over " + where_);
     uint64_t last = 0;
     Status s = StreamState(&last, nullptr, nullptr);
     bool now = false;
@@ -152,14 +151,16 @@ Status NatsMedium::Lock() {
       // The last message a release: its writer stopped on purpose.
       natsMsg* raw = nullptr;
       jsErrCode code = jsErrCode{};
-      if (js_GetLastMsg(&raw, js_.get(), stream_.c_str(), ctl_.c_str(), nullptr, &code) == NATS_OK) {
+      if (js_GetLastMsg(&raw, js_.get(), stream_.c_str(), ctl_.c_str(), nullptr, &code) ==
+          NATS_OK) {
         NatsPtr<natsMsg> msg(raw);
         now = natsMsg_GetSequence(msg.get()) == last &&
               std::string_view(natsMsg_GetData(msg.get()), natsMsg_GetDataLength(msg.get())) ==
                   kRelease;
       }
     }
-    if (s.ok() && (last == 0 || now || (last == seen && Clock::now() - seen_at >= options_.takeover_after))) {
+    if (s.ok() &&
+        (last == 0 || now || (last == seen && Clock::now() - seen_at >= options_.takeover_after))) {
       bool won = false;
       {
         std::unique_lock<std::mutex> lock(mu_);
@@ -176,8 +177,10 @@ Status NatsMedium::Lock() {
       seen = last;
       seen_at = Clock::now();
       if (!told)
-        Log(where_ + " is written by another task_master; standing by, to take over once it "
-            "has been silent for " + Seconds(options_.takeover_after));
+        Log(where_ +
+            " is written by another task_master; standing by, to take over once it "
+            "has been silent for " +
+            Seconds(options_.takeover_after));
       told = true;
     }
     if (!s.ok() && !told_failure) {
@@ -375,9 +378,9 @@ Status NatsMedium::ReadOnce(const MediumSegment& seg, std::string* data) {
   // Only this master writes now, so the segment is what List counted; a
   // difference is a segment cut while read (a writer gone astray): loud.
   if (got != counts_[seg.seq])
-    return Status::Error(Code::kUnavailable, seg.name + " changed while read: " +
-                                                 std::to_string(got) + " message(s) of " +
-                                                 std::to_string(counts_[seg.seq]));
+    return Status::Error(Code::kUnavailable,
+                         seg.name + " changed while read: " + std::to_string(got) +
+                             " message(s) of " + std::to_string(counts_[seg.seq]));
   // A group without its last message: an append a crash cut short; it
   // counted for nothing (the master never answered on it).
   return Status::Ok();

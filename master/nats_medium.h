@@ -128,7 +128,7 @@ class NatsMedium : public JournalMedium {
   std::map<uint64_t, uint64_t> counts_;  // List's: messages per segment
   std::string head_;                     // subject of the head segment
 
-  std::mutex mu_;  // held for every publish: the fence, and the two below
+  std::mutex mu_;          // held for every publish: the fence, and the two below
   uint64_t last_seq_ = 0;  // the stream's last sequence, as this master wrote it (0: not writer)
   std::chrono::steady_clock::time_point last_write_;
 

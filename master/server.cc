@@ -311,8 +311,7 @@ void ServerLoop::Report(TimePoint now) {
     std::string report = StatusReport(s);
     if (journal_)
       report += "  journal: " + std::to_string(journal_->segments()) + " segment(s), " +
-                std::to_string(journal_->bytes_on_disk()) + " bytes in " + journal_->where() +
-                "\n";
+                std::to_string(journal_->bytes_on_disk()) + " bytes in " + journal_->where() + "\n";
     report.pop_back();
     Log(report);
   }

@@ -34,9 +34,9 @@ class StoreTest : public E2eTest {
   // task_master --serve --store on a reserved port, not waiting for it to
   // listen (a standby does not until it takes over).
   std::unique_ptr<Process> StartOnStore(int port, std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {MasterBin(), "--bind", "127.0.0.1", "--port",
-                                     std::to_string(port), "--serve", "--store", nats_->Urls(),
-                                     "--heartbeat", "0.2"};
+    std::vector<std::string> argv = {MasterBin(),          "--bind",  "127.0.0.1", "--port",
+                                     std::to_string(port), "--serve", "--store",   nats_->Urls(),
+                                     "--heartbeat",        "0.2"};
     if (std::find(extra.begin(), extra.end(), "--takeover-after") == extra.end())
       argv.insert(argv.end(), {"--takeover-after", "1"});
     argv.insert(argv.end(), extra.begin(), extra.end());
@@ -44,9 +44,7 @@ class StoreTest : public E2eTest {
     EXPECT_TRUE(p) << "cannot start the master";
     return p;
   }
-  bool Listening(Process& master) {
-    return master.WaitForLine("listening on", kSlow).has_value();
-  }
+  bool Listening(Process& master) { return master.WaitForLine("listening on", kSlow).has_value(); }
   std::unique_ptr<Process> StartWorkerFor(const std::vector<int>& ports) {
     std::string list;
     for (int p : ports) list += (list.empty() ? "" : ",") + Address(p);
@@ -277,10 +275,10 @@ TEST_F(StoreTest, NoNatsServerIsAClearRefusal) {
   EXPECT_NE(err.find("no NATS server answered at nats://127.0.0.1:" + std::to_string(nobody)),
             std::string::npos)
       << err;
-  EXPECT_EQ(RunToEnd({MasterBin(), "--serve", "--store", "nats://127.0.0.1:4222", "--data-dir",
-                      "/tmp/x"},
-                     nullptr, &err, Env()),
-            kExitUsage);
+  EXPECT_EQ(
+      RunToEnd({MasterBin(), "--serve", "--store", "nats://127.0.0.1:4222", "--data-dir", "/tmp/x"},
+               nullptr, &err, Env()),
+      kExitUsage);
 }
 
 TEST_F(StoreTest, CredentialsAreNeverShown) {
@@ -302,8 +300,8 @@ TEST_F(StoreTest, CredentialsAreNeverShown) {
 TEST_F(StoreTest, CredentialsComeFromAFile) {
   const std::string bin = NatsServerBin();
   ASSERT_FALSE(bin.empty()) << "nats-server is missing (scripts/install-deps installs it)";
-  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                                    ("taskq-store-creds-" + std::to_string(getpid()));
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("taskq-store-creds-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   const int port = ReservePort();
   auto server = Process::Start({bin, "-a", "127.0.0.1", "-p", std::to_string(port), "-js", "-sd",
@@ -316,17 +314,17 @@ TEST_F(StoreTest, CredentialsComeFromAFile) {
     return (dir / name).string();
   };
   std::string err;
-  EXPECT_EQ(RunToEnd({MasterBin(), "--serve", "--port", "0", "--store", url,
-                      "--store-credentials", write("wrong", "bob:guess\n")},
+  EXPECT_EQ(RunToEnd({MasterBin(), "--serve", "--port", "0", "--store", url, "--store-credentials",
+                      write("wrong", "bob:guess\n")},
                      nullptr, &err, Env()),
             kExitUnavailable);
   EXPECT_NE(err.find("Authorization"), std::string::npos) << err;
   EXPECT_EQ(err.find("guess"), std::string::npos) << err;
   const int a = ReservePort();
-  auto master = Process::Start({MasterBin(), "--bind", "127.0.0.1", "--port", std::to_string(a),
-                                "--serve", "--store", url, "--store-credentials",
-                                write("right", "bob:s3cret\n")},
-                               Env());
+  auto master =
+      Process::Start({MasterBin(), "--bind", "127.0.0.1", "--port", std::to_string(a), "--serve",
+                      "--store", url, "--store-credentials", write("right", "bob:s3cret\n")},
+                     Env());
   ASSERT_TRUE(master);
   ASSERT_TRUE(Listening(*master)) << master->err();
   EXPECT_EQ(PutSquares(a, 3).size(), 1u);
@@ -407,11 +405,12 @@ TEST_F(StoreTest, AMasterThatLostTheStoreToAStandbyStopsAndItsWorkerMoves) {
   ASSERT_TRUE(Listening(*master_b)) << master_b->err();
   master_a->Signal(SIGCONT);
   EXPECT_EQ(master_a->Wait(kQuick), kExitError);
-  EXPECT_NE(master_a->err().find("another task_master took over the NATS store"),
-            std::string::npos)
+  EXPECT_NE(master_a->err().find("another task_master took over the NATS store"), std::string::npos)
       << master_a->err();
   ASSERT_TRUE(worker->WaitForLine("now working for " + Address(b), kSlow))
-      << worker->out() << "\nA:\n" << master_a->err() << "\nB:\n" << master_b->err();
+      << worker->out() << "\nA:\n"
+      << master_a->err() << "\nB:\n"
+      << master_b->err();
   Collector c(key_, {b}, ranges);
   c.Until(50, steady_clock::now() + kSlow);
   EXPECT_EQ(c.collected(), 50u);
@@ -439,9 +438,7 @@ TEST_P(StoreClusterTest, AJobOf100000TasksGetsEveryOutcomeOnce) {
 
   const auto start = steady_clock::now();
   const auto deadline = start + std::chrono::seconds(100);  // ctest's limit is 120 s
-  auto at = [&start] {
-    return std::chrono::duration<double>(steady_clock::now() - start).count();
-  };
+  auto at = [&start] { return std::chrono::duration<double>(steady_clock::now() - start).count(); };
   Collector c(key_, {a, b}, ranges);
   c.Until(kTasks / 5, deadline);
   ASSERT_GE(c.collected(), static_cast<uint64_t>(kTasks / 5));
@@ -464,8 +461,9 @@ TEST_P(StoreClusterTest, AJobOf100000TasksGetsEveryOutcomeOnce) {
     ASSERT_TRUE(nats_->Restart(victim, kSlow, &error)) << error;
   }
   c.Until(kTasks, deadline);
-  EXPECT_EQ(c.collected(), static_cast<uint64_t>(kTasks))
-      << "switches " << c.switches() << "\nA:\n" << master_a->err() << "\nB:\n" << master_b->err();
+  EXPECT_EQ(c.collected(), static_cast<uint64_t>(kTasks)) << "switches " << c.switches() << "\nA:\n"
+                                                          << master_a->err() << "\nB:\n"
+                                                          << master_b->err();
   for (auto& w : workers) EXPECT_TRUE(w->Running()) << w->out() << w->err();
   std::printf(
       "collected %llu outcomes (%llu handed out again after a loss), %d master switch(es); "

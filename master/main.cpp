@@ -167,7 +167,9 @@ int main(int argc, char** argv) {
                  "with --store, seconds the store must be silent before this master takes over "
                  "from another (it waits as a standby until then)")
       ->default_val(10)
-      ->check(CLI::Range(1.0, 3600.0))
+      // At most 100: a resend must come within the stream's 2-minute
+      // duplicate window to be known as one.
+      ->check(CLI::Range(1.0, 100.0))
       ->needs(store_opt);
 #endif
   app.add_flag("--fresh", o.fresh,

@@ -168,7 +168,6 @@ Status NatsMedium::Lock() {
       }
       if (s.ok() && won) {
         if (told) Log("took over " + where_ + ": serving now");
-        loop_alive_ = Clock::now().time_since_epoch().count();
         beat_thread_ = std::thread([this] { BeatLoop(); });
         return Status::Ok();
       }
@@ -212,8 +211,17 @@ Status NatsMedium::TryTakeOver(uint64_t last, bool* won) {
                               std::to_string(getpid()) + " (" + writer_ + ")";
   jsErrCode code = jsErrCode{};
   uint64_t seq = 0;
-  const natsStatus s = Publish(ctl_, payload, &po, &code, &seq);
-  // Sequence 0: a resend answered before its first copy was stored (below).
+  natsStatus s = NATS_OK;
+  // A lost answer, or sequence 0 (a resend answered before its first copy
+  // was stored, PublishFenced): ask again, the MsgId keeps it one message.
+  for (int tries = 0; tries < 10; ++tries) {
+    code = jsErrCode{};
+    s = Publish(ctl_, payload, &po, &code, &seq);
+    if ((s == NATS_OK && seq > last) || code == JSStreamWrongLastSequenceErr ||
+        (s != NATS_OK && !Transient(s, code)))
+      break;
+    if (s != NATS_TIMEOUT) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   *won = s == NATS_OK && seq > last;
   if (*won) {
     last_seq_ = seq;
@@ -236,6 +244,8 @@ natsStatus NatsMedium::Publish(const std::string& subject, std::string_view payl
 Status NatsMedium::PublishFenced(const std::string& subject, std::string_view payload,
                                  std::chrono::milliseconds limit) {
   TASKQ_TRY(Failure());
+  if (last_seq_ == 0)  // ExpectLastSeq 0 is "no check": only a writer that took over writes
+    return Status::Error(Code::kInvalid, "the journal in " + where_ + " is written before Lock");
   jsPubOptions po;
   jsPubOptions_Init(&po);
   po.ExpectLastSeq = last_seq_;
@@ -392,7 +402,10 @@ Result<MediumSegment> NatsMedium::Start(uint64_t seq, const std::string& header)
   return MediumSegment{seq, head_};
 }
 
-Status NatsMedium::Append(const std::string& bytes) { return PublishGroup(head_, bytes); }
+Status NatsMedium::Append(const std::string& bytes) {
+  loop_alive_ = Clock::now().time_since_epoch().count();
+  return PublishGroup(head_, bytes);
+}
 
 // A publish is acknowledged once the stream's replicas have it: nothing
 // more to wait for. Reports a lost fence found by the beat.
@@ -410,14 +423,28 @@ Status NatsMedium::Retire(const MediumSegment& seg, bool damaged) {
     TASKQ_TRY(Read(seg, &data));
     TASKQ_TRY(PublishGroup(aside_prefix_ + std::to_string(seg.seq), data));
   }
-  // A master that lost the fence removes nothing: a write first proves it
-  // still holds it, and a standby takes over only after takeover_after of
-  // silence, so the purge that follows at once is this writer's. (A purge
-  // cannot be fenced in JetStream.)
+  // A purge cannot be fenced in JetStream, and a master that lost the fence
+  // must remove nothing a new writer may be replaying. So each purge comes
+  // right after a fenced write that took under takeover_after/2: a standby
+  // takes over only after takeover_after of silence since that write, so
+  // the purge, sent at once, lands before any takeover can.
   std::unique_lock<std::mutex> lock(mu_);
-  TASKQ_TRY(PublishFenced(ctl_, "beat", options_.stall_limit));
-  Status s = Retried([&] { return Purge(seg.name, 0); });
-  return s.ok() ? s : Fail(Code::kUnavailable, s.message());
+  const Clock::time_point give_up = Clock::now() + options_.stall_limit;
+  Status s;
+  for (;;) {
+    const Clock::time_point proof = Clock::now();
+    TASKQ_TRY(PublishFenced(ctl_, "beat", options_.stall_limit));
+    if (Clock::now() - proof < options_.takeover_after / 2) {
+      s = Purge(seg.name, 0);
+      if (s.ok()) return s;
+    }
+    if (Clock::now() >= give_up) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return Fail(Code::kUnavailable, s.ok() ? "cannot retire " + seg.name + " at " + shown_urls_ +
+                                               ": the servers answered too slowly for " +
+                                               Seconds(options_.stall_limit)
+                                         : s.message());
 }
 
 Status NatsMedium::Purge(const std::string& subject, uint64_t keep) {
@@ -440,7 +467,9 @@ void NatsMedium::BeatLoop() {
     if (stop_beat_ || failed_flag_) continue;
     // A loop that stopped asking (wedged) must not keep the store: no beat,
     // and a standby takes over.
-    if (now - Clock::time_point(Clock::duration(loop_alive_.load())) > options_.takeover_after / 2)
+    // (From its first pass on: the replay before it may take longer.)
+    const int64_t alive = loop_alive_.load();
+    if (alive != 0 && now - Clock::time_point(Clock::duration(alive)) > options_.takeover_after / 2)
       continue;
     // The loop writing now is proof of life enough.
     std::unique_lock<std::mutex> lock(mu_, std::try_to_lock);

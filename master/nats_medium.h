@@ -135,8 +135,8 @@ class NatsMedium : public JournalMedium {
   std::mutex failed_mu_;
   Status failed_;  // once the fence is lost or a write gave up, every write fails
   std::atomic<bool> failed_flag_{false};
-  // When the loop last asked Health (steady clock ticks): a wedged loop
-  // stops the beat.
+  // When the loop last asked Health or appended (steady clock ticks; 0:
+  // not yet): a wedged loop stops the beat.
   std::atomic<int64_t> loop_alive_{0};
 
   std::mutex beat_mu_;  // stop_beat_, and the waits of the beat and of Lock

@@ -265,6 +265,26 @@ TEST_F(NatsMediumTest, AStandbyTakesOverOnlyFromASilentWriterAndFencesItOut) {
   EXPECT_TRUE(standby->Start(2, "second.").ok());
 }
 
+TEST_F(NatsMediumTest, RetiringRemovesASegmentAndKeepsADamagedOneAside) {
+  auto m = Open();
+  ASSERT_TRUE(m);
+  ASSERT_TRUE(m->Lock().ok());
+  Result<MediumSegment> one = m->Start(1, "one.");
+  Result<MediumSegment> two = m->Start(2, "two.");
+  Result<MediumSegment> three = m->Start(3, "three.");
+  ASSERT_TRUE(one.ok() && two.ok() && three.ok());
+  ASSERT_TRUE(m->Health().ok());
+  ASSERT_TRUE(m->Retire(*one, /*damaged=*/false).ok());
+  ASSERT_TRUE(m->Retire(*two, /*damaged=*/true).ok());
+  std::vector<MediumSegment> segs;
+  std::vector<std::string> aside;
+  ASSERT_TRUE(m->List(&segs, &aside).ok());
+  ASSERT_EQ(segs.size(), 1u);
+  EXPECT_EQ(segs[0].seq, 3u);
+  EXPECT_EQ(aside, std::vector<std::string>{"taskq.medium.aside.2"});
+  EXPECT_EQ(Contents(*m, 3), "three.");
+}
+
 TEST_F(StoreTest, NoNatsServerIsAClearRefusal) {
   const int nobody = ReservePort();
   std::string err;
@@ -374,13 +394,13 @@ TEST_F(StoreTest, AMasterStartedOnTheStoreOfAKilledOneServesItsTasksAndOutcomes)
 TEST_F(StoreTest, AMasterStoppedWithCtrlCLetsTheNextTakeOverAtOnce) {
   ASSERT_NO_FATAL_FAILURE(StartNats(1));
   const int a = ReservePort(), b = ReservePort();
-  auto master_a = StartOnStore(a, {"--takeover-after", "600"});
+  auto master_a = StartOnStore(a, {"--takeover-after", "100"});
   ASSERT_TRUE(Listening(*master_a)) << master_a->err();
   ASSERT_EQ(PutSquares(a, 10).size(), 1u);
   master_a->Signal(SIGINT);
   EXPECT_EQ(master_a->Wait(kQuick), kExitOk) << master_a->err();
-  // A released the store: B does not wait the 600 s.
-  auto master_b = StartOnStore(b, {"--takeover-after", "600"});
+  // A released the store: B does not wait the 100 s.
+  auto master_b = StartOnStore(b, {"--takeover-after", "100"});
   ASSERT_TRUE(Listening(*master_b)) << master_b->err();
   EXPECT_TRUE(master_b->WaitForLine("Recovered .*: 10 task\\(s\\) waiting", kQuick))
       << master_b->out();

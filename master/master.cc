@@ -107,8 +107,9 @@ void PrintRecovery(const MasterOptions& o, const RecoveryReport& r, std::ostream
     err << "\n";
   }
   if (r.records == 0) return;
-  out << "Recovered " << (o.open_medium ? o.store_shown : o.data_dir) << ": " << r.ready << " task(s) waiting, " << r.outcomes
-      << " outcome(s) to collect (" << r.records << " journal records)" << std::endl;
+  out << "Recovered " << (o.open_medium ? o.store_shown : o.data_dir) << ": " << r.ready
+      << " task(s) waiting, " << r.outcomes << " outcome(s) to collect (" << r.records
+      << " journal records)" << std::endl;
 }
 
 bool HasJob(const MasterOptions& o) {
@@ -401,10 +402,8 @@ int RunMaster(const MasterOptions& o, std::ostream& out, std::ostream& err) {
   so.broker = o.broker;
   if (so.broker.instance == 0)
     so.broker.instance = (uint64_t{randombytes_random()} << 32) | randombytes_random();
-  if (!o.data_dir.empty())
-    so.journal = JournalOptions{o.data_dir, o.fsync, std::chrono::milliseconds(5), o.segment_bytes, {}};
-  if (o.open_medium)
-    so.journal = JournalOptions{"", o.fsync, std::chrono::milliseconds(5), o.segment_bytes,
+  if (!o.data_dir.empty() || o.open_medium)  // files in the data dir, or --store's medium
+    so.journal = JournalOptions{o.data_dir, o.fsync, std::chrono::milliseconds(5), o.segment_bytes,
                                 o.open_medium};
   so.log = [&status](const std::string& line) { status.Log("task_master: " + line + "\n"); };
   // The job lists its failures itself: the log would say each a second time.

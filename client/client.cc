@@ -138,7 +138,7 @@ Result<Message> Client::AwaitReply(uint64_t rid, std::chrono::milliseconds wait)
                         "the master at " + conn_->display() + " did not answer");
     } else {
       const TimePoint until = std::min(deadline, session_->NextTick());
-      Result<uint32_t> ready = conn_->Wait(PollTimeout(until), fds, /*drained=*/true);
+      Result<uint32_t> ready = conn_->Wait(PollTimeout(until), fds);
       if (!ready.ok()) {
         s = ready.status();
       } else if (*ready & Connection::FdReady(0)) {

@@ -83,6 +83,7 @@ Status Connection::OpenSocket() {
   tcp_connected_ = false;
   handshaken_ = false;
   watch_valid_ = false;
+  drained_ = false;  // a new socket is asked before the first wait
   try {
     socket_ = zmq::socket_t(ctx_, zmq::socket_type::dealer);
     // Bounded linger: the last results and the goodbye get a chance to
@@ -295,6 +296,7 @@ Status Connection::SendRaw(std::string_view bytes) {
     return Status::Ok();
   }
   try {
+    drained_ = false;
     if (socket_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::dontwait))
       return Status::Ok();
     return Status::Error(Code::kUnavailable,
@@ -320,8 +322,8 @@ Result<Message> Connection::TryReceive(zmq::message_t* frame) {
 
 Status Connection::TryReceiveFrame(zmq::message_t* frame) {
   try {
-    if (!socket_.recv(*frame, zmq::recv_flags::dontwait))
-      return Status::Error(Code::kTimeout, "no message");
+    drained_ = !socket_.recv(*frame, zmq::recv_flags::dontwait);
+    if (drained_) return Status::Error(Code::kTimeout, "no message");
     if (frame->more()) {  // a message is one frame: drain the rest, refuse it
       zmq::message_t junk;
       while (socket_.recv(junk, zmq::recv_flags::dontwait) && junk.more()) {
@@ -341,7 +343,7 @@ Result<Message> Connection::Receive(zmq::message_t* frame, TimePoint deadline) {
     Result<Message> m = TryReceive(frame);
     if (m.ok() || m.status().code() != Code::kTimeout) return m;
     if (Clock::now() >= deadline) return Status::Error(Code::kTimeout, "timed out");
-    Result<uint32_t> ready = Wait(PollTimeout(deadline), fds, /*drained=*/true);
+    Result<uint32_t> ready = Wait(PollTimeout(deadline), fds);
     if (!ready.ok()) return ready.status();
     if (*ready & FdReady(0)) return Status::Error(Code::kInterrupted, "interrupted");
   }
@@ -356,11 +358,11 @@ void Connection::RebuildWatch(const std::vector<int>& fds) {
   watch_valid_ = true;
 }
 
-Result<uint32_t> Connection::Wait(int timeout_ms, const std::vector<int>& fds, bool drained) {
+Result<uint32_t> Connection::Wait(int timeout_ms, const std::vector<int>& fds) {
   if (options_.local && !options_.local->to_client.empty()) return kMessageReady;
   if (!watch_valid_ || fds != watch_fds_) RebuildWatch(fds);
   if (watch_socket_ >= 0) {
-    if (drained)
+    if (drained_)
       watch_.Drained(watch_socket_);
     else
       watch_.Touch(watch_socket_);  // sends and receives since the last wait

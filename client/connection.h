@@ -124,9 +124,10 @@ class Connection {
   // For loops that wait on more than this connection: waits up to
   // timeout_ms (-1: no limit) for a message, or for one of fds (at most 30)
   // to become readable, handling monitor events on the way.
-  // drained: the last call on the connection was a TryReceive that found
-  // nothing (saves asking the socket again).
-  Result<uint32_t> Wait(int timeout_ms, const std::vector<int>& fds, bool drained = false);
+  // The socket is asked for its events first (two system calls) unless the
+  // last call on it was a TryReceive that found nothing: so a loop that
+  // sends before its last receive, not after, saves them.
+  Result<uint32_t> Wait(int timeout_ms, const std::vector<int>& fds);
   // Reads pending monitor events; kAuthFailed as in Open.
   Status HandleMonitorEvents();
 
@@ -160,8 +161,9 @@ class Connection {
   TimePoint last_heard_;
   int failed_handshakes_ = 0;
   bool tcp_connected_ = false;
-  bool handshaken_ = false;  // the current TCP connection finished its handshake
-  bool dropped_ = false;     // one that had dropped since Wait last said so
+  bool handshaken_ = false;       // the current TCP connection finished its handshake
+  bool dropped_ = false;          // one that had dropped since Wait last said so
+  bool drained_ = false;          // the last call on socket_ was a receive that found nothing
   TimePoint connected_at_;        // of the last TCP connection
   TimePoint first_connected_at_;  // of the first, for the protocol probe
   bool waiting_told_ = false;

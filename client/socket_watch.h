@@ -48,6 +48,11 @@ class SocketWatch {
   // updated as by their own Wait. (task_master runs its job and its server
   // loop on one thread this way: master/server.h, Server::Pump.)
   bool WaitWith(SocketWatch& other, int timeout_ms);
+  // No wait this time: nothing is ready (the caller has work in hand and
+  // polls again soon); what was touched stays so, to be asked next Wait.
+  void Skip() {
+    for (Entry& e : entries_) e.ready = false;
+  }
   // After Wait: socket i may have a message (receive without blocking to
   // see) / fd i is readable.
   bool Ready(int i) const { return entries_[i].ready; }

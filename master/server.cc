@@ -23,6 +23,14 @@ namespace {
 constexpr int kReadsPerPass = 4096;
 // How long shutdown notices get to leave once the loop stops.
 constexpr int kShutdownLingerMs = 1000;
+// A message of task_master's own job waits in memory (LocalChannel): the
+// pass that handles it polls only if the last poll is older than this or
+// was not over the same fds (Step's also: the job's, with the signal fd,
+// or none while it pauses). A lone task's job sends two requests (the next
+// put, then the get for its outcome) after each outcome, each waiting for
+// its reply: two polls over every fd on the way of each task, for nothing,
+// while every fd is polled again within this bound whatever the job does.
+constexpr auto kLocalPassWithoutPoll = std::chrono::microseconds(200);
 
 // The role of the connection a message came from: the user id ZAP gave it
 // (ZapHandler names one of the three), which libzmq attaches to each of its
@@ -110,8 +118,10 @@ class ServerLoop {
   SocketWatch watch_;
   int router_i_ = -1, zap_i_ = -1, monitor_i_ = -1, control_i_ = -1, status_i_ = -1;
   bool begun_ = false;
-  bool sent_on_router_ = false;  // in this pass
-  std::vector<OutMsg> batch_;    // SendReplies', kept for its capacity
+  bool sent_on_router_ = false;                    // in this pass
+  TimePoint last_poll_;                            // when Step's last poll returned
+  const SocketWatch* last_polled_also_ = nullptr;  // and the other watch it polled
+  std::vector<OutMsg> batch_;                      // SendReplies', kept for its capacity
   std::mutex failure_mu_;
   Status failure_;
 };
@@ -197,9 +207,17 @@ bool ServerLoop::Step(SocketWatch* also, int most_ms) {
   }
   if (most_ms >= 0 && (timeout < 0 || timeout > most_ms)) timeout = most_ms;
   if (!local_.to_master.empty()) timeout = 0;
-  if (!(also ? watch_.WaitWith(*also, timeout) : watch_.Wait(timeout))) {
-    RecordIfFailed(Status::Error(Code::kIo, std::string("poll failed: ") + std::strerror(errno)));
-    return false;
+  if (!local_.to_master.empty() && also == last_polled_also_ &&
+      Clock::now() - last_poll_ < kLocalPassWithoutPoll) {
+    watch_.Skip();
+    if (also) also->Skip();
+  } else {
+    if (!(also ? watch_.WaitWith(*also, timeout) : watch_.Wait(timeout))) {
+      RecordIfFailed(Status::Error(Code::kIo, std::string("poll failed: ") + std::strerror(errno)));
+      return false;
+    }
+    last_poll_ = Clock::now();
+    last_polled_also_ = also;
   }
   if (watch_.Ready(zap_i_)) zap_.HandlePending();
   if (watch_.Ready(monitor_i_)) monitor_.HandlePending();

@@ -20,6 +20,8 @@ class TaskPrinter {
 
   TaskPrinter(std::ostream& out, bool quiet) : out_(out), quiet_(quiet) {}
 
+  // Nothing is printed (--quiet): callers need not build their lines.
+  bool quiet() const { return quiet_; }
   // Prints line (or counts it, past the rate).
   void Line(const std::string& line, std::chrono::steady_clock::time_point now) {
     if (quiet_) return;

@@ -52,7 +52,8 @@ WorkerLoop::WorkerLoop(const WorkerOptions& o, std::unique_ptr<Connection> conn,
       printer_(out, o.quiet),
       executor_(o.jobs, o.delay,
                 [this](const Item& t, Handler* h) {
-                  printer_.Line("run task " + h->Describe(t) + "...", Clock::now());
+                  if (!printer_.quiet())
+                    printer_.Line("run task " + h->Describe(t) + "...", Clock::now());
                 }),
       cancel_(&cancelled_),
       session_(conn_->master().instance, conn_->master().epoch),
@@ -189,8 +190,13 @@ Status WorkerLoop::ReadMaster(std::optional<int>* exit) {
     Dispatch(*m, exit);
     // Tasks run in place (Instant) finished with their items: their results
     // leave now, not after the read that finds nothing more (two system
-    // calls on the way of every lone task).
-    if (std::holds_alternative<Items>(*m) && !unsent_.empty()) SendResults();
+    // calls on the way of every lone task), and the next get with them: the
+    // last call on the socket before the wait is then that read, so the
+    // wait need not ask the socket again (Connection::Wait).
+    if (std::holds_alternative<Items>(*m) && !unsent_.empty()) {
+      SendResults();
+      TASKQ_TRY(Ask());
+    }
   }
   return Status::Ok();
 }
@@ -295,7 +301,7 @@ void WorkerLoop::Start(const Entry& e, TimePoint now) {
     return;
   }
   if (h->Instant() && o_.delay.count() == 0) {
-    printer_.Line("run task " + h->Describe(task) + "...", now);
+    if (!printer_.quiet()) printer_.Line("run task " + h->Describe(task) + "...", now);
     FinishedTask t = Executor::RunNow(task, h, cancel_);
     t.tag = term_;
     return Finish(std::move(t));

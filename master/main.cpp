@@ -134,7 +134,7 @@ int main(int argc, char** argv) {
                  "seconds between heartbeats; a worker silent for 3 is dead")
       ->default_val(1)
       ->check(CLI::Range(0.1, 60.0));
-  app.add_option(
+  CLI::Option* data_dir_opt = app.add_option(
       "--data-dir", o.data_dir,
       "keep the queues in a journal in DIR: a restarted master resumes where it stopped");
 #ifdef TASKQ_WITH_NATS
@@ -175,12 +175,17 @@ int main(int argc, char** argv) {
   app.add_flag("--fresh", o.fresh,
                "with --data-dir, forget the queues and the job the data dir holds and start the "
                "job anew (without it, the same command resumes an unfinished job and refuses to "
-               "run a finished one again)");
+               "run a finished one again)")
+      // Without a data dir there is nothing to forget or to sync: a flag
+      // that would do nothing is a mistake to say (with --store, --fresh
+      // would otherwise look like it wipes the store).
+      ->needs(data_dir_opt);
   app.add_option("--fsync", fsync,
                  "with --data-dir, when the journal reaches the disk: always (before every reply), "
                  "interval (every 5 ms), never (when the kernel likes)")
       ->default_val("interval")
-      ->check(CLI::IsMember({"always", "interval", "never"}));
+      ->check(CLI::IsMember({"always", "interval", "never"}))
+      ->needs(data_dir_opt);
   app.add_option(
          "--max-queue", o.broker.max_queue,
          "most entries waiting or running per queue; a put beyond waits for room (0: no limit)")

@@ -4,8 +4,8 @@
 //
 // TASKQ_FAULT_ROUNDS (environment) makes the kill-and-resume runs longer:
 // `make test-faults` sets it; `make test` runs a short version.
-#include <signal.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -202,6 +202,20 @@ TEST_F(JobTest, AnUnfinishedJobIsNotMixedWithAnother) {
   EXPECT_NE(err.find("--fresh"), std::string::npos) << err;
 }
 
+// --fresh and --fsync act on the data dir: without one they would do
+// nothing (and --fresh with --store would look like it wipes the store).
+TEST_F(JobTest, FreshAndFsyncWithoutADataDirAreRefused) {
+  for (const std::vector<std::string>& flag :
+       {std::vector<std::string>{"--fresh"}, std::vector<std::string>{"--fsync", "always"}}) {
+    std::vector<std::string> args = {MasterBin(), "--bind", "127.0.0.1", "--port", "0",
+                                     "--square",  "5",      "--authkey", key_};
+    args.insert(args.end(), flag.begin(), flag.end());
+    std::string err;
+    EXPECT_EQ(RunToEnd(args, nullptr, &err), kExitUsage) << flag[0];
+    EXPECT_NE(err.find(flag[0] + " requires --data-dir"), std::string::npos) << err;
+  }
+}
+
 // --timeout is about progress: a task longer than it, on a live worker, is
 // waited for.
 TEST_F(JobTest, ATaskLongerThanTimeoutOnALiveWorkerCompletes) {
@@ -276,9 +290,7 @@ TEST_F(JobTest, WhatTheMasterStoresIsReadableOnlyByItsOwner) {
   umask(old_umask);
   auto worker = StartWorker(port, {"-q"});
   ASSERT_EQ(master->Wait(kSlow), kExitOk) << master->err();
-  auto mode = [](const fs::path& p) {
-    return fs::status(p).permissions() & fs::perms::all;
-  };
+  auto mode = [](const fs::path& p) { return fs::status(p).permissions() & fs::perms::all; };
   EXPECT_EQ(mode(data_), fs::perms::owner_all);
   int files = 0;
   for (const auto& e : fs::directory_iterator(data_)) {

@@ -2,6 +2,8 @@
 // the first that answers, and moves to the next when its master goes away.
 // Real binaries on 127.0.0.1.
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <set>
 
@@ -61,6 +63,29 @@ TEST_F(FailoverTest, AWorkerPassesAMasterThatIsNotThereAndWorksForTheNext) {
   EXPECT_TRUE(worker->Running()) << worker->err();
   EXPECT_EQ(worker->CountLines("waiting for"), 0) << "B answered in the first round:\n"
                                                   << worker->out();
+}
+
+// A port that takes the connection and says nothing (a listening socket
+// nobody reads) costs the worker one try of MasterList::kStartTry, and it
+// says so, naming the master it tries next.
+TEST_F(FailoverTest, AWorkerSaysWhyItPassesAPortThatSaysNothing) {
+  int fd = -1;
+  const int silent = ReserveLoopbackPort(&fd);
+  ASSERT_NE(silent, 0);
+  ASSERT_EQ(listen(fd, 16), 0);
+  int b = 0;
+  auto master_b = StartServing(&b);
+  ASSERT_NE(b, 0);
+  auto worker = StartWorkerFor({silent, b});
+  EXPECT_TRUE(worker->WaitForLine("^no welcome from " + Address(silent) +
+                                      R"( within 3\.5 s \(not a taskq master, or one too busy )"
+                                      R"(to answer\); trying )" +
+                                      Address(b) + R"(\.\.\.$)",
+                                  kQuick))
+      << worker->out();
+  SquaresComplete(b, 5);
+  EXPECT_TRUE(worker->Running()) << worker->err();
+  close(fd);
 }
 
 TEST_F(FailoverTest, AListWithAnEmptyOrRepeatedMasterIsAUsageError) {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <vector>
 
 #include "client/connection.h"
 #include "client/exit_codes.h"
@@ -73,6 +74,7 @@ Result<std::unique_ptr<Connection>> OpenFirst(zmq::context_t& ctx, ConnectOption
   const TimePoint deadline =
       co.connect_timeout.count() > 0 ? Clock::now() + co.connect_timeout : TimePoint::max();
   co.give_up_if_refused = true;
+  std::vector<bool> told(n, false);  // "no welcome from ...", once per master
   for (std::size_t i = 0, round = 1;; i = (i + 1) % n) {
     co.endpoint = masters->at(i).TcpEndpoint();
     co.display = masters->at(i).Display();
@@ -87,6 +89,15 @@ Result<std::unique_ptr<Connection>> OpenFirst(zmq::context_t& ctx, ConnectOption
     if (code != Code::kUnavailable && code != Code::kTimeout) return c;
     if (Clock::now() >= deadline)
       return Status::Error(Code::kTimeout, "no master answered at " + masters->Describe());
+    // It took the connection and said nothing (a port that speaks nothing
+    // is not told from a busy master by the probe): say why it is passed.
+    if (code == Code::kTimeout && !told[i]) {
+      told[i] = true;
+      out << "no welcome from " << masters->at(i).Display() << " within "
+          << MasterList::kStartTry.count() / 1000.0
+          << " s (not a taskq master, or one too busy to answer); trying "
+          << masters->at((i + 1) % n).Display() << "..." << std::endl;
+    }
     if (i + 1 < n) continue;
     if (round++ == 1)
       out << "waiting for a master at " << masters->Describe() << " to come up..." << std::endl;

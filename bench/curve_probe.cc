@@ -3,7 +3,12 @@
 // (CURVE client) measures lock-step round trips (one message in flight),
 // then throughput with many in flight.
 //
-//   curve_probe [--round-trips N] [--inflight K] [--messages M] [--size B]
+//   curve_probe [--round-trips N] [--inflight K] [--messages M] [--size B] [--per-turn T]
+//
+// --per-turn 2: each lock-step round trip sends two messages and waits for
+// their two echoes, the messages a lone taskq task costs (result and get
+// one way, items and the held result_ok the other): what the extra pair
+// costs raw (README, "Performance").
 //
 // Prints one JSON line: {"system": "zeromq-curve", "p50_us", "p99_us",
 // "round_trips_per_s"}.
@@ -64,14 +69,20 @@ double Percentile(std::vector<double>& v, double p) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int round_trips = 2000, inflight = 1000, messages = 200000, size = 32;
+  int round_trips = 2000, inflight = 1000, messages = 200000, size = 32, per_turn = 1;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     const int v = std::atoi(argv[i + 1]);
-    if (a == "--round-trips") round_trips = v;
-    else if (a == "--inflight") inflight = v;
-    else if (a == "--messages") messages = v;
-    else if (a == "--size") size = v;
+    if (a == "--round-trips")
+      round_trips = v;
+    else if (a == "--inflight")
+      inflight = v;
+    else if (a == "--messages")
+      messages = v;
+    else if (a == "--size")
+      size = v;
+    else if (a == "--per-turn")
+      per_turn = std::max(1, v);
   }
   const Keys k = MakeKeys();
   int fds[2];
@@ -92,17 +103,19 @@ int main(int argc, char** argv) {
   dealer.connect("tcp://127.0.0.1:" + std::to_string(port));
   const std::string payload(size, 'x');
   zmq::message_t reply;
-  for (int i = 0; i < 200; ++i) {  // warm up: handshake, caches
-    dealer.send(zmq::buffer(payload));
-    (void)dealer.recv(reply);
-  }
+  // One lock-step turn: per_turn messages out, their echoes back.
+  auto turn = [&] {
+    for (int j = 0; j < per_turn; ++j) dealer.send(zmq::buffer(payload));
+    for (int j = 0; j < per_turn; ++j) (void)dealer.recv(reply);
+  };
+  for (int i = 0; i < 200; ++i) turn();  // warm up: handshake, caches
   std::vector<double> us;
   us.reserve(round_trips);
   for (int i = 0; i < round_trips; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
-    dealer.send(zmq::buffer(payload));
-    (void)dealer.recv(reply);
-    us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+    turn();
+    us.push_back(
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
   }
   const auto t0 = std::chrono::steady_clock::now();
   int sent = 0, got = 0;
@@ -118,8 +131,9 @@ int main(int argc, char** argv) {
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   dealer.send(zmq::str_buffer("stop"));
   waitpid(child, nullptr, 0);
-  std::printf("{\"system\": \"zeromq-curve\", \"size\": %d, \"p50_us\": %.1f, \"p99_us\": %.1f, "
-              "\"round_trips_per_s\": %.0f}\n",
-              size, Percentile(us, 0.5), Percentile(us, 0.99), messages / secs);
+  std::printf(
+      "{\"system\": \"zeromq-curve\", \"size\": %d, \"per_turn\": %d, \"p50_us\": %.1f, "
+      "\"p99_us\": %.1f, \"round_trips_per_s\": %.0f}\n",
+      size, per_turn, Percentile(us, 0.5), Percentile(us, 0.99), secs > 0 ? messages / secs : 0.0);
   return 0;
 }

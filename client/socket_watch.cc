@@ -2,20 +2,28 @@
 
 #include <zmq.h>
 
+#include <atomic>
 #include <cerrno>
 
 namespace taskq {
+
+uint64_t SocketWatch::NextGeneration() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
 
 int SocketWatch::AddSocket(void* socket) {
   int fd = -1;
   size_t size = sizeof fd;
   zmq_getsockopt(socket, ZMQ_FD, &fd, &size);
+  generation_ = NextGeneration();
   entries_.push_back(Entry{socket, true, false});
   fds_.push_back(pollfd{fd, POLLIN, 0});
   return static_cast<int>(entries_.size() - 1);
 }
 
 int SocketWatch::AddFd(int fd) {
+  generation_ = NextGeneration();
   entries_.push_back(Entry{nullptr, false, false});
   fds_.push_back(pollfd{fd, POLLIN, 0});
   return static_cast<int>(entries_.size() - 1);

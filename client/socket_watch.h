@@ -25,12 +25,17 @@
 
 #include <poll.h>
 
+#include <cstdint>
 #include <vector>
 
 namespace taskq {
 
 class SocketWatch {
  public:
+  SocketWatch() : generation_(NextGeneration()) {}
+  // Names this watch with what it watches: another watch, or this one
+  // after an Add, has another (ServerLoop::Step: "polled these fds").
+  uint64_t generation() const { return generation_; }
   // Adds a socket (a libzmq handle) or a plain fd; returns its index.
   // Sockets start touched: nobody has asked them yet.
   int AddSocket(void* socket);
@@ -69,6 +74,9 @@ class SocketWatch {
   bool Begin(bool* any);
   void End();
 
+  static uint64_t NextGeneration();
+
+  uint64_t generation_;
   std::vector<Entry> entries_;
   bool failed_ = false;
   std::vector<pollfd> fds_;

@@ -136,7 +136,7 @@ class Broker {
   void TakeOutbox(std::vector<OutMsg>* batch) { outbox_.TakeBatch(batch); }
   void Settle(const OutMsg& m, SendResult result, TimePoint now);
   // Queues a shutdown notice to every peer.
-  void Shutdown(std::string_view reason);
+  void Shutdown(std::string_view reason, bool handover = false);
 
   void CountRefusedHandshake() { ++counters_.refused_handshakes; }
   // What stats replies carry.
@@ -196,7 +196,7 @@ class Broker {
   Entry EntryOf(uint64_t id, const Slot& s) const;
   void AcceptResult(uint32_t peer, const TaskResult& r, std::vector<uint32_t>* touched);
   void GiveUp(uint64_t id, std::string error, std::string_view worker, uint64_t elapsed_us,
-            std::vector<uint32_t>* touched);
+              std::vector<uint32_t>* touched);
   void RecordFailure(uint64_t id, const Slot& s, const StoredOutcome& o);
   void Requeue(uint64_t id, const char* why, std::vector<uint32_t>* touched);
   void GiveBack(uint32_t peer, uint64_t id, std::vector<uint32_t>* touched);

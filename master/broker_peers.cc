@@ -295,10 +295,10 @@ void Broker::Flush(Transport& transport, TimePoint now) {
     for (const OutMsg& m : batch_) Settle(m, transport.Send(m.routing_id, m.bytes), now);
 }
 
-void Broker::Shutdown(std::string_view reason) {
+void Broker::Shutdown(std::string_view reason, bool handover) {
   outbox_.ReleaseAcks(now_, /*all=*/true);
   for (uint32_t i = 0; i < peers_.size(); ++i)
-    if (peers_[i].live) Send(i, taskq::Shutdown{reason});
+    if (peers_[i].live) Send(i, taskq::Shutdown{reason, handover});
 }
 
 StatsOk Broker::Snapshot(TimePoint now) const {

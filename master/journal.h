@@ -141,6 +141,8 @@ class Journal : public StateLog {
   // The loop commits at least this often, idle or not (a medium's failure
   // found outside a write is reported by the next Commit).
   std::chrono::milliseconds commit_every() const { return medium_->health_every(); }
+  // Another master may carry on from this journal once this one stops.
+  bool shared() const { return medium_->Shared(); }
 
   // Names the task ids of this data dir (welcome.epoch): random when the
   // directory was first used, the same ever after.
@@ -166,8 +168,9 @@ class Journal : public StateLog {
   void Unlease(uint64_t id) override;
   void Done(uint64_t id, const StoredOutcome& outcome) override;
   void Take(const std::vector<uint64_t>& ids) override;
-  void Rewrite(uint64_t id, std::string_view queue, std::string_view reply_to, std::string_view kind,
-             const Slot& slot, uint32_t timeout_ms, const StoredOutcome* outcome) override;
+  void Rewrite(uint64_t id, std::string_view queue, std::string_view reply_to,
+               std::string_view kind, const Slot& slot, uint32_t timeout_ms,
+               const StoredOutcome* outcome) override;
 
  private:
   class Replayer;  // applies records to the broker, and keeps track of damage
@@ -199,11 +202,11 @@ class Journal : public StateLog {
   std::string pending_;
   std::string scratch_;
 
-  uint64_t reserved_ = 0;           // ids below are reserved on disk (kReserve records)
-  uint64_t prior_end_ = 0;          // for the next segment's header: ids below were made before it
-                                    // (0: not known, after damage)
-  uint64_t made_end_ = 0;           // one past the highest id whose put or entry record is framed
-  Status failed_;                   // once a write or sync failed, every Commit fails
+  uint64_t reserved_ = 0;   // ids below are reserved on disk (kReserve records)
+  uint64_t prior_end_ = 0;  // for the next segment's header: ids below were made before it
+                            // (0: not known, after damage)
+  uint64_t made_end_ = 0;   // one past the highest id whose put or entry record is framed
+  Status failed_;           // once a write or sync failed, every Commit fails
 
   // Compaction of segments_.front(): rewrite live ids below the next
   // segment's first id, from cursor_ on.

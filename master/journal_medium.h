@@ -64,6 +64,9 @@ class JournalMedium {
   virtual Status Health() { return Status::Ok(); }
   // How often the master's loop must ask Health, idle or not.
   virtual std::chrono::milliseconds health_every() const { return std::chrono::minutes(1); }
+  // Other masters may carry on from this medium once this one stops
+  // (NatsMedium: standbys on the same store).
+  virtual bool Shared() const { return false; }
   // Removes seg, the oldest (its live entries are durable in newer ones),
   // or keeps it aside under another name when it holds damage.
   virtual Status Retire(const MediumSegment& seg, bool damaged) = 0;

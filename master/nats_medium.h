@@ -90,6 +90,7 @@ class NatsMedium : public JournalMedium {
   Status Sync() override;
   Status Health() override;
   std::chrono::milliseconds health_every() const override { return options_.beat; }
+  bool Shared() const override { return true; }
   Status Retire(const MediumSegment& seg, bool damaged) override;
 
  private:

@@ -118,10 +118,10 @@ class ServerLoop {
   SocketWatch watch_;
   int router_i_ = -1, zap_i_ = -1, monitor_i_ = -1, control_i_ = -1, status_i_ = -1;
   bool begun_ = false;
-  bool sent_on_router_ = false;                    // in this pass
-  TimePoint last_poll_;                            // when Step's last poll returned
-  const SocketWatch* last_polled_also_ = nullptr;  // and the other watch it polled
-  std::vector<OutMsg> batch_;                      // SendReplies', kept for its capacity
+  bool sent_on_router_ = false;    // in this pass
+  TimePoint last_poll_;            // when Step's last poll returned
+  uint64_t last_polled_also_ = 0;  // and the generation of the other watch it polled
+  std::vector<OutMsg> batch_;      // SendReplies', kept for its capacity
   std::mutex failure_mu_;
   Status failure_;
 };
@@ -207,7 +207,8 @@ bool ServerLoop::Step(SocketWatch* also, int most_ms) {
   }
   if (most_ms >= 0 && (timeout < 0 || timeout > most_ms)) timeout = most_ms;
   if (!local_.to_master.empty()) timeout = 0;
-  if (!local_.to_master.empty() && also == last_polled_also_ &&
+  const uint64_t also_generation = also ? also->generation() : 0;
+  if (!local_.to_master.empty() && also_generation == last_polled_also_ &&
       Clock::now() - last_poll_ < kLocalPassWithoutPoll) {
     watch_.Skip();
     if (also) also->Skip();
@@ -217,7 +218,7 @@ bool ServerLoop::Step(SocketWatch* also, int most_ms) {
       return false;
     }
     last_poll_ = Clock::now();
-    last_polled_also_ = also;
+    last_polled_also_ = also_generation;
   }
   if (watch_.Ready(zap_i_)) zap_.HandlePending();
   if (watch_.Ready(monitor_i_)) monitor_.HandlePending();
@@ -379,7 +380,9 @@ void ServerLoop::ReadLocal() {
 bool ServerLoop::ReadControl() {
   zmq::message_t reason;
   if (!control_.recv(reason, zmq::recv_flags::dontwait)) return false;
-  broker_.Shutdown(reason.to_string_view());
+  // With --store a standby takes over as this master lets go of the store
+  // (NatsMedium's release): peers given several masters move on to it.
+  broker_.Shutdown(reason.to_string_view(), journal_ && journal_->shared());
   SendReplies(Clock::now());
   if (journal_) RecordIfFailed(journal_->Commit());
   router_.set(zmq::sockopt::linger, kShutdownLingerMs);

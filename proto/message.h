@@ -189,6 +189,9 @@ struct ErrorMsg {         // master -> peer
 
 struct Shutdown {  // master -> every peer that said hello
   std::string_view reason;
+  // Another master on the same store carries on (task_master --store): a
+  // peer given several masters moves on instead of stopping.
+  bool handover = false;
 };
 
 // peer -> master: leased tasks handed back unstarted (no attempt used), and
@@ -255,10 +258,9 @@ struct PurgeOk {  // master -> peer
   uint64_t removed = 0;
 };
 
-using Message =
-    std::variant<Hello, Welcome, Put, PutOk, Get, Items, ResultMsg, ResultOk, Stats, StatsOk, Ping,
-                 ErrorMsg, Shutdown, Goodbye, Release, Cancel, Ack, AckOk, Peek, Retry, RetryOk,
-                 Purge, PurgeOk>;
+using Message = std::variant<Hello, Welcome, Put, PutOk, Get, Items, ResultMsg, ResultOk, Stats,
+                             StatsOk, Ping, ErrorMsg, Shutdown, Goodbye, Release, Cancel, Ack,
+                             AckOk, Peek, Retry, RetryOk, Purge, PurgeOk>;
 
 // Error codes carried by ErrorMsg::code (docs/PROTOCOL.md, "Errors").
 inline constexpr std::string_view kErrBadMessage = "bad_message";

@@ -373,6 +373,7 @@ struct Schema<Shutdown> {
   static constexpr std::string_view kOp = "shutdown";
   static constexpr std::tuple kFields{
       Field("reason", &Shutdown::reason, kOptional, kMaxErrorBytes),
+      Field("handover", &Shutdown::handover, kWrittenWhenSet),
   };
 };
 

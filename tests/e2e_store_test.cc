@@ -406,6 +406,42 @@ TEST_F(StoreTest, AMasterStoppedWithCtrlCLetsTheNextTakeOverAtOnce) {
       << master_b->out();
 }
 
+// Ctrl-C of the active master hands over: its shutdown says so (handover,
+// PROTOCOL.md 5.13), a worker given both masters moves to the standby,
+// which takes over at once (the store released), and one given only the
+// master that stopped stops with it.
+TEST_F(StoreTest, AMasterStoppedWithCtrlCHandsItsWorkersOverToTheStandby) {
+  ASSERT_NO_FATAL_FAILURE(StartNats(1));
+  const int a = ReservePort(), b = ReservePort();
+  auto master_a = StartOnStore(a, {"--takeover-after", "100"});
+  ASSERT_TRUE(Listening(*master_a)) << master_a->err();
+  auto master_b = StartOnStore(b, {"--takeover-after", "100"});
+  ASSERT_TRUE(master_b->WaitForLine("standing by", kQuick, /*from_err=*/true)) << master_b->err();
+  auto both = StartWorkerFor({a, b});
+  auto only_a = StartWorkerFor({a});
+  {
+    Collector c(key_, {a}, PutSquares(a, 50));
+    c.Until(50, steady_clock::now() + kSlow);
+    ASSERT_EQ(c.collected(), 50u);
+  }
+  master_a->Signal(SIGINT);
+  EXPECT_EQ(master_a->Wait(kQuick), kExitOk) << master_a->err();
+  ASSERT_TRUE(Listening(*master_b)) << master_b->err();
+  ASSERT_TRUE(both->WaitForLine("^The master at " + Address(a) +
+                                    " stopped and hands its queues over to another master of "
+                                    "its store; trying " +
+                                    Address(b) + "\\.\\.\\.$",
+                                kQuick))
+      << both->out();
+  ASSERT_TRUE(both->WaitForLine("now working for " + Address(b), kQuick)) << both->out();
+  EXPECT_EQ(only_a->Wait(kQuick), kExitOk) << only_a->out();
+  // The work goes on at B, with the worker that moved.
+  Collector c(key_, {b}, PutSquares(b, 20));
+  c.Until(20, steady_clock::now() + kSlow);
+  EXPECT_EQ(c.collected(), 20u);
+  EXPECT_TRUE(both->Running()) << both->out();
+}
+
 TEST_F(StoreTest, AMasterThatLostTheStoreToAStandbyStopsAndItsWorkerMoves) {
   ASSERT_NO_FATAL_FAILURE(StartNats(1));
   const int a = ReservePort(), b = ReservePort();

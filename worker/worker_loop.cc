@@ -225,7 +225,18 @@ void WorkerLoop::Dispatch(const Message& m, std::optional<int>* exit) {
       break;
     case Session::Kind::kNotice:
       if (const auto* e = std::get_if<ErrorMsg>(&m)) OnError(*e, exit);
-      if (std::holds_alternative<Shutdown>(m)) *exit = Exit(kExitOk, /*goodbye=*/false);
+      if (const auto* s = std::get_if<Shutdown>(&m)) {
+        // A master on a store that another takes over from (task_master
+        // --store): given several masters, go on with the next, as for a
+        // master lost. Otherwise (and while stopping) a shutdown ends us.
+        if (s->handover && masters_.size() > 1 && !stopping_)
+          LeaveMaster(Clock::now(),
+                      "The master at " + conn_->display() +
+                          " stopped and hands its queues over to another master of its store",
+                      &todo);
+        else
+          *exit = Exit(kExitOk, /*goodbye=*/false);
+      }
       break;  // ping: hearing anything is all it is for
   }
   Perform(todo);
@@ -420,17 +431,23 @@ void WorkerLoop::CheckMaster(TimePoint now) {
   session_.Tick(now, &todo);
   const std::chrono::milliseconds silence = SilenceLimit(master_heartbeat_);
   if (watch_silence_ && now - conn_->last_heard() > silence) {
-    watch_silence_ = false;
-    out_ << "Lost contact with the master at " << conn_->display();
-    if (masters_.size() > 1) masters_.Lost(now, silence);
-    out_ << (masters_.size() > 1 ? "; trying " + masters_.current().Display() + "..."
-                                 : std::string("; reconnecting..."))
-         << std::endl;
-    Connect(now, &todo);
+    LeaveMaster(now, "Lost contact with the master at " + conn_->display(), &todo);
   } else if (!session_.welcomed() && masters_.Advance(now)) {
     Connect(now, &todo);
   }
   Perform(todo);
+}
+
+// The master is gone (silent, or handing over, said why): to it again, or,
+// given several, to the next.
+void WorkerLoop::LeaveMaster(TimePoint now, const std::string& why, SessionActions* todo) {
+  watch_silence_ = false;
+  out_ << why;
+  if (masters_.size() > 1) masters_.Lost(now, SilenceLimit(master_heartbeat_));
+  out_ << (masters_.size() > 1 ? "; trying " + masters_.current().Display() + "..."
+                               : std::string("; reconnecting..."))
+       << std::endl;
+  Connect(now, todo);
 }
 
 void WorkerLoop::Connect(TimePoint now, SessionActions* todo) {

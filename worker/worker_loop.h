@@ -100,6 +100,9 @@ class WorkerLoop {
   }
   int Exit(int code, bool goodbye);
   int Report(const Status& s);
+  // The master is gone (why: a sentence naming it): says so, then
+  // connects to it again or, given several, to the next of the list.
+  void LeaveMaster(TimePoint now, const std::string& why, SessionActions* todo);
   // Closes the socket and opens one to masters_.current(); the session is lost.
   void Connect(TimePoint now, SessionActions* todo);
 

@@ -33,8 +33,11 @@ that answers, in order (one that refuses the connection is passed over at
 once; one that accepts it has 3.5 s to say welcome). When its master falls
 silent (3 of its heartbeats and 0.5 s) it tries the others in turn, starting
 after the one lost and coming back to it last, each for as long (2 s longer
-on the lost one); it works for the first that welcomes it. It says so on
-stderr, in task_worker's words:
+on the lost one); it works for the first that welcomes it. A master that
+stops on purpose ends the worker (its shutdown), unless it says handover (a
+master of a store another master carries on from: task_master --store);
+then the worker moves on the same way. It says so on stderr, in
+task_worker's words:
 
     Lost contact with the master at lab1:5000; trying lab2:6000...
     Lost the master at lab1:5000; now working for lab2:6000
@@ -477,13 +480,7 @@ class _Loop:
                 if self.n_masters == 1:
                     self.reconnect()
                     return
-                # The others in turn, starting after the one lost, each for
-                # as long, coming back to it last.
-                self.trying, self.try_window = True, silence
-                nxt = (self.serving + 1) % self.n_masters
-                print(f"Lost contact with the master at {self.s.display}; trying "
-                      f"{self.s.masters[nxt][1]}...", file=sys.stderr, flush=True)
-                self.connect(nxt, now)
+                self.leave_master(now, f"Lost contact with the master at {self.s.display}")
                 return
         elif self.welcomed and self.trying:
             if now >= self.try_end:
@@ -494,6 +491,16 @@ class _Loop:
             return
         if self.welcomed and now - self.last_sent >= self.w.heartbeat:
             self.send({"op": "ping"})
+
+    def leave_master(self, now, why):
+        """The master worked for is gone (why: a sentence naming it): the
+        others in turn, starting after it, each for one window of its
+        silence limit, coming back to it last."""
+        silence = 3 * self.s.welcome.get("heartbeat_ms", 1000) / 1000 + 0.5
+        self.trying, self.try_window = True, silence
+        nxt = (self.serving + 1) % self.n_masters
+        print(f"{why}; trying {self.s.masters[nxt][1]}...", file=sys.stderr, flush=True)
+        self.connect(nxt, now)
 
     def read_master(self):
         while True:
@@ -508,6 +515,13 @@ class _Loop:
             elif op == "welcome":
                 self.on_welcome(m)
             elif op == "shutdown":
+                # A master on a store another takes over from (task_master
+                # --store): given several masters, go on with the next, as
+                # for a master lost (PROTOCOL.md 5.13).
+                if m.get("handover") is True and self.n_masters > 1 and not self.stopping:
+                    self.leave_master(time.monotonic(), f"The master at {self.s.display} stopped "
+                                      "and hands its queues over to another master of its store")
+                    return
                 raise Shutdown(m.get("reason", ""))
             elif op == "error":
                 self.on_error(m)

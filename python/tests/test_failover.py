@@ -3,9 +3,12 @@
 answers and moves to the next when its master goes away, sending that one
 no result of the lost master's tasks. Masters with heartbeats of 0.2 s: a
 worker takes one for gone 1.1 s after its last word."""
+import os
 import signal
 import threading
 import time
+
+import pytest
 
 import taskq
 from conftest import KEY, wait_until
@@ -68,3 +71,43 @@ def test_a_worker_whose_master_is_killed_works_for_the_next_and_says_so(serve, p
     w.signal(signal.SIGTERM)
     assert w.wait(10) == 0, w.err_lines
     assert not any("Traceback" in l for l in w.err_lines), w.err_lines
+
+
+def test_a_master_of_a_store_stopped_on_purpose_hands_its_worker_to_the_next(
+        master_bin, reserve_port, procs):
+    """task_master --store: Ctrl-C of the active master sends shutdown with
+    handover (PROTOCOL.md 5.13) and lets go of the store; the standby takes
+    over at once and the worker, given both, moves to it."""
+    store = os.environ.get("TASKQ_TEST_STORE")
+    if not store:
+        pytest.skip("two masters on one store: TASKQ_TEST_STORE (ctest's nats_python_tests)")
+    args = ("--heartbeat", "0.2", "--store", store, "--store-name", "pyhandover%d" % os.getpid(),
+            "--takeover-after", "100")
+    a = taskq.serve(0, KEY, bind="127.0.0.1", binary=master_bin, args=args)
+    port_b = reserve_port()
+    standby = {}
+    # B stands by, not listening, until A lets go of the store: serve()
+    # returns once it listens.
+    t = threading.Thread(target=lambda: standby.setdefault("b", taskq.serve(
+        port_b, KEY, bind="127.0.0.1", binary=master_bin, args=args, timeout=30)), daemon=True)
+    t.start()
+    try:
+        w = slow_worker(procs, f"{a.address},127.0.0.1:{port_b}", jobs=2)
+        with taskq.connect(a.address, KEY) as c:
+            c.queue("tasks").put_many([("work", [1, 0])])
+            assert c.queue("results").get(timeout=15).value == 1  # it works for A
+        a.proc.send_signal(signal.SIGINT)
+        assert a.proc.wait(10) == 0
+        t.join(20)
+        b = standby["b"]  # at once: not after --takeover-after's 100 s
+        moved = (f"The master at {a.address} stopped and hands its queues over to another "
+                 f"master of its store; trying {b.address}...")
+        wait_until(lambda: moved in w.err_lines, timeout=10, what=f"{moved!r} in {w.err_lines}")
+        with taskq.connect(b.address, KEY) as c:
+            c.queue("tasks").put_many([("work", [2, 0])])
+            assert c.queue("results").get(timeout=15).value == 4  # and now for B (2 * 2)
+        assert w.p.poll() is None, w.err_lines
+    finally:
+        a.stop()
+        if "b" in standby:
+            standby["b"].stop()

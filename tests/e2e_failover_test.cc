@@ -88,6 +88,27 @@ TEST_F(FailoverTest, AWorkerSaysWhyItPassesAPortThatSaysNothing) {
   close(fd);
 }
 
+// Ctrl-C while no master answers (the one lost, the next not there): the
+// get waiting for a welcome is dropped, so the worker stops at once, not
+// at the end of --grace (30 s).
+TEST_F(FailoverTest, AWorkerWithNoMasterLeftStopsAtOnceOnCtrlC) {
+  int a = 0;
+  auto master_a = StartServing(&a);
+  ASSERT_NE(a, 0);
+  const int nobody = ReservePort();
+  auto worker = StartWorkerFor({a, nobody});
+  // Joined, with its get parked at A, and no result of its own to keep.
+  ASSERT_TRUE(master_a->WaitForLine(" joined ", kQuick, /*from_err=*/true)) << master_a->err();
+  master_a->Signal(SIGKILL);
+  master_a->Wait(kQuick);
+  ASSERT_TRUE(worker->WaitForLine("^Lost contact with the master at " + Address(a), kQuick))
+      << worker->out();
+  const auto asked = std::chrono::steady_clock::now();
+  worker->Signal(SIGINT);
+  EXPECT_EQ(worker->Wait(kQuick), kExitOk) << worker->out() << worker->err();
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, std::chrono::seconds(5)) << worker->out();
+}
+
 TEST_F(FailoverTest, AListWithAnEmptyOrRepeatedMasterIsAUsageError) {
   std::string err;
   EXPECT_EQ(RunToEnd({WorkerBin(), "--server", "127.0.0.1,,127.0.0.1:1"}, nullptr, &err, Env()),

@@ -163,10 +163,24 @@ std::optional<int> WorkerLoop::OnSignal(TimePoint now) {
       if (term == term_) unstarted_.push_back(id);
     }
     ReleaseUnstarted();
-    if (get_out_) (void)Send(Cancel{get_rid_});
+    if (get_out_ && session_.welcomed()) {
+      (void)Send(Cancel{get_rid_});
+    } else if (get_out_) {
+      // No master now (lost, the next not there yet): the get waits for a
+      // welcome only to bring tasks that would go back at once. Without
+      // it the worker stops when its tasks do, not at the end of --grace.
+      session_.Abandon(get_rid_);
+      get_out_ = false;
+    }
     if (in_flight_ > 0)
       out_ << "stopping: finishing " << in_flight_ << " running task(s); Ctrl-C again to quit now"
            << std::endl;
+    std::size_t kept = unsent_.size();
+    for (const auto& [rid, batch] : unacked_) kept += batch.size();
+    if (!session_.welcomed() && kept > 0)
+      out_ << "stopping: no master answers; keeping " << kept
+           << " result(s) it has not acknowledged for up to " << o_.grace.count() / 1000.0
+           << " s, in case it comes back; Ctrl-C again to quit now" << std::endl;
   }
   return std::nullopt;
 }

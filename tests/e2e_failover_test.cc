@@ -97,8 +97,21 @@ TEST_F(FailoverTest, AWorkerWithNoMasterLeftStopsAtOnceOnCtrlC) {
   ASSERT_NE(a, 0);
   const int nobody = ReservePort();
   auto worker = StartWorkerFor({a, nobody});
-  // Joined, with its get parked at A, and no result of its own to keep.
-  ASSERT_TRUE(master_a->WaitForLine(" joined ", kQuick, /*from_err=*/true)) << master_a->err();
+  SquaresComplete(a, 3);  // welcomed by A, its get parked there
+  // No result of its own left to keep: A holds a result's ack back at most
+  // 50 ms (lazy_ack, PROTOCOL.md 5.8), so once the worker has been silent
+  // for 100 ms, every ack has left.
+  auto client = Connect(a);
+  ASSERT_TRUE(client);
+  bool acked = false;
+  for (auto until = std::chrono::steady_clock::now() + kQuick;
+       !acked && std::chrono::steady_clock::now() < until;) {
+    Result<StatsOk> st = client->Stats();
+    ASSERT_TRUE(st.ok()) << st.status().message();
+    for (const WorkerStats& w : st->workers) acked |= w.done == 3 && w.idle_ms >= 100;
+  }
+  ASSERT_TRUE(acked);
+  client.reset();
   master_a->Signal(SIGKILL);
   master_a->Wait(kQuick);
   ASSERT_TRUE(worker->WaitForLine("^Lost contact with the master at " + Address(a), kQuick))

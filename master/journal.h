@@ -10,7 +10,7 @@
 //
 // Group commit: the Broker's changes of a loop pass pile up in memory and
 // go to the file in one write() before any reply that depends on them is
-// sent (ServerLoop::SendReplies in master/server.cc calls Commit as its
+// sent (ServerLoop::SendReplies in master/server_loop.cc calls Commit as its
 // durability barrier before each batch of replies). --fsync chooses when
 // they reach the disk: always (fdatasync before those replies), interval (a
 // thread syncs every few ms), never (the kernel decides). A write()

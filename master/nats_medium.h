@@ -41,6 +41,7 @@
 #include <thread>
 #include <vector>
 
+#include "client/clock.h"
 #include "master/journal_medium.h"
 #include "master/nats_handle.h"
 
@@ -94,6 +95,10 @@ class NatsMedium : public JournalMedium {
   Status Retire(const MediumSegment& seg, bool damaged) override;
 
  private:
+  // The first byte of each message of a group: more to come, or the end
+  // (a group cut short by a crash has no end and counts for nothing).
+  static constexpr char kMore = 'M', kEnd = 'E';
+
   explicit NatsMedium(const NatsMediumOptions& options);
   // Publishes a group (data cut into messages) on subject, fenced; under mu_.
   Status PublishGroup(const std::string& subject, const std::string& data);

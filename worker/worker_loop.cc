@@ -50,11 +50,7 @@ WorkerLoop::WorkerLoop(const WorkerOptions& o, std::unique_ptr<Connection> conn,
       out_(out),
       err_(err),
       printer_(out, o.quiet),
-      executor_(o.jobs, o.delay,
-                [this](const Item& t, Handler* h) {
-                  if (!printer_.quiet())
-                    printer_.Line("run task " + h->Describe(t) + "...", Clock::now());
-                }),
+      executor_(o.jobs, o.delay, [this](const Item& t, Handler* h) { SayRun(t, h, Clock::now()); }),
       cancel_(&cancelled_),
       session_(conn_->master().instance, conn_->master().epoch),
       masters_(std::move(masters)),
@@ -326,12 +322,17 @@ void WorkerLoop::Start(const Entry& e, TimePoint now) {
     return;
   }
   if (h->Instant() && o_.delay.count() == 0) {
-    if (!printer_.quiet()) printer_.Line("run task " + h->Describe(task) + "...", now);
+    SayRun(task, h, now);
     FinishedTask t = Executor::RunNow(task, h, cancel_);
     t.tag = term_;
     return Finish(std::move(t));
   }
   executor_.Submit(std::move(task), h, term_);
+}
+
+// "run task ...", built only when it is printed (a lone task's hot path).
+void WorkerLoop::SayRun(const Item& t, Handler* h, TimePoint now) {
+  if (!printer_.quiet()) printer_.Line("run task " + h->Describe(t) + "...", now);
 }
 
 void WorkerLoop::Finish(FinishedTask t) {

@@ -77,6 +77,8 @@ class WorkerLoop {
   // so far are not this master's. Gives up on their results in flight.
   void NewTerm(std::string whose, SessionActions* todo);
   void Start(const Entry& e, TimePoint now);
+  // Prints "run task ..." (from the loop, or a pool thread as a task starts).
+  void SayRun(const Item& t, Handler* h, TimePoint now);
   // Does what the session said: hello, requests again, some given up on.
   void Perform(const SessionActions& todo);
 

@@ -475,8 +475,7 @@ class _Loop:
                 print(f"taskq worker: waiting for the master at {self.s.display} to come up...",
                       file=sys.stderr, flush=True)
         if self.welcomed and not self.hello_out:
-            silence = 3 * self.s.welcome.get("heartbeat_ms", 1000) / 1000 + 0.5
-            if now - self.s.last_heard > silence:
+            if now - self.s.last_heard > self.silence_limit():
                 if self.n_masters == 1:
                     self.reconnect()
                     return
@@ -492,12 +491,17 @@ class _Loop:
         if self.welcomed and now - self.last_sent >= self.w.heartbeat:
             self.send({"op": "ping"})
 
+    def silence_limit(self) -> float:
+        """How long the master may be silent before it is taken for gone: 3
+        of its heartbeats and 0.5 s (PROTOCOL.md 4.3); also how long each
+        master of a list is tried."""
+        return 3 * self.s.welcome.get("heartbeat_ms", 1000) / 1000 + 0.5
+
     def leave_master(self, now, why):
         """The master worked for is gone (why: a sentence naming it): the
         others in turn, starting after it, each for one window of its
         silence limit, coming back to it last."""
-        silence = 3 * self.s.welcome.get("heartbeat_ms", 1000) / 1000 + 0.5
-        self.trying, self.try_window = True, silence
+        self.trying, self.try_window = True, self.silence_limit()
         nxt = (self.serving + 1) % self.n_masters
         print(f"{why}; trying {self.s.masters[nxt][1]}...", file=sys.stderr, flush=True)
         self.connect(nxt, now)

@@ -348,6 +348,26 @@ def machine():
             'python': platform.python_version()}
 
 
+def cpu_times():
+    """The 'cpu' line of /proc/stat: user, nice, system, idle, iowait, irq, softirq, steal
+    (clock ticks since boot), or None where there is none."""
+    try:
+        with open('/proc/stat') as f:
+            fields = f.readline().split()
+        return [int(x) for x in fields[1:9]]
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def stolen_share(before, after):
+    """The share of the CPU time between two cpu_times() that the hypervisor gave to other
+    machines (steal): on a shared VM the figures of a run move with it, so the report says it."""
+    if not before or not after or len(before) < 8 or len(after) < 8:
+        return None
+    d = [b - a for a, b in zip(before, after)]
+    return 100.0 * d[7] / sum(d) if sum(d) > 0 else None
+
+
 def fmt_int(x):
     return '{:,}'.format(int(round(x)))
 
@@ -476,6 +496,7 @@ def main():
     W = 2
     r = {'machine': machine(), 'quick': a.quick, 'started': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}
     t0 = time.monotonic()
+    ticks0 = cpu_times()
     try:
         log('BaseManager: %s tasks, %d workers, then %d lock-step round trips...' % (fmt_int(bm_tasks), W, lock_n))
         r['basemanager'] = basemanager(bm_tasks, W, lock_n)
@@ -499,7 +520,8 @@ def main():
         log('taskq: %s tasks with a journal (--fsync interval)...' % fmt_int(journal_n))
         data_dir = tempfile.mkdtemp(prefix='taskq-bench-')
         try:
-            j = taskq_throughput(a.build, journal_n, W, repeat, ['--data-dir', data_dir, '--fsync', 'interval'])
+            # --fresh: each run starts the job anew (the first run's outcomes are in the dir).
+            j = taskq_throughput(a.build, journal_n, W, repeat, ['--data-dir', data_dir, '--fresh', '--fsync', 'interval'])
         finally:
             shutil.rmtree(data_dir, ignore_errors=True)
         same = [t for t in r['throughput'] if t['tasks'] == journal_n]
@@ -523,12 +545,16 @@ def main():
     except BenchError as e:
         sys.exit('bench: ' + str(e))
     r['seconds'] = round(time.monotonic() - t0, 1)
+    steal = stolen_share(ticks0, cpu_times())
+    if steal is not None:
+        r['machine']['steal_pct'] = round(steal, 1)
     r['targets'] = targets(r)
 
     print()
-    print('taskq %s, %d CPUs (%s), Linux %s, %s s' % ('make bench-quick' if a.quick else 'make bench',
-                                                    r['machine']['cpus'], r['machine']['cpu'], r['machine']['kernel'],
-                                                    r['seconds']))
+    print('taskq %s, %d CPUs (%s), Linux %s, %s s%s' % (
+        'make bench-quick' if a.quick else 'make bench', r['machine']['cpus'], r['machine']['cpu'],
+        r['machine']['kernel'], r['seconds'],
+        '' if steal is None else '; %.1f%% of the CPU time stolen by the hypervisor (steal)' % steal))
     print()
     print(table(r))
     print()

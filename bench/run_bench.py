@@ -198,9 +198,17 @@ def dashboard_job(build, n, workers):
 
 
 def taskq_dashboard(build, n, workers, repeat):
-    runs = [dashboard_job(build, n, workers) for _ in range(repeat)]
+    """The same job with and without --http and a dashboard open, taking turns: the cost of the
+    dashboard is a few percent, less than what a shared machine drifts in a minute, so each side's
+    median comes from runs interleaved with the other's."""
+    runs, plain = [], []
+    for _ in range(repeat):
+        plain.append(taskq_job(build, n, workers))
+        runs.append(dashboard_job(build, n, workers))
     return {'tasks': n, 'workers': workers, 'runs': [round(r['tasks_per_s']) for r in runs],
-            'tasks_per_s': round(median_of(runs, 'tasks_per_s'))}
+            'tasks_per_s': round(median_of(runs, 'tasks_per_s')),
+            'without_runs': [round(r['tasks_per_s']) for r in plain],
+            'without_tasks_per_s': round(median_of(plain, 'tasks_per_s'))}
 
 
 def median_of(runs, key):
@@ -409,6 +417,7 @@ def table(r):
         d = r['dashboard']
         rows.append(('%s tasks, --http and a dashboard open (tasks/s)' % fmt_int(d['tasks']),
                      fmt_int(d['tasks_per_s']), '', ''))
+        rows.append(('  same job without, runs taking turns (tasks/s)', fmt_int(d['without_tasks_per_s']), '', ''))
     mw = r['many_workers']
     rows.append(('%d workers, %s tasks: most any worker got / mean' % (mw['workers'], fmt_int(mw['tasks'])),
                  '%.2f' % mw['max_over_mean'], '', ''))
@@ -463,10 +472,11 @@ def targets(r):
               '%s tasks/s' % fmt_int(p['put_many_tasks_per_s']))
     if 'dashboard' in r:
         d = r['dashboard']
-        same = tp.get(d['tasks'], one_m)
-        check('--http with a dashboard open within 5%% of without (%s tasks)' % fmt_int(d['tasks']),
-              d['tasks_per_s'] >= 0.95 * same['tasks_per_s'],
-              '%.1f%%' % (100.0 * d['tasks_per_s'] / same['tasks_per_s']))
+        without = d['without_tasks_per_s']
+        check('--http with a dashboard open within 5%% of without (%s tasks, runs taking turns)'
+              % fmt_int(d['tasks']), d['tasks_per_s'] >= 0.95 * without,
+              '%.1f%% (%s vs %s tasks/s)' % (100.0 * d['tasks_per_s'] / without, fmt_int(d['tasks_per_s']),
+                                             fmt_int(without)))
     j = r['journal']
     check('--data-dir --fsync interval >= 30% of in memory', j['tasks_per_s'] >= 0.3 * j['in_memory_tasks_per_s'],
           '%.0f%%' % (100.0 * j['tasks_per_s'] / j['in_memory_tasks_per_s']))
@@ -533,7 +543,8 @@ def main():
             r['store'] = taskq_throughput(a.build, journal_n, W, repeat, ['--store', cluster.urls])
         finally:
             cluster.stop()
-        log('taskq: %s tasks with --http and a dashboard stream open, %d run(s)...' % (fmt_int(1000000), repeat))
+        log('taskq: %s tasks with --http and a dashboard stream open and without, %d run(s) each...'
+            % (fmt_int(1000000), repeat))
         r['dashboard'] = taskq_dashboard(a.build, 1000000, W, repeat)
         log('taskq: %s tasks queued, memory...' % fmt_int(queued))
         r['memory'] = memory(a.build, queued)

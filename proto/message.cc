@@ -40,6 +40,11 @@ constexpr auto kOps = []<std::size_t... I>(std::index_sequence<I...>) {
 std::string_view OpName(const Message& m) { return kOps[m.index()].name; }
 
 void EncodeTo(const Message& m, std::string* out) {
+  // Most messages are small (a get, a result, one task's items): room for
+  // them at once, not a string grown three or four times on the way (a
+  // lone task's path encodes six).
+  constexpr std::size_t kSmallMessage = 128;
+  if (out->empty() && out->capacity() < kSmallMessage) out->reserve(kSmallMessage);
   MsgpackWriter w(out);
   std::visit([&w](const auto& msg) { schema::EncodeMessage(w, msg); }, m);
 }

@@ -47,6 +47,7 @@ WorkerLoop::WorkerLoop(const WorkerOptions& o, std::unique_ptr<Connection> conn,
     : o_(o),
       conn_(std::move(conn)),
       handlers_(std::move(handlers)),
+      kinds_(handlers_.Kinds()),
       out_(out),
       err_(err),
       printer_(out, o.quiet),
@@ -111,8 +112,7 @@ Status WorkerLoop::Ask() {
   g.max = window - in_flight_;
   g.timeout_ms = kGetTimeoutMs;
   g.lease = true;
-  const std::vector<std::string> kinds = handlers_.Kinds();
-  for (const std::string& k : kinds) g.kinds.push_back(k);
+  g.kinds.assign(kinds_.begin(), kinds_.end());
   get_out_ = true;
   get_max_ = g.max;
   get_sent_ = Clock::now();

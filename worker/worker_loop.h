@@ -111,6 +111,7 @@ class WorkerLoop {
   const WorkerOptions& o_;
   std::unique_ptr<Connection> conn_;
   HandlerSet handlers_;
+  const std::vector<std::string> kinds_;  // handlers_', for every get (a lone task's path)
   std::ostream& out_;
   std::ostream& err_;
   TaskPrinter printer_;

@@ -4,11 +4,19 @@
 // then throughput with many in flight.
 //
 //   curve_probe [--round-trips N] [--inflight K] [--messages M] [--size B] [--per-turn T]
+//               [--echo-work US] [--send-work US] [--spin US]
 //
 // --per-turn 2: each lock-step round trip sends two messages and waits for
 // their two echoes, the messages a lone taskq task costs (result and get
 // one way, items and the held result_ok the other): what the extra pair
 // costs raw (README, "Performance").
+//
+// What work costs a lone round trip (README, "Why the project stops short
+// of 1.2x"): --echo-work US keeps the echo busy US microseconds before it
+// answers (work on the message's path, as a worker's or a master's);
+// --send-work US keeps the sender busy as long after it sent (work while
+// the reply is on its way). --spin US: both ends poll without blocking for
+// up to US microseconds before they block (busy-polling, not what taskq does).
 //
 // Prints one JSON line: {"system": "zeromq-curve", "p50_us", "p99_us",
 // "round_trips_per_s"}.
@@ -28,6 +36,28 @@
 
 namespace {
 
+struct Work {
+  int echo_us = 0, send_us = 0, spin_us = 0;
+};
+
+void BusyFor(int us) {
+  if (us <= 0) return;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(us);
+  while (std::chrono::steady_clock::now() < until) {
+  }
+}
+
+// A receive that spins for up to spin_us before it blocks.
+bool Receive(zmq::socket_t& s, zmq::message_t* m, int spin_us) {
+  if (spin_us > 0) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(spin_us);
+    do {
+      if (s.recv(*m, zmq::recv_flags::dontwait)) return true;
+    } while (std::chrono::steady_clock::now() < until);
+  }
+  return s.recv(*m).has_value();
+}
+
 struct Keys {
   char server_public[41], server_secret[41], client_public[41], client_secret[41];
 };
@@ -40,7 +70,7 @@ Keys MakeKeys() {
 }
 
 // The echo server: sends its port up the pipe, echoes until "stop".
-int Serve(const Keys& k, int port_pipe) {
+int Serve(const Keys& k, int port_pipe, const Work& work) {
   zmq::context_t ctx(1);
   zmq::socket_t router(ctx, zmq::socket_type::router);
   router.set(zmq::sockopt::curve_server, 1);
@@ -53,9 +83,10 @@ int Serve(const Keys& k, int port_pipe) {
   if (write(port_pipe, &port, sizeof port) != sizeof port) return 1;
   for (;;) {
     zmq::message_t id, body;
-    if (!router.recv(id)) continue;
+    if (!Receive(router, &id, work.spin_us)) continue;
     (void)router.recv(body);
     if (body.to_string_view() == "stop") return 0;
+    BusyFor(work.echo_us);
     router.send(id, zmq::send_flags::sndmore);
     router.send(body, zmq::send_flags::none);
   }
@@ -70,6 +101,7 @@ double Percentile(std::vector<double>& v, double p) {
 
 int main(int argc, char** argv) {
   int round_trips = 2000, inflight = 1000, messages = 200000, size = 32, per_turn = 1;
+  Work work;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     const int v = std::atoi(argv[i + 1]);
@@ -83,12 +115,18 @@ int main(int argc, char** argv) {
       size = v;
     else if (a == "--per-turn")
       per_turn = std::max(1, v);
+    else if (a == "--echo-work")
+      work.echo_us = v;
+    else if (a == "--send-work")
+      work.send_us = v;
+    else if (a == "--spin")
+      work.spin_us = v;
   }
   const Keys k = MakeKeys();
   int fds[2];
   if (pipe(fds) != 0) return 1;
   const pid_t child = fork();
-  if (child == 0) _exit(Serve(k, fds[1]));
+  if (child == 0) _exit(Serve(k, fds[1], work));
   int port = 0;
   if (read(fds[0], &port, sizeof port) != sizeof port) return 1;
 
@@ -106,7 +144,8 @@ int main(int argc, char** argv) {
   // One lock-step turn: per_turn messages out, their echoes back.
   auto turn = [&] {
     for (int j = 0; j < per_turn; ++j) dealer.send(zmq::buffer(payload));
-    for (int j = 0; j < per_turn; ++j) (void)dealer.recv(reply);
+    BusyFor(work.send_us);
+    for (int j = 0; j < per_turn; ++j) (void)Receive(dealer, &reply, work.spin_us);
   };
   for (int i = 0; i < 200; ++i) turn();  // warm up: handshake, caches
   std::vector<double> us;

@@ -13,6 +13,7 @@ Prints a table, writes the same as JSON (default BUILD_DIR/bench.json), and
 exits 0 whether or not each target is met: the table says which.
 """
 import argparse
+import fcntl
 import json
 import os
 import platform
@@ -56,6 +57,11 @@ class Master:
         # Its log goes to a file: a pipe nobody reads would fill (1000 "joined"
         # lines) and stall the master.
         self.log = tempfile.TemporaryFile(mode='w+')
+        # The master writes through the same open file that log_text() seeks
+        # in: without O_APPEND, a seek(0) between two of its writes made the
+        # next one overwrite the start of the log (the banner lost, once).
+        flags = fcntl.fcntl(self.log.fileno(), fcntl.F_GETFL)
+        fcntl.fcntl(self.log.fileno(), fcntl.F_SETFL, flags | os.O_APPEND)
         self.proc = subprocess.Popen(
             [os.path.join(build, 'master', 'task_master'), '--bind', '127.0.0.1', '--port', '0'] + args,
             stdout=subprocess.PIPE, stderr=self.log, env=ENV, text=True)

@@ -134,6 +134,10 @@ class Broker {
   // message went, and may queue more (take again until empty).
   void ReadyOutbox(TimePoint now);
   void TakeOutbox(std::vector<OutMsg>* batch) { outbox_.TakeBatch(batch); }
+  // How many replies were queued for routing_id since it was named here
+  // (one id at a time; Outbox::CountFor).
+  void CountRepliesTo(std::string_view routing_id) { outbox_.CountFor(routing_id); }
+  uint64_t replies_counted() const { return outbox_.counted(); }
   void Settle(const OutMsg& m, SendResult result, TimePoint now);
   // Queues a shutdown notice to every peer.
   void Shutdown(std::string_view reason, bool handover = false);

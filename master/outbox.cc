@@ -5,6 +5,7 @@
 namespace taskq {
 
 void Outbox::Push(uint32_t peer, std::string_view routing_id, const Message& m, Delivery delivery) {
+  if (routing_id == counted_id_) ++counted_;
   OutMsg out{peer, std::string(routing_id), {}, std::move(delivery)};
   EncodeTo(m, &out.bytes);
   queued_.push_back(std::move(out));

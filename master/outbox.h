@@ -63,6 +63,10 @@ class Outbox {
   void TakeBatch(std::vector<OutMsg>* batch);
   // Drops peer's held acks: it left, and its cell may go to another peer.
   void ForgetPeer(uint32_t peer);
+  // Counts the messages queued for one routing id from now on (task_master's
+  // own job: ServerLoop::ReadRouter hands it its outcome before reading on).
+  void CountFor(std::string_view routing_id) { counted_id_ = routing_id; }
+  uint64_t counted() const { return counted_; }
   // Drops every queued message and held ack (a master whose journal failed
   // must not acknowledge what it could not write down).
   void Clear();
@@ -85,6 +89,8 @@ class Outbox {
   std::vector<Held> held_;         // per peer cell, grown on demand
   std::vector<uint32_t> holders_;  // peers with held acks, each once
   uint64_t stamp_ = 0;
+  std::string counted_id_;
+  uint64_t counted_ = 0;
 };
 
 }  // namespace taskq

@@ -100,6 +100,7 @@ void ServerLoop::Begin() {
   monitor_i_ = watch_.AddSocket(monitor_.socket().handle());
   control_i_ = watch_.AddSocket(control_.handle());
   status_i_ = options_.status_fd >= 0 ? watch_.AddFd(options_.status_fd) : -1;
+  broker_.CountRepliesTo(LocalChannel::kPeerId);
   begun_ = true;
 }
 
@@ -139,9 +140,16 @@ bool ServerLoop::Step(SocketWatch* also, int most_ms) {
   // calls, on the way of every lone task. So every send of a pass goes
   // through SendOnRouter, which notes it; a new use of router_ here must
   // Touch it too.
-  if (watch_.Ready(router_i_) && ReadRouter()) watch_.Drained(router_i_);
-  ReadLocal();
   sent_on_router_ = false;
+  const bool read_router = watch_.Ready(router_i_) || router_cut_short_;
+  if (router_cut_short_) {
+    // The last read stopped to hand the job its reply (ReadRouter): what
+    // the job sent since (its next task) goes out before the rest is read.
+    ReadLocal();
+    Pass(false);
+  }
+  if (read_router && ReadRouter()) watch_.Drained(router_i_);
+  ReadLocal();
   Pass(status_i_ >= 0 && watch_.Ready(status_i_));
   if (sent_on_router_) watch_.Touch(router_i_);
   if (watch_.Ready(control_i_) && ReadControl()) return false;
@@ -253,7 +261,17 @@ void ServerLoop::Report(TimePoint now) {
 
 // True when it read until nothing was left (the last receive processed the
 // socket's commands, so its fd tells the truth again).
+//
+// A message that gives task_master's own job a reply (a result that served
+// the job's parked get: with --in-flight 1, the outcome it waits for) ends
+// the read: the pass hands the reply over, and the rest is read in the next
+// step, after what the job sent meanwhile (its next task) has gone out
+// (Step). Reading on first put a decode and a park (a worker's next get,
+// behind its result) and a receive that finds nothing (two system calls) on
+// the way of every lone task.
 bool ServerLoop::ReadRouter() {
+  router_cut_short_ = false;
+  const uint64_t job_replies = broker_.replies_counted();
   zmq::message_t id, body;
   for (int i = 0; i < kReadsPerPass; ++i) {
     if (!router_.recv(id, zmq::recv_flags::dontwait)) return true;
@@ -268,6 +286,10 @@ bool ServerLoop::ReadRouter() {
     const Role role = RoleOf(body);
     if (!body.more()) {
       broker_.Handle(peer, std::string_view(body.data<char>(), body.size()), Clock::now(), role);
+      if (broker_.replies_counted() != job_replies) {
+        router_cut_short_ = true;
+        return false;
+      }
       continue;
     }
     // A message is one frame: drain the rest and answer as for garbage.

@@ -91,6 +91,7 @@ class ServerLoop {
   int router_i_ = -1, zap_i_ = -1, monitor_i_ = -1, control_i_ = -1, status_i_ = -1;
   bool begun_ = false;
   bool sent_on_router_ = false;    // in this pass
+  bool router_cut_short_ = false;  // the last ReadRouter stopped for the job's reply
   TimePoint last_poll_;            // when Step's last poll returned
   uint64_t last_polled_also_ = 0;  // and the generation of the other watch it polled
   std::vector<OutMsg> batch_;      // SendReplies', kept for its capacity

@@ -121,5 +121,23 @@ TEST(Outbox, ClearDropsQueuedMessagesAndHeldAcks) {
   EXPECT_TRUE(box.empty()) << "nothing comes back";
 }
 
+// The server loop counts the replies queued for its own job
+// (ServerLoop::ReadRouter stops reading when one comes).
+TEST(Outbox, CountsTheMessagesQueuedForTheNamedRoutingIdOnly) {
+  Outbox box;
+  box.Push(kWorker, "job", Ping{});
+  EXPECT_EQ(box.counted(), 0u) << "nothing is counted before an id is named";
+  box.CountFor("job");
+  box.Push(kWorker, "job", Ping{});
+  box.Push(kOther, "jo", Ping{});
+  box.Push(kOther, "jobs", Ping{});
+  box.HoldAck(kOther, "job", ResultOk{1, 1, 0}, t0);
+  EXPECT_EQ(box.counted(), 1u);
+  box.Push(kWorker, "job", AckOk{2, 1, 0});
+  EXPECT_EQ(box.counted(), 2u);
+  Take(box);
+  EXPECT_EQ(box.counted(), 2u) << "a count, not what is queued";
+}
+
 }  // namespace
 }  // namespace taskq

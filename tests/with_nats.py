@@ -30,7 +30,9 @@ def main():
     server = os.environ.get("TASKQ_NATS_SERVER") or shutil.which("nats-server") or "/usr/sbin/nats-server"
     store = tempfile.mkdtemp(prefix="taskq-nats-")
     port = free_port()
-    log = open(os.path.join(store, "log"), "w+")
+    # Appending: nats-server writes through the same open file that is read
+    # here from the start (seek); otherwise its next line could land there.
+    log = open(os.path.join(store, "log"), "a+")
     p = subprocess.Popen([server, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd",
                           os.path.join(store, "js")], stdout=log, stderr=subprocess.STDOUT)
     try:
